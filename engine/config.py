@@ -1,0 +1,50 @@
+"""Configuration read from environment variables with the ``REGFLOW_`` prefix.
+
+Every setting is documented here and in the README. Nothing reads ``os.environ`` elsewhere.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"REGFLOW_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: SQLAlchemy URL. SQLite file under var/ by default; ``postgresql+psycopg://…`` for PostgreSQL.
+    database_url: str = field(default_factory=lambda: _env(
+        "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'regflow.db'}"))
+    #: How many times a failing service task is retried before an incident is opened.
+    service_retries: int = field(default_factory=lambda: int(_env("SERVICE_RETRIES", "3")))
+    #: Backoff base in seconds: retry n waits base * 2**(n-1).
+    retry_backoff_s: float = field(default_factory=lambda: float(_env("RETRY_BACKOFF_S", "30")))
+    #: Wall-clock budget of one script / expression evaluation, in seconds.
+    script_time_budget_s: float = field(default_factory=lambda: float(_env("SCRIPT_TIME_BUDGET_S", "2")))
+    #: Seconds between two polls of the worker.
+    worker_interval_s: float = field(default_factory=lambda: float(_env("WORKER_INTERVAL_S", "2")))
+    #: How long a claimed job (or an instance lease on SQLite) stays locked before others may take it.
+    lease_s: float = field(default_factory=lambda: float(_env("LEASE_S", "300")))
+    #: An anchor row recording every audit chain's head is written after this many events.
+    audit_anchor_every: int = field(default_factory=lambda: int(_env("AUDIT_ANCHOR_EVERY", "100")))
+    #: Folder of form definitions.
+    forms_dir: str = field(default_factory=lambda: _env("FORMS_DIR", str(PROJECT_ROOT / "forms" / "definitions")))
+    #: Folder holding the BPMN/DMN library that ``regflow demo`` deploys.
+    processes_dir: str = field(default_factory=lambda: _env("PROCESSES_DIR", str(PROJECT_ROOT / "processes")))
+    #: Comma-separated Python modules imported at start-up that register extra service operators.
+    plugins: str = field(default_factory=lambda: _env("PLUGINS", ""))
+    #: Secret key for the web app's sessions (set it in production).
+    secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-change-me"))
+
+    def with_overrides(self, **kw) -> "Settings":
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in kw.items() if k in known})
+
+
+def load_settings(**overrides) -> Settings:
+    return Settings().with_overrides(**overrides)

@@ -1,0 +1,204 @@
+"""Append-only, hash-chained audit log (DESIGN.md §3).
+
+Each instance has its own chain (``instance:<id>``) so workers never queue on one global chain;
+deployments, user and role changes, sign-ins and incident retries go to the ``system`` chain. A row's
+hash is ``sha256(prev_hash ‖ canonical JSON of its content)``; ``audit_chain`` keeps every chain's
+head, and anchors periodically record the heads that moved, themselves hash-chained. ``verify``
+recomputes everything: an edited row breaks its hash, a deleted or reordered row breaks the seq and
+prev-hash links, and deleting the newest rows leaves the recorded head (and any anchor) pointing
+at rows that are gone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from . import clock
+from .models import AuditAnchor, AuditChain, AuditEvent
+
+GENESIS = "0" * 64
+SYSTEM_CHAIN = "system"
+
+
+def instance_chain(instance_id: int) -> str:
+    return f"instance:{instance_id}"
+
+
+@dataclass
+class Event:
+    kind: str
+    actor: str
+    instance_id: int | None = None
+    bpmn_id: str | None = None
+    task_guid: str | None = None
+    flow_ids: list[str] = field(default_factory=list)
+    data_diff: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+
+
+def _canonical(chain: str, seq: int, row: dict) -> bytes:
+    body = {
+        "chain": chain, "seq": seq, "at": row["at"].isoformat(timespec="microseconds"), "actor": row["actor"],
+        "kind": row["kind"], "instance_id": row["instance_id"], "bpmn_id": row["bpmn_id"],
+        "task_guid": row["task_guid"], "flow_ids": row["flow_ids"], "data_diff": row["data_diff"],
+        "detail": row["detail"],
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def row_hash(prev_hash: str, chain: str, seq: int, row: dict) -> str:
+    h = hashlib.sha256(prev_hash.encode())
+    h.update(_canonical(chain, seq, row))
+    return h.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so the hashed form equals what the database gives back."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def append(session: Session, chain: str, events: Iterable[Event], *, new_chain: bool = False) -> int:
+    """Append events to a chain; returns the last seq. The caller holds the chain's lock
+    (the instance lock for instance chains; this function locks the system chain's head row)."""
+    events = list(events)
+    if not events:
+        return 0
+    head = None
+    if not new_chain:
+        q = select(AuditChain).where(AuditChain.chain == chain)
+        if chain == SYSTEM_CHAIN and session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update()
+        head = session.scalars(q).first()
+    seq, prev = (head.last_seq, head.head_hash) if head else (0, GENESIS)
+    now = clock.now()
+    rows = []
+    for ev in events:
+        seq += 1
+        # microsecond precision survives every backend
+        at = (ev.at or now).replace(microsecond=(ev.at or now).microsecond)
+        row = {
+            "chain": chain, "seq": seq, "at": at, "actor": ev.actor, "kind": ev.kind,
+            "instance_id": ev.instance_id, "bpmn_id": ev.bpmn_id, "task_guid": ev.task_guid,
+            "flow_ids": _jsonable(ev.flow_ids), "data_diff": _jsonable(ev.data_diff),
+            "detail": _jsonable(ev.detail),
+        }
+        row["prev_hash"] = prev
+        row["hash"] = prev = row_hash(prev, chain, seq, row)
+        rows.append(row)
+    session.execute(insert(AuditEvent), rows)
+    if head is None:
+        session.add(AuditChain(chain=chain, last_seq=seq, head_hash=prev, anchored_seq=0))
+    else:
+        session.execute(update(AuditChain).where(AuditChain.chain == chain).values(last_seq=seq, head_hash=prev))
+    return seq
+
+
+def system_event(session: Session, kind: str, actor: str, **detail) -> None:
+    append(session, SYSTEM_CHAIN, [Event(kind=kind, actor=actor, detail=detail)])
+
+
+def write_anchor(session: Session) -> AuditAnchor | None:
+    """Record the heads of every chain that moved since the previous anchor."""
+    moved = session.scalars(select(AuditChain).where(AuditChain.last_seq > AuditChain.anchored_seq)).all()
+    if not moved:
+        return None
+    last = session.scalars(select(AuditAnchor).order_by(AuditAnchor.id.desc()).limit(1)).first()
+    prev = last.hash if last else GENESIS
+    heads = {c.chain: [c.last_seq, c.head_hash] for c in moved}
+    at = clock.now()
+    digest = hashlib.sha256(prev.encode())
+    digest.update(json.dumps({"at": at.isoformat(timespec="microseconds"), "heads": heads},
+                             sort_keys=True, separators=(",", ":")).encode())
+    anchor = AuditAnchor(at=at, heads=heads, prev_hash=prev, hash=digest.hexdigest())
+    session.add(anchor)
+    for c in moved:
+        c.anchored_seq = c.last_seq
+    session.flush()
+    return anchor
+
+
+@dataclass
+class VerifyReport:
+    chains: int = 0
+    events: int = 0
+    anchors: int = 0
+    problems: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "chains": self.chains, "events": self.events, "anchors": self.anchors,
+                "problems": self.problems}
+
+
+def verify(session: Session, chain: str | None = None, batch: int = 5000) -> VerifyReport:
+    report = VerifyReport()
+    heads = {c.chain: c for c in session.scalars(
+        select(AuditChain).where(AuditChain.chain == chain) if chain else select(AuditChain))}
+    seen: dict[str, tuple[int, str]] = {}
+    q = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)
+    if chain:
+        q = q.where(AuditEvent.chain == chain)
+    cur_chain, expect_seq, prev = None, 0, GENESIS
+    anchors = session.scalars(select(AuditAnchor).order_by(AuditAnchor.id)).all()
+    wanted = {(name, seq) for a in anchors for name, (seq, _h) in a.heads.items()}
+    stored: dict[tuple[str, int], str] = {}
+    for ev in session.scalars(q.execution_options(yield_per=batch)):
+        report.events += 1
+        if ev.chain != cur_chain:
+            if cur_chain is not None:
+                seen[cur_chain] = (expect_seq, prev)
+            cur_chain, expect_seq, prev = ev.chain, 0, GENESIS
+        expect_seq += 1
+        where = {"chain": ev.chain, "seq": ev.seq, "id": ev.id}
+        if ev.seq != expect_seq:
+            report.problems.append({**where, "problem": f"expected seq {expect_seq}: a row is missing or moved"})
+            expect_seq = ev.seq
+        if ev.prev_hash != prev:
+            report.problems.append({**where, "problem": "prev_hash does not link to the previous row"})
+        row = {"at": ev.at, "actor": ev.actor, "kind": ev.kind, "instance_id": ev.instance_id,
+               "bpmn_id": ev.bpmn_id, "task_guid": ev.task_guid, "flow_ids": ev.flow_ids,
+               "data_diff": ev.data_diff, "detail": ev.detail}
+        if row_hash(ev.prev_hash, ev.chain, ev.seq, row) != ev.hash:
+            report.problems.append({**where, "problem": "content does not match its hash (edited)"})
+        prev = ev.hash
+        if (ev.chain, ev.seq) in wanted:
+            stored[(ev.chain, ev.seq)] = ev.hash
+    if cur_chain is not None:
+        seen[cur_chain] = (expect_seq, prev)
+    report.chains = len(set(heads) | set(seen))
+    for name, head in heads.items():
+        got = seen.get(name)
+        if got is None:
+            report.problems.append({"chain": name, "problem": f"chain head says {head.last_seq} events, none found"})
+        elif got != (head.last_seq, head.head_hash):
+            report.problems.append({"chain": name, "seq": got[0],
+                                    "problem": f"chain ends at seq {got[0]} but its head records seq {head.last_seq} "
+                                               "(newest rows deleted or altered)"})
+    for name in set(seen) - set(heads):
+        report.problems.append({"chain": name, "problem": "events without a recorded chain head"})
+    prev_anchor = GENESIS
+    for anchor in anchors:
+        report.anchors += 1
+        digest = hashlib.sha256(prev_anchor.encode())
+        digest.update(json.dumps({"at": anchor.at.isoformat(timespec="microseconds"), "heads": anchor.heads},
+                                 sort_keys=True, separators=(",", ":")).encode())
+        if anchor.prev_hash != prev_anchor or digest.hexdigest() != anchor.hash:
+            report.problems.append({"anchor": anchor.id, "problem": "anchor edited or anchors reordered"})
+        prev_anchor = anchor.hash
+        for name, (seq, h) in anchor.heads.items():
+            if chain and name != chain:
+                continue
+            if stored.get((name, seq)) != h:
+                report.problems.append({"anchor": anchor.id, "chain": name, "seq": seq,
+                                        "problem": "anchored event missing or changed"})
+    return report

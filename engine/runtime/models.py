@@ -1,0 +1,239 @@
+"""Runtime tables (DESIGN.md §3). Typed SQLAlchemy 2.x models; projections are rewritten by each step."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.db import Base, UTCDateTime
+
+# JSON documents (nothing queries into them, so plain JSON on every backend).
+JsonDoc = JSON()
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Deployment(Base):
+    """One ``deploy`` call: the files as given, so any version can be shown and diffed."""
+
+    __tablename__ = "deployment"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    files: Mapped[dict[str, str]] = mapped_column(JsonDoc)  # file name -> XML text
+    deployed_by: Mapped[str] = mapped_column(String(120))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProcessDefinition(Base):
+    """An executable process, versioned by the hash of its parsed content (spec + called specs)."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("process_id", "version", name="uq_process_definition_version"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[Optional[str]] = mapped_column(String(400))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"))
+    source_file: Mapped[str] = mapped_column(String(400))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    #: Serialized spec and subprocess specs (``{"spec": …, "subprocess_specs": …}``).
+    spec_json: Mapped[str] = mapped_column(Text)
+    #: ``{"source_id|target_id": flow_id}`` per diagram, to name the sequence flows taken.
+    flow_index: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    #: Form ids referenced by user tasks, with the hash of each form at deploy time.
+    forms: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    deployed_by: Mapped[str] = mapped_column(String(120))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_process_instance_status_id", "status", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    business_key: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    #: running | suspended | completed | terminated
+    status: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    library_version: Mapped[str] = mapped_column(String(20))
+    rev: Mapped[int] = mapped_column(Integer, default=0)
+    parent_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    started_by: Mapped[str] = mapped_column(String(120))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    #: Set when suspended/terminated: who and why.
+    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class HumanTask(Base):
+    """The inbox projection of READY user/manual tasks."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        UniqueConstraint("task_guid", name="uq_human_task_task_guid"),
+        Index("ix_human_task_status_assignee", "status", "assignee"),
+        Index("ix_human_task_status_due", "status", "due_at"),
+        Index("ix_human_task_instance_status", "instance_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    task_guid: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[Optional[str]] = mapped_column(String(400))
+    process_id: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    form_id: Mapped[Optional[str]] = mapped_column(String(200))
+    form_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    candidate_groups: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    assignee: Mapped[Optional[str]] = mapped_column(String(120))
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    #: open | completed | cancelled
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    completed_by: Mapped[Optional[str]] = mapped_column(String(120))
+
+
+class HumanTaskCandidate(Base):
+    """One row per (open task, candidate group): the index behind "my groups' tasks"."""
+
+    __tablename__ = "human_task_candidate"
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    __table_args__ = (Index("ix_human_task_candidate_group", "group_name", "task_id"),)
+
+
+class Job(Base):
+    """Due work: timers (one per waiting timer task) and service-task retries."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_due", "due_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: timer | retry
+    kind: Mapped[str] = mapped_column(String(20))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[Optional[str]] = mapped_column(String(36))
+    bpmn_id: Mapped[Optional[str]] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    lock_owner: Mapped[Optional[str]] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[Optional[str]] = mapped_column(String(36))
+    bpmn_id: Mapped[Optional[str]] = mapped_column(String(200))
+    error_type: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    stack: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: open | resolved
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[Optional[str]] = mapped_column(String(120))
+
+
+class MessageSubscription(Base):
+    """A waiting message catch: name plus the correlation values it waits for."""
+
+    __tablename__ = "message_subscription"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[Optional[str]] = mapped_column(String(200))
+    message_name: Mapped[str] = mapped_column(String(200), index=True)
+    correlations: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    display_name: Mapped[Optional[str]] = mapped_column(String(200))
+    password_hash: Mapped[Optional[str]] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AppGroup(Base):
+    __tablename__ = "app_group"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    #: department | team | jurisdiction
+    kind: Mapped[str] = mapped_column(String(40), default="department")
+
+
+class UserGroup(Base):
+    __tablename__ = "user_group"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("app_group.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AuditChain(Base):
+    """Head of each hash chain (``instance:<id>`` or ``system``): the last seq and hash."""
+
+    __tablename__ = "audit_chain"
+    chain: Mapped[str] = mapped_column(String(60), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    #: seq recorded by the latest anchor (chains with last_seq > anchored_seq go into the next one)
+    anchored_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    """Append-only. ``hash = sha256(prev_hash ‖ canonical JSON of the row's content)``."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq", name="uq_audit_event_chain_seq"),
+        Index("ix_audit_event_instance_seq", "instance_id", "seq"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(60))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(60))
+    instance_id: Mapped[Optional[int]] = mapped_column(BigId)
+    bpmn_id: Mapped[Optional[str]] = mapped_column(String(200))
+    task_guid: Mapped[Optional[str]] = mapped_column(String(36))
+    flow_ids: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    data_diff: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchor(Base):
+    """Periodic record of every chain's head, itself hash-chained."""
+
+    __tablename__ = "audit_anchor"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heads: Mapped[dict[str, Any]] = mapped_column(JsonDoc)  # chain -> [seq, hash]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,104 @@
+"""The script engine regflow attaches to every workflow: restricted scripting plus service dispatch.
+
+One engine per step: it carries the step's session and instance so that service callables join the
+step's transaction (inside a savepoint) and know their idempotency key.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from sqlalchemy.orm import Session
+
+from . import clock
+from .scripting import RestrictedScriptEngine
+from .services import BpmnError, ServiceContext, ServiceRegistry
+
+
+class UnknownOperator(Exception):
+    pass
+
+
+@dataclass
+class StepContext:
+    session: Session
+    instance_id: int
+    business_key: str | None
+    actor: str
+
+
+def _json_default(value: Any):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"service result contains a {type(value).__name__}, which is not JSON data")
+
+
+class RegflowScriptEngine(RestrictedScriptEngine):
+    def __init__(self, services: ServiceRegistry, step: StepContext | None, *, time_budget_s: float,
+                 helpers: dict | None = None):
+        super().__init__(clock=clock.now, time_budget_s=time_budget_s, helpers=helpers)
+        self.services = services
+        self.step = step
+
+    def call_service(self, task, operation_name=None, operation_params=None, **_kw):
+        op = self.services.get(operation_name)
+        if op is None:
+            raise UnknownOperator(f"unknown service operator {operation_name!r}")
+        values = {k: v["value"] for k, v in (operation_params or {}).items()}
+        self.services.check_values(op, values)
+        step = self.step
+        if step is None:
+            raise RuntimeError("service tasks run only inside a regflow step")
+        ctx = ServiceContext(session=step.session, instance_id=step.instance_id, task_guid=str(task.id),
+                             bpmn_id=task.task_spec.bpmn_id, business_key=step.business_key, actor=step.actor,
+                             now=clock.now(), data=task.data)
+        savepoint = step.session.begin_nested()
+        try:
+            result = op.fn(ctx, **values)
+            text = json.dumps(result, default=_json_default, ensure_ascii=False)
+            savepoint.commit()
+            return text
+        except Exception as exc:
+            if savepoint.is_active:
+                savepoint.rollback()
+            code = exc.code if isinstance(exc, BpmnError) else next(
+                (c for cls, c in op.errors.items() if isinstance(exc, cls)), None)
+            if code is not None and _error_is_caught(task, code):
+                payload = exc.payload if isinstance(exc, BpmnError) else {"code": code, "message": str(exc)}
+                event = BpmnEvent(ErrorEventDefinition(code, code=code), payload, target=task.workflow)
+                task.workflow.top_workflow.catch(event)
+                return json.dumps(None)
+            raise
+
+
+def _error_is_caught(task, code: str) -> bool:
+    """Is there a waiting error boundary event on this task (or an enclosing activity) for ``code``?"""
+    manager = task.workflow.top_workflow.event_manager
+    for waiting in manager.tasks.values():
+        definition = getattr(waiting.task_spec, "event_definition", None)
+        if isinstance(definition, ErrorEventDefinition) and definition.code in (None, code):
+            anc = waiting.parent
+            # a boundary event hangs under a BoundaryEventSplit whose first child is the activity
+            if anc is not None and any(c is task or _is_ancestor(c, task) for c in anc.children):
+                return True
+    return False
+
+
+def _is_ancestor(candidate, task) -> bool:
+    wf = task.workflow
+    # tasks inside a call activity: walk up through the subprocess' parent task
+    while wf is not None and wf.parent_task_id is not None:
+        parent_task = wf.top_workflow.get_task_from_id(wf.parent_task_id)
+        if parent_task is candidate:
+            return True
+        wf = parent_task.workflow
+    return False

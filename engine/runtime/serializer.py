@@ -1,0 +1,101 @@
+"""Workflow state (de)serialization with the spec stored by reference.
+
+SpiffWorkflow embeds the whole spec in every serialized state; regflow stores the spec once per
+process definition and writes only ``spec_ref`` (the definition id) into each instance's state.
+Loading re-attaches the cached spec objects. The serializer version and the library version are
+recorded per instance; a state written by any other serializer version is refused, never guessed.
+"""
+from __future__ import annotations
+
+import json
+from importlib.metadata import version as _dist_version
+from typing import Any, Callable
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+
+from engine.errors import EngineError
+
+from .timers import serializer_config as timer_serializer_config
+
+LIBRARY_VERSION = _dist_version("spiffworkflow")
+
+
+class StateVersionError(EngineError):
+    """A stored state from a serializer version this build cannot read faithfully."""
+
+
+class RegflowWorkflow(BpmnWorkflow):
+    """A BpmnWorkflow that knows which process definition its spec came from."""
+
+    def __init__(self, spec, subprocess_specs=None, script_engine=None, spec_ref=None, **kwargs):
+        super().__init__(spec, subprocess_specs, script_engine=script_engine, **kwargs)
+        self.spec_ref = spec_ref
+
+
+SpecResolver = Callable[[int], tuple[Any, dict[str, Any]]]
+
+
+class SpecRefWorkflowConverter(BpmnWorkflowConverter):
+    def to_dict(self, workflow):
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["spec_ref"] = workflow.spec_ref
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct):
+        from uuid import UUID
+
+        spec_ref = dct.pop("spec_ref")
+        spec, subprocess_specs = self.registry.spec_resolver(spec_ref)
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True, spec_ref=spec_ref)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+class StateSerializer:
+    def __init__(self, spec_resolver: SpecResolver):
+        config = dict(SPIFF_CONFIG)
+        config.update(timer_serializer_config())
+        config[RegflowWorkflow] = SpecRefWorkflowConverter
+        registry = BpmnWorkflowSerializer.configure(config)
+        registry.spec_resolver = spec_resolver
+        self._inner = BpmnWorkflowSerializer(registry)
+
+    # specs -------------------------------------------------------------------------------------
+    def spec_to_json(self, spec, subprocess_specs: dict) -> str:
+        reg = self._inner.registry
+        doc = {
+            "spec": reg.convert(spec),
+            "subprocess_specs": {k: reg.convert(v) for k, v in subprocess_specs.items()},
+        }
+        return json.dumps(doc, sort_keys=True, cls=self._inner._encoder_cls)
+
+    def spec_from_json(self, text: str):
+        reg = self._inner.registry
+        doc = json.loads(text)
+        spec = reg.restore(doc["spec"])
+        subs = {k: reg.restore(v) for k, v in doc["subprocess_specs"].items()}
+        return spec, subs
+
+    # states ------------------------------------------------------------------------------------
+    def dumps(self, workflow: RegflowWorkflow) -> str:
+        return self._inner.serialize_json(workflow)
+
+    def loads(self, text: str, serializer_version: str | None = None) -> RegflowWorkflow:
+        dct = json.loads(text)
+        stored = dct.get(BpmnWorkflowSerializer.VERSION_KEY)
+        if stored != SERIALIZER_VERSION or (serializer_version and serializer_version != stored):
+            raise StateVersionError(
+                f"instance state was written by serializer {stored!r}; this build reads {SERIALIZER_VERSION!r} "
+                "(add a migration before loading it)")
+        dct.pop(BpmnWorkflowSerializer.VERSION_KEY)
+        return self._inner.from_dict(dct)

@@ -1,0 +1,135 @@
+"""Timer event definitions that read regflow's clock, and the parser/serializer wiring for them.
+
+SpiffWorkflow 3.2.0 calls ``datetime.now(timezone.utc)`` inside its timer definitions. We subclass
+the three of them, re-implement the two methods that read the clock, make the spiff event parsers
+create our subclasses, and register the subclasses with the serializer under their own names.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.spiff.parser.event_parsers import (
+    SpiffBoundaryEventParser,
+    SpiffIntermediateCatchEventParser,
+    SpiffStartEventParser,
+)
+
+from . import clock
+
+
+def _to_text(value) -> str:
+    """A timer expression may evaluate to an ISO string, a datetime or a timedelta."""
+    if hasattr(value, "isoformat") and hasattr(value, "tzinfo"):
+        if value.tzinfo is None:
+            raise ValueError(f"timer date {value!r} has no timezone")
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return (clock.now() + value).isoformat()
+    return str(value)
+
+
+class ClockTimeDateEventDefinition(TimeDateEventDefinition):
+    def has_fired(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            event_value = _to_text(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            my_task._set_internal_data(event_value=event_value)
+        if TimerEventDefinition.parse_time_or_duration(event_value) <= clock.now():
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
+    def has_fired(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            if isinstance(value, timedelta):
+                event_value = (clock.now() + value).isoformat()
+            elif hasattr(value, "tzinfo") and hasattr(value, "isoformat"):
+                # A deadline helper (e.g. workdays(5)) may give the due date itself.
+                event_value = _to_text(value)
+            else:
+                parsed = TimerEventDefinition.parse_iso_duration(str(value))
+                start = clock.now()
+                event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if TimerEventDefinition.get_datetime(event_value) <= clock.now():
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
+    def cycle_complete(self, my_task):
+        from datetime import datetime
+
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            expression = _to_text(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            cycles, start, duration = _parse_cycle(expression)
+            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.fromisoformat(event_value["next"])
+            if next_event <= clock.now():
+                event_value["next"] = (next_event + timedelta(seconds=event_value["duration"])).isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+def _parse_cycle(expression: str):
+    """Like the library's recurring-interval parser, but an open start means "now" on our clock."""
+    components = expression.upper().replace("--", "/").strip("R").split("/")
+    if len(components) == 2:
+        first = TimerEventDefinition.parse_time_or_duration(components[1])
+        if isinstance(first, dict):
+            cycles = int(components[0]) if components[0] else -1
+            start = clock.now()
+            duration = TimerEventDefinition.get_timedelta_from_start(dict(first), start)
+            return cycles, start + duration, duration
+    return TimerEventDefinition.parse_iso_recurring_interval(expression)
+
+
+CLOCK_TIMERS = {
+    TimeDateEventDefinition: ClockTimeDateEventDefinition,
+    DurationTimerEventDefinition: ClockDurationTimerEventDefinition,
+    CycleTimerEventDefinition: ClockCycleTimerEventDefinition,
+}
+
+
+class _ClockTimerParserMixin:
+    def parse_timer_event(self, event):
+        definition = super().parse_timer_event(event)
+        ours = CLOCK_TIMERS.get(type(definition))
+        if ours is None:
+            return definition
+        return ours(definition.name, definition.expression, description=definition.description)
+
+
+class ClockStartEventParser(_ClockTimerParserMixin, SpiffStartEventParser):
+    pass
+
+
+class ClockBoundaryEventParser(_ClockTimerParserMixin, SpiffBoundaryEventParser):
+    pass
+
+
+class ClockIntermediateCatchEventParser(_ClockTimerParserMixin, SpiffIntermediateCatchEventParser):
+    pass
+
+
+def serializer_config() -> dict:
+    """Converters for our timer classes (each stored under its own class name)."""
+    return {cls: TimerConditionalEventDefinitionConverter for cls in CLOCK_TIMERS.values()}

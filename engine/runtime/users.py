@@ -1,0 +1,104 @@
+"""Users, system roles and groups, with argon2-hashed passwords. Every change is audited."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.errors import Conflict, InvalidInput, NotFound
+
+from . import audit, clock
+from .models import AppGroup, AppUser, UserGroup
+
+ROLES = ("designer", "officer", "team_leader", "supervisor", "auditor", "admin")
+_hasher = PasswordHasher()
+
+
+def _split(text: str | list[str] | None) -> list[str]:
+    if not text:
+        return []
+    items = text if isinstance(text, list) else text.split(",")
+    return sorted({i.strip() for i in items if i and i.strip()})
+
+
+def _ensure_groups(session: Session, names: list[str]) -> list[AppGroup]:
+    groups = []
+    for name in names:
+        g = session.scalars(select(AppGroup).where(AppGroup.name == name)).first()
+        if g is None:
+            g = AppGroup(name=name, kind="department")
+            session.add(g)
+            session.flush()
+        groups.append(g)
+    return groups
+
+
+def add_user(session: Session, username: str, password: str, roles, groups, *, actor: str = "system",
+             display_name: str | None = None) -> AppUser:
+    username = (username or "").strip()
+    if not username:
+        raise InvalidInput("user name is empty")
+    if not password or len(password) < 8:
+        raise InvalidInput("password must have at least 8 characters")
+    role_list, group_list = _split(roles), _split(groups)
+    unknown = [r for r in role_list if r not in ROLES]
+    if unknown:
+        raise InvalidInput(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+    if session.scalars(select(AppUser).where(AppUser.username == username)).first():
+        raise Conflict(f"user {username!r} already exists")
+    user = AppUser(username=username, display_name=display_name or username, password_hash=_hasher.hash(password),
+                   roles=role_list, active=True, created_at=clock.now())
+    session.add(user)
+    session.flush()
+    for g in _ensure_groups(session, group_list):
+        session.add(UserGroup(user_id=user.id, group_id=g.id))
+    audit.system_event(session, "user_added", actor, username=username, roles=role_list, groups=group_list)
+    return user
+
+
+def set_roles_and_groups(session: Session, username: str, roles, groups, *, actor: str) -> AppUser:
+    user = get_user(session, username)
+    role_list, group_list = _split(roles), _split(groups)
+    unknown = [r for r in role_list if r not in ROLES]
+    if unknown:
+        raise InvalidInput(f"unknown role(s) {', '.join(unknown)}")
+    before = {"roles": list(user.roles), "groups": sorted(groups_of(session, username))}
+    user.roles = role_list
+    session.execute(delete(UserGroup).where(UserGroup.user_id == user.id))
+    for g in _ensure_groups(session, group_list):
+        session.add(UserGroup(user_id=user.id, group_id=g.id))
+    audit.system_event(session, "user_roles_changed", actor, username=username, before=before,
+                       after={"roles": role_list, "groups": group_list})
+    return user
+
+
+def get_user(session: Session, username: str) -> AppUser:
+    user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    return user
+
+
+def groups_of(session: Session, username: str) -> set[str]:
+    return set(session.scalars(select(AppGroup.name).join(UserGroup, UserGroup.group_id == AppGroup.id)
+                               .join(AppUser, AppUser.id == UserGroup.user_id).where(AppUser.username == username)))
+
+
+def authenticate(session: Session, username: str, password: str, *, source: str = "cli") -> AppUser | None:
+    """Check a password; the sign-in (or the failed attempt) goes to the system audit chain.
+
+    Returns ``None`` on failure (rather than raising) so that the caller still commits the audit row."""
+    user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
+    ok = False
+    if user is not None and user.active and user.password_hash:
+        try:
+            ok = _hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+    audit.system_event(session, "sign_in" if ok else "sign_in_failed", username, source=source)
+    if not ok:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user

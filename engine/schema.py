@@ -1,0 +1,45 @@
+"""All tables in one MetaData, and schema upgrades through Alembic (one head)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+import engine.runtime.models  # noqa: F401  (registers the runtime tables)
+from engine.config import PROJECT_ROOT
+from engine.db import Base, get_engine
+
+try:  # the scoring package owns the entity registry and model registry tables
+    import scoring.models  # noqa: F401
+except ModuleNotFoundError:  # pragma: no cover - only while the package is being written
+    pass
+
+metadata = Base.metadata
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Create or upgrade the schema at ``url`` (SQLite folders are created as needed)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = get_engine(url)
+    cfg = alembic_config(url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("COMMIT") if conn.in_transaction() else None
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        if conn.in_transaction():
+            conn.commit()
+
+
+def heads() -> list[str]:
+    return list(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())

@@ -1,0 +1,159 @@
+"""Shared fixtures: a fresh database per test (SQLite file, and PostgreSQL schema when reachable),
+a runtime wired with the test service operators, and the demo users of the engine tests."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+PG_BASE = os.environ.get("REGFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_pg_state: dict = {}
+
+
+def pg_available() -> tuple[bool, str]:
+    if "ok" not in _pg_state:
+        try:
+            eng = create_engine(PG_BASE)
+            with eng.connect() as c:
+                c.execute(text("select 1"))
+            eng.dispose()
+            _pg_state.update(ok=True, why="")
+        except Exception as exc:  # noqa: BLE001
+            _pg_state.update(ok=False, why=f"PostgreSQL at {PG_BASE} unreachable: {exc.__class__.__name__}: {exc}")
+    return _pg_state["ok"], _pg_state["why"]
+
+
+def pytest_report_header(config):
+    ok, why = pg_available()
+    return f"regflow: PostgreSQL tests {'enabled' if ok else 'SKIPPED — ' + why}"
+
+
+@dataclass
+class Db:
+    kind: str
+    url: str
+    env: dict
+
+    @property
+    def factory(self):
+        from engine.db import session_factory
+
+        return session_factory(self.url)
+
+    def tx(self):
+        from engine.db import transaction
+
+        return transaction(self.factory)
+
+
+def _effect_table(url: str) -> None:
+    """The table the test service operator writes its side effects to."""
+    from engine.db import session_factory, transaction
+    from tests.support.services import ensure_effect_table
+
+    with transaction(session_factory(url)) as s:
+        ensure_effect_table(s)
+
+
+def _pg_url(schema: str) -> str:
+    sep = "&" if "?" in PG_BASE else "?"
+    return f"{PG_BASE}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A migrated, empty database on each backend."""
+    from engine.db import dispose_engines
+    from engine.schema import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'regflow.db'}"
+        schema = None
+    else:
+        ok, why = pg_available()
+        if not ok:
+            if IN_CI:
+                pytest.fail(f"CI must run the PostgreSQL tests: {why}")
+            pytest.skip(why)
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+        eng.dispose()
+        url = _pg_url(schema)
+    upgrade(url)
+    _effect_table(url)
+    env = {**os.environ, "REGFLOW_DATABASE_URL": url, "REGFLOW_PLUGINS": "tests.support.services",
+           "PYTHONPATH": str(ROOT), "REGFLOW_RETRY_BACKOFF_S": "60"}
+    yield Db(request.param, url, env)
+    dispose_engines()
+    if schema:
+        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        eng.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    from engine.db import dispose_engines
+    from engine.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'regflow.db'}"
+    upgrade(url)
+    _effect_table(url)
+    env = {**os.environ, "REGFLOW_DATABASE_URL": url, "REGFLOW_PLUGINS": "tests.support.services",
+           "PYTHONPATH": str(ROOT), "REGFLOW_RETRY_BACKOFF_S": "60"}
+    yield Db("sqlite", url, env)
+    dispose_engines()
+
+
+@pytest.fixture
+def runtime():
+    import tests.support.services  # noqa: F401
+    from engine.bootstrap import build_runtime
+    from engine.config import load_settings
+
+    return build_runtime(load_settings(retry_backoff_s=60.0, service_retries=2, script_time_budget_s=0.5))
+
+
+@pytest.fixture
+def people(db):
+    """alice and bob (officers), sam (supervisors)."""
+    from engine.runtime.users import add_user
+
+    with db.tx() as s:
+        add_user(s, "alice", "alice-pass-1", "officer", "officers")
+        add_user(s, "bob", "bob-pass-12", "officer", "officers")
+        add_user(s, "sam", "sam-pass-123", "supervisor", "supervisors")
+    return ["alice", "bob", "sam"]
+
+
+def deploy_files(runtime, db, *names: str, actor: str = "designer"):
+    from engine.runtime.deploy import deploy, read_paths
+
+    files = read_paths([DATA / "engine" / n for n in names])
+    with db.tx() as s:
+        return deploy(runtime, s, files, actor)
+
+
+def run_cli(env: dict, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "regflow"
+    return subprocess.run([str(exe), *args], env=env, input=input, capture_output=True, text=True, timeout=120)
+
+
+def cli_json(env: dict, *args: str, input: str | None = None):
+    proc = run_cli(env, *args, "--json", input=input)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr}"
+    return json.loads(proc.stdout)

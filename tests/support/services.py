@@ -1,0 +1,45 @@
+"""Service operators used by the engine tests, registered under real operator ids.
+
+Loaded into CLI subprocesses with ``REGFLOW_PLUGINS=tests.support.services``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from engine.runtime.services import BpmnError, Param, ServiceContext, registry
+
+#: failures left per idempotency key for mode "flaky:N"
+_flaky: dict[str, int] = {}
+
+
+def ensure_effect_table(session) -> None:
+    session.execute(text("CREATE TABLE IF NOT EXISTS test_effect ("
+                         "idem VARCHAR(80) PRIMARY KEY, label VARCHAR(200), at VARCHAR(40))"))
+
+
+@registry.register("test.record", params=[Param("label", "str"), Param("mode", "str", required=False)],
+                   description="Test operator: records one row per (instance, task); mode selects a failure.")
+def record(ctx: ServiceContext, label: str, mode: str | None = "ok"):
+    mode = mode or "ok"
+    ensure_effect_table(ctx.session)
+    ctx.session.execute(text("INSERT INTO test_effect (idem, label, at) VALUES (:i, :l, :a)"),
+                        {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})
+    if mode == "fail":
+        raise RuntimeError(f"backend down while recording {label}")
+    if mode == "unreachable":
+        raise BpmnError("unreachable", "entity not found at its registered address")
+    if mode.startswith("flaky:"):
+        left = _flaky.setdefault(ctx.idempotency_key, int(mode.split(":")[1]))
+        if left > 0:
+            _flaky[ctx.idempotency_key] = left - 1
+            raise ConnectionError(f"flaky backend ({left} failure(s) left)")
+    if mode.startswith("sleep:"):
+        marker = os.environ.get("REGFLOW_TEST_MARKER")
+        if marker:
+            Path(marker).write_text(ctx.idempotency_key)
+        time.sleep(float(mode.split(":")[1]))
+    return {"label": label, "key": ctx.idempotency_key}

@@ -59,6 +59,14 @@ class ParsedSources:
                 return line
         return None
 
+    def element_at(self, file: str | None, line: int) -> str | None:
+        """The id of the closest element with an id that starts at or before ``line`` (XSD errors give lines)."""
+        best, best_line = None, -1
+        for (f, e), start in self.lines.items():
+            if f == file and best_line < start <= line:
+                best, best_line = e, start
+        return best
+
     def file_of_element(self, element_id: str) -> str | None:
         for (f, e) in self.lines:
             if e == element_id:
@@ -138,6 +146,8 @@ def _validation_issue(parsed: ParsedSources, exc: ValidationException, default_f
     file = getattr(exc, "file_name", None) or default_file
     element_id = getattr(exc, "id", None) or None
     line = getattr(exc, "line_number", None) or parsed.line_of(file, element_id)
+    if element_id is None and line:
+        element_id = parsed.element_at(file, int(line))
     message = str(exc.args[0]) if exc.args else str(exc)
     return _issue(file, line or None, element_id, message)
 

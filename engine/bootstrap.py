@@ -31,6 +31,9 @@ def form_hasher(settings: Settings):
 def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings()
     import engine.service_tasks  # noqa: F401  (registers the built-in operators)
+    from engine.supervision import calendar
 
     load_plugins(settings)
-    return Runtime(settings, registry)
+    calendar.register_script_helpers()
+    return Runtime(settings, registry, before_step=[calendar.refresh],
+                   serializer_hooks=[calendar.register_serializer])

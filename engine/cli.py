@@ -120,10 +120,14 @@ def main() -> None:
 def init(state: CliState, as_json: bool) -> None:
     """Create or upgrade the database schema (Alembic, one head)."""
     from engine.schema import upgrade
+    from engine.supervision.calendar import seed_from_chinese_calendar
 
     upgrade(state.settings.database_url)
-    emit({"database_url": _redact(state.settings.database_url), "schema": "head"}, as_json,
-         lambda d: f"schema at head: {d['database_url']}")
+    with state.tx() as s:
+        seeded = seed_from_chinese_calendar(s)
+    emit({"database_url": _redact(state.settings.database_url), "schema": "head",
+          "calendar_years_created": seeded.created}, as_json,
+         lambda d: f"schema at head: {d['database_url']}; calendar years seeded: {len(d['calendar_years_created'])}")
 
 
 def _redact(url: str) -> str:
@@ -544,8 +548,11 @@ def services(state: CliState, as_json: bool) -> None:
         for o in d))
 
 
-def _attach_plugins() -> None:
-    """Other packages add their command groups here (scoring: ``model``, ``score``)."""
+def _attach_groups() -> None:
+    """Command groups that live beside their packages."""
+    from engine.supervision.calendar_cli import calendar
+
+    main.add_command(calendar)
     try:
         from scoring.cli import model, score
     except ImportError:
@@ -554,7 +561,7 @@ def _attach_plugins() -> None:
     main.add_command(score)
 
 
-_attach_plugins()
+_attach_groups()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

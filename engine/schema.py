@@ -8,6 +8,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import engine.runtime.models  # noqa: F401  (registers the runtime tables)
+import engine.supervision.calendar_models  # noqa: F401  (working-day calendar)
 from engine.config import PROJECT_ROOT
 from engine.db import Base, get_engine
 

@@ -124,16 +124,24 @@ class Runtime:
     """Deploys definitions and runs instances. One per process; thread-safe (no per-step state)."""
 
     def __init__(self, settings: Settings | None = None, services: ServiceRegistry | None = None,
-                 form_validator: FormValidator | None = None, helpers: dict | None = None):
+                 form_validator: FormValidator | None = None, helpers: dict | None = None,
+                 before_step: list[Callable[[Session], None]] | None = None,
+                 serializer_hooks: list[Callable] | None = None):
         self.settings = settings or load_settings()
         self.services = services or default_registry
         self.form_validator = form_validator
         self.helpers = dict(helpers or {})
+        #: called with the session before every step (e.g. reload a calendar another process changed)
+        self.before_step = list(before_step or [])
         self._specs: dict[int, tuple[Any, dict]] = {}
         self._flows: dict[int, dict] = {}
         self._forms: dict[int, dict] = {}
         self._lock = threading.Lock()
-        self.serializer = StateSerializer(self._resolve_spec)
+        self.serializer = StateSerializer(self._resolve_spec, serializer_hooks or [])
+
+    def _run_before_step(self, session: Session) -> None:
+        for hook in self.before_step:
+            hook(session)
 
     # ------------------------------------------------------------------ definitions and specs
     def _resolve_spec(self, definition_id: int):
@@ -193,6 +201,7 @@ class Runtime:
               parent_instance_id: int | None = None) -> StepOutcome:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("start data must be a JSON object")
+        self._run_before_step(session)
         definition = self.latest_definition(session, process_id)
         spec, subs = self._specs[definition.id]
         now = clock.now()
@@ -290,6 +299,7 @@ class Runtime:
         data = data or {}
         if not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
+        self._run_before_step(session)
         ht = self._get_human_task(session, task_id)
         inst = self._lock_instance(session, ht.instance_id)
         session.refresh(ht)
@@ -346,6 +356,7 @@ class Runtime:
         if len(instance_ids) > 1:
             raise Conflict(f"message {name!r} matches {len(instance_ids)} instances {instance_ids}: "
                            "give a correlation that names one")
+        self._run_before_step(session)
         inst = self._lock_instance(session, instance_ids[0])
         if inst.status != "running":
             raise Conflict(f"instance {inst.id} is {inst.status}")
@@ -416,6 +427,7 @@ class Runtime:
     # ------------------------------------------------------------------ jobs: timers and retries
     def run_job(self, session: Session, job: Job, actor: str = "worker") -> StepOutcome | None:
         """Run one claimed job inside the caller's transaction; the job row is consumed."""
+        self._run_before_step(session)
         inst = self._lock_instance(session, job.instance_id)
         session.execute(delete(Job).where(Job.id == job.id))
         if inst.status != "running":
@@ -444,6 +456,7 @@ class Runtime:
             raise NotFound(f"incident {incident_id} not found")
         if incident.status != "open":
             raise Conflict(f"incident {incident_id} is {incident.status}")
+        self._run_before_step(session)
         inst = self._lock_instance(session, incident.instance_id)
         if inst.status != "running":
             raise Conflict(f"instance {inst.id} is {inst.status}; resume it first")

@@ -62,12 +62,14 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
 
 
 class StateSerializer:
-    def __init__(self, spec_resolver: SpecResolver):
+    def __init__(self, spec_resolver: SpecResolver, hooks: list[Callable] = ()):
         config = dict(SPIFF_CONFIG)
         config.update(timer_serializer_config())
         config[RegflowWorkflow] = SpecRefWorkflowConverter
         registry = BpmnWorkflowSerializer.configure(config)
         registry.spec_resolver = spec_resolver
+        for hook in hooks:  # extra data types, e.g. the calendar's deadline datetimes
+            hook(registry)
         self._inner = BpmnWorkflowSerializer(registry)
 
     # specs -------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import time
 from pathlib import Path
 
 from engine.config import Settings, load_settings
@@ -35,5 +36,21 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
     load_plugins(settings)
     calendar.register_script_helpers()
-    return Runtime(settings, registry, before_step=[calendar.refresh],
+    return Runtime(settings, registry, before_step=[_calendar_refresher(settings.calendar_check_s)],
                    serializer_hooks=[calendar.register_serializer])
+
+
+def _calendar_refresher(interval_s: float):
+    """Reload the working-day calendar before a step when this process changed it, or at most every
+    ``interval_s`` seconds to pick up a year another process loaded (a check costs two queries)."""
+    from engine.supervision import calendar
+
+    last = [float("-inf")]
+
+    def hook(session) -> None:
+        now = time.monotonic()
+        if calendar.needs_refresh() or now - last[0] >= interval_s:
+            calendar.refresh(session)
+            last[0] = now
+
+    return hook

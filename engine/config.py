@@ -38,6 +38,8 @@ class Settings:
     processes_dir: str = field(default_factory=lambda: _env("PROCESSES_DIR", str(PROJECT_ROOT / "processes")))
     #: Comma-separated Python modules imported at start-up that register extra service operators.
     plugins: str = field(default_factory=lambda: _env("PLUGINS", ""))
+    #: Seconds between checks for a working-day calendar changed by another process.
+    calendar_check_s: float = field(default_factory=lambda: float(_env("CALENDAR_CHECK_S", "10")))
     #: Secret key for the web app's sessions (set it in production).
     secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-change-me"))
 

@@ -78,7 +78,8 @@ def get_engine(url: str) -> Engine:
             def _begin(conn):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            eng = create_engine(url, pool_pre_ping=True)
+            # no pre-ping (a round trip per transaction); recycle connections instead
+            eng = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
         _engines[url] = eng
     return eng
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -44,13 +44,7 @@ class Event:
 
 
 def _canonical(chain: str, seq: int, row: dict) -> bytes:
-    body = {
-        "chain": chain, "seq": seq, "at": row["at"].isoformat(timespec="microseconds"), "actor": row["actor"],
-        "kind": row["kind"], "instance_id": row["instance_id"], "bpmn_id": row["bpmn_id"],
-        "task_guid": row["task_guid"], "flow_ids": row["flow_ids"], "data_diff": row["data_diff"],
-        "detail": row["detail"],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return _canonical_with(chain, seq, row, str)
 
 
 def row_hash(prev_hash: str, chain: str, seq: int, row: dict) -> str:
@@ -59,44 +53,79 @@ def row_hash(prev_hash: str, chain: str, seq: int, row: dict) -> str:
     return h.hexdigest()
 
 
+class _NonJson:
+    """Records whether ``json.dumps`` had to fall back to ``str`` for some value."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def __call__(self, value: Any) -> str:
+        self.used = True
+        return str(value)
+
+
 def _jsonable(value: Any) -> Any:
     """Round-trip through JSON so the hashed form equals what the database gives back."""
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
-def append(session: Session, chain: str, events: Iterable[Event], *, new_chain: bool = False) -> int:
-    """Append events to a chain; returns the last seq. The caller holds the chain's lock
-    (the instance lock for instance chains; this function locks the system chain's head row)."""
-    events = list(events)
-    if not events:
-        return 0
-    head = None
-    if not new_chain:
-        q = select(AuditChain).where(AuditChain.chain == chain)
-        if chain == SYSTEM_CHAIN and session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update()
-        head = session.scalars(q).first()
-    seq, prev = (head.last_seq, head.head_hash) if head else (0, GENESIS)
+def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tuple[list[dict], tuple[int, str]]:
+    """Hash-chain ``events`` after ``head`` = (seq, hash); returns the rows and the new head."""
+    seq, prev = head
     now = clock.now()
     rows = []
     for ev in events:
         seq += 1
-        # microsecond precision survives every backend
-        at = (ev.at or now).replace(microsecond=(ev.at or now).microsecond)
         row = {
-            "chain": chain, "seq": seq, "at": at, "actor": ev.actor, "kind": ev.kind,
+            "chain": chain, "seq": seq, "at": ev.at or now, "actor": ev.actor, "kind": ev.kind,
             "instance_id": ev.instance_id, "bpmn_id": ev.bpmn_id, "task_guid": ev.task_guid,
-            "flow_ids": _jsonable(ev.flow_ids), "data_diff": _jsonable(ev.data_diff),
-            "detail": _jsonable(ev.detail),
+            "flow_ids": ev.flow_ids, "data_diff": ev.data_diff, "detail": ev.detail,
         }
+        fallback = _NonJson()
+        body = _canonical_with(chain, seq, row, fallback)
+        if fallback.used:  # store exactly what was hashed (e.g. datetimes as text)
+            for key in ("flow_ids", "data_diff", "detail"):
+                row[key] = _jsonable(row[key])
+        h = hashlib.sha256(prev.encode())
+        h.update(body)
         row["prev_hash"] = prev
-        row["hash"] = prev = row_hash(prev, chain, seq, row)
+        row["hash"] = prev = h.hexdigest()
         rows.append(row)
-    session.execute(insert(AuditEvent), rows)
+    return rows, (seq, prev)
+
+
+def _canonical_with(chain: str, seq: int, row: dict, default) -> bytes:
+    body = {
+        "chain": chain, "seq": seq, "at": row["at"].isoformat(timespec="microseconds"), "actor": row["actor"],
+        "kind": row["kind"], "instance_id": row["instance_id"], "bpmn_id": row["bpmn_id"],
+        "task_guid": row["task_guid"], "flow_ids": row["flow_ids"], "data_diff": row["data_diff"],
+        "detail": row["detail"],
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default).encode()
+
+
+def insert_rows(session: Session, rows: list[dict]) -> None:
+    if rows:
+        session.execute(AuditEvent.__table__.insert(), rows)
+
+
+def append(session: Session, chain: str, events: Iterable[Event]) -> int:
+    """Append events to a chain whose head lives in ``audit_chain`` (the system chain); locks the head row.
+    Instance chains are appended by the runtime with :func:`build_rows`, their head kept on the instance."""
+    events = list(events)
+    if not events:
+        return 0
+    q = select(AuditChain).where(AuditChain.chain == chain)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    head = session.scalars(q).first()
+    rows, (seq, last) = build_rows(chain, events, (head.last_seq, head.head_hash) if head else (0, GENESIS))
+    insert_rows(session, rows)
     if head is None:
-        session.add(AuditChain(chain=chain, last_seq=seq, head_hash=prev, anchored_seq=0))
+        session.execute(AuditChain.__table__.insert(), [{"chain": chain, "last_seq": seq, "head_hash": last,
+                                                        "anchored_seq": 0}])
     else:
-        session.execute(update(AuditChain).where(AuditChain.chain == chain).values(last_seq=seq, head_hash=prev))
+        session.execute(update(AuditChain).where(AuditChain.chain == chain).values(last_seq=seq, head_hash=last))
     return seq
 
 
@@ -106,12 +135,18 @@ def system_event(session: Session, kind: str, actor: str, **detail) -> None:
 
 def write_anchor(session: Session) -> AuditAnchor | None:
     """Record the heads of every chain that moved since the previous anchor."""
+    from .models import ProcessInstance
+
     moved = session.scalars(select(AuditChain).where(AuditChain.last_seq > AuditChain.anchored_seq)).all()
-    if not moved:
+    moved_instances = session.execute(
+        select(ProcessInstance.id, ProcessInstance.audit_seq, ProcessInstance.audit_head)
+        .where(ProcessInstance.audit_seq > ProcessInstance.audit_anchored_seq)).all()
+    if not moved and not moved_instances:
         return None
     last = session.scalars(select(AuditAnchor).order_by(AuditAnchor.id.desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     heads = {c.chain: [c.last_seq, c.head_hash] for c in moved}
+    heads.update({instance_chain(i): [q, h] for i, q, h in moved_instances})
     at = clock.now()
     digest = hashlib.sha256(prev.encode())
     digest.update(json.dumps({"at": at.isoformat(timespec="microseconds"), "heads": heads},
@@ -120,6 +155,8 @@ def write_anchor(session: Session) -> AuditAnchor | None:
     session.add(anchor)
     for c in moved:
         c.anchored_seq = c.last_seq
+    for i, q, _h in moved_instances:
+        session.execute(update(ProcessInstance).where(ProcessInstance.id == i).values(audit_anchored_seq=q))
     session.flush()
     return anchor
 
@@ -142,8 +179,16 @@ class VerifyReport:
 
 def verify(session: Session, chain: str | None = None, batch: int = 5000) -> VerifyReport:
     report = VerifyReport()
-    heads = {c.chain: c for c in session.scalars(
+    from .models import ProcessInstance
+
+    heads: dict[str, tuple[int, str]] = {c.chain: (c.last_seq, c.head_hash) for c in session.scalars(
         select(AuditChain).where(AuditChain.chain == chain) if chain else select(AuditChain))}
+    q_inst = select(ProcessInstance.id, ProcessInstance.audit_seq, ProcessInstance.audit_head).where(
+        ProcessInstance.audit_seq > 0)
+    if chain:
+        q_inst = q_inst.where(ProcessInstance.id == int(chain.split(":")[1])) if chain.startswith("instance:") \
+            else q_inst.where(False)
+    heads.update({instance_chain(i): (q, h) for i, q, h in session.execute(q_inst)})
     seen: dict[str, tuple[int, str]] = {}
     q = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)
     if chain:
@@ -176,13 +221,13 @@ def verify(session: Session, chain: str | None = None, batch: int = 5000) -> Ver
     if cur_chain is not None:
         seen[cur_chain] = (expect_seq, prev)
     report.chains = len(set(heads) | set(seen))
-    for name, head in heads.items():
+    for name, (head_seq, head_hash) in heads.items():
         got = seen.get(name)
         if got is None:
-            report.problems.append({"chain": name, "problem": f"chain head says {head.last_seq} events, none found"})
-        elif got != (head.last_seq, head.head_hash):
+            report.problems.append({"chain": name, "problem": f"chain head says {head_seq} events, none found"})
+        elif got != (head_seq, head_hash):
             report.problems.append({"chain": name, "seq": got[0],
-                                    "problem": f"chain ends at seq {got[0]} but its head records seq {head.last_seq} "
+                                    "problem": f"chain ends at seq {got[0]} but its head records seq {head_seq} "
                                                "(newest rows deleted or altered)"})
     for name in set(seen) - set(heads):
         report.problems.append({"chain": name, "problem": "events without a recorded chain head"})

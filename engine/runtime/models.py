@@ -78,6 +78,11 @@ class ProcessInstance(Base):
     ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     #: Set when suspended/terminated: who and why.
     status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    #: Head of this instance's audit hash chain (kept here: the row is locked by every step anyway).
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+    audit_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    #: audit_seq recorded by the latest anchor
+    audit_anchored_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class HumanTask(Base):
@@ -134,7 +139,6 @@ class Job(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[Optional[str]] = mapped_column(Text)
-    lock_owner: Mapped[Optional[str]] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -194,7 +198,8 @@ class UserGroup(Base):
 
 
 class AuditChain(Base):
-    """Head of each hash chain (``instance:<id>`` or ``system``): the last seq and hash."""
+    """Head of each chain that is not an instance's (``system``): the last seq and hash.
+    Instance chains keep their head on ``process_instance``."""
 
     __tablename__ = "audit_chain"
     chain: Mapped[str] = mapped_column(String(60), primary_key=True)

@@ -9,24 +9,27 @@ savepoint. When one raises after a person's completion was accepted, the complet
 before the failing task are kept; the task waits in ERROR for a retry job (with backoff) and after
 ``service_retries`` failures an open incident names it. A failure before anything was accepted rolls
 back the whole step. Functions here take a ``Session`` and never commit.
+
+The step's hot path writes with SQLAlchemy Core, one statement per table: projections are computed
+by diffing the workflow before and after the step, never by re-reading them.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
@@ -58,12 +61,62 @@ log = logging.getLogger(__name__)
 FormValidator = Callable[[str, dict], dict]
 
 SYSTEM_ACTOR = "system"
+_PI = ProcessInstance.__table__
+_HT = HumanTask.__table__
+_HTC = HumanTaskCandidate.__table__
+_JOB = Job.__table__
+_SUB = MessageSubscription.__table__
+
+
+@dataclass
+class InstanceRow:
+    """A process_instance row as one step sees it (plain data; written back with Core statements)."""
+
+    id: int
+    definition_id: int
+    process_id: str
+    business_key: str | None
+    status: str
+    state: str
+    serializer_version: str
+    library_version: str
+    rev: int
+    parent_instance_id: int | None
+    started_by: str
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    status_reason: str | None
+    audit_seq: int = 0
+    audit_head: str = audit.GENESIS
+    audit_anchored_seq: int = 0
+    persisted: bool = True
+
+    @classmethod
+    def from_row(cls, row) -> "InstanceRow":
+        m = row._mapping
+        return cls(**{f.name: m[f.name] for f in fields(cls) if f.name != "persisted"})
+
+    def values(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "persisted"}
+
+
+_INSTANCE_COLUMNS = [_PI.c[f.name] for f in fields(InstanceRow) if f.name != "persisted"]
 
 
 @dataclass
 class StepOutcome:
-    instance: ProcessInstance
+    instance: InstanceRow
     failure: dict | None = None
+
+
+@dataclass
+class _Snapshot:
+    """The projections a workflow implies: READY manual tasks, waiting timers, message waits."""
+
+    ready: dict[str, Any] = field(default_factory=dict)
+    timers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    subs: dict[str, tuple[str, str, str, dict]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,6 +125,20 @@ class _StepState:
 
     events: list[Event] = field(default_factory=list)
     completed_human_guids: set[str] = field(default_factory=set)
+    before: _Snapshot = field(default_factory=_Snapshot)
+
+
+@dataclass
+class _Definition:
+    id: int
+    process_id: str
+    version: int
+    spec: Any
+    subs: dict
+    flows: dict
+    forms: dict
+    has_timers: bool
+    has_messages: bool
 
 
 def _is_timer(definition) -> bool:
@@ -95,7 +162,7 @@ def _shallow_diff(before: dict, after: dict) -> dict:
     for key, value in after.items():
         if key not in before:
             diff[key] = {"new": value}
-        elif before[key] != value:
+        elif before[key] is not value and before[key] != value:
             diff[key] = {"old": before[key], "new": value}
     for key in before:
         if key not in after:
@@ -113,11 +180,60 @@ def _to_datetime(value, base: datetime) -> datetime | None:
         if value.tzinfo is None:
             raise ValueError(f"dueIn gave a naive datetime {value!r}")
         return value
-    text = str(value)
-    if text.upper().startswith("P"):
-        parsed = TimerEventDefinition.parse_iso_duration(text)
+    if isinstance(value, dict) and "at" in value:  # the calendar's deadline_info()
+        return clock.parse_iso(value["at"])
+    text_value = str(value)
+    if text_value.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(text_value)
         return base + TimerEventDefinition.get_timedelta_from_start(parsed, base)
-    return clock.parse_iso(text)
+    return clock.parse_iso(text_value)
+
+
+class _IdAllocator:
+    """Ids handed out before rows are written, so a step can insert each table in one statement.
+
+    PostgreSQL: the table's own sequence. SQLite: max(id) + 1 — safe because every regflow transaction
+    on SQLite starts with BEGIN IMMEDIATE, so no other writer runs until this one commits."""
+
+    def __init__(self) -> None:
+        self._seq_names: dict[str, str] = {}
+
+    def take_with_definition(self, session: Session, process_id: str, n: int) -> tuple[int | None, list[int]]:
+        """The latest definition id of ``process_id`` and ``n`` new instance ids, in one round trip."""
+        latest = ("(select id from process_definition where process_id = :p "
+                  "order by version desc limit 1)")
+        if session.get_bind().dialect.name == "postgresql":
+            seq = self._sequence(session, "process_instance")
+            rows = session.execute(text(f"select {latest}, nextval(:s) from generate_series(1, :n)"),
+                                   {"p": process_id, "s": seq, "n": max(n, 1)}).all()
+            return rows[0][0], [r[1] for r in rows][:n]
+        key = "regflow.next_id.process_instance"
+        def_id, top = session.execute(text(f"select {latest}, (select coalesce(max(id), 0) from process_instance)"),
+                                      {"p": process_id}).one()
+        nxt = session.info.get(key) or top + 1
+        session.info[key] = nxt + n
+        return def_id, list(range(nxt, nxt + n))
+
+    def _sequence(self, session: Session, table: str) -> str:
+        seq = self._seq_names.get(table)
+        if seq is None:
+            seq = session.execute(text("select pg_get_serial_sequence(:t, 'id')"), {"t": table}).scalar_one()
+            self._seq_names[table] = seq
+        return seq
+
+    def take(self, session: Session, table: str, n: int) -> list[int]:
+        if n <= 0:
+            return []
+        if session.get_bind().dialect.name == "postgresql":
+            seq = self._sequence(session, table)
+            return list(session.execute(text("select nextval(:s) from generate_series(1, :n)"),
+                                        {"s": seq, "n": n}).scalars())
+        key = f"regflow.next_id.{table}"
+        nxt = session.info.get(key)
+        if nxt is None:
+            nxt = (session.execute(text(f"select coalesce(max(id), 0) from {table}")).scalar_one() or 0) + 1
+        session.info[key] = nxt + n
+        return list(range(nxt, nxt + n))
 
 
 class Runtime:
@@ -133,10 +249,9 @@ class Runtime:
         self.helpers = dict(helpers or {})
         #: called with the session before every step (e.g. reload a calendar another process changed)
         self.before_step = list(before_step or [])
-        self._specs: dict[int, tuple[Any, dict]] = {}
-        self._flows: dict[int, dict] = {}
-        self._forms: dict[int, dict] = {}
+        self._defs: dict[int, _Definition] = {}
         self._lock = threading.Lock()
+        self._ids = _IdAllocator()
         self.serializer = StateSerializer(self._resolve_spec, serializer_hooks or [])
 
     def _run_before_step(self, session: Session) -> None:
@@ -145,82 +260,128 @@ class Runtime:
 
     # ------------------------------------------------------------------ definitions and specs
     def _resolve_spec(self, definition_id: int):
-        return self._specs[definition_id]
+        d = self._defs[definition_id]
+        return d.spec, d.subs
 
-    def load_definition(self, session: Session, definition_id: int) -> ProcessDefinition:
-        definition = session.get(ProcessDefinition, definition_id)
-        if definition is None:
+    def definition(self, session: Session, definition_id: int) -> _Definition:
+        d = self._defs.get(definition_id)
+        if d is not None:
+            return d
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
             raise NotFound(f"process definition {definition_id} not found")
-        if definition_id not in self._specs:
-            spec, subs = self.serializer.spec_from_json(definition.spec_json)
-            with self._lock:
-                self._specs[definition_id] = (spec, subs)
-                self._flows[definition_id] = definition.flow_index
-                self._forms[definition_id] = definition.forms or {}
-        return definition
+        spec, subs = self.serializer.spec_from_json(row.spec_json)
+        has_timers = has_messages = False
+        for s in [spec, *subs.values()]:
+            for ts in s.task_specs.values():
+                ed = getattr(ts, "event_definition", None)
+                has_timers = has_timers or _is_timer(ed)
+                has_messages = has_messages or bool(_message_names(ed))
+        d = _Definition(row.id, row.process_id, row.version, spec, subs, row.flow_index or {}, row.forms or {},
+                        has_timers, has_messages)
+        with self._lock:
+            self._defs[definition_id] = d
+        return d
 
-    def latest_definition(self, session: Session, process_id: str) -> ProcessDefinition:
-        definition = session.scalars(
-            select(ProcessDefinition).where(ProcessDefinition.process_id == process_id)
-            .order_by(ProcessDefinition.version.desc()).limit(1)).first()
-        if definition is None:
+    def latest_definition(self, session: Session, process_id: str) -> _Definition:
+        def_id = session.execute(
+            select(ProcessDefinition.id).where(ProcessDefinition.process_id == process_id)
+            .order_by(ProcessDefinition.version.desc()).limit(1)).scalar()
+        if def_id is None:
             raise NotFound(f"process {process_id!r} is not deployed")
-        return self.load_definition(session, definition.id)
+        return self.definition(session, def_id)
+
+    # kept for callers that want the ORM row (designer, history pages)
+    def load_definition(self, session: Session, definition_id: int) -> ProcessDefinition:
+        self.definition(session, definition_id)
+        return session.get(ProcessDefinition, definition_id)
 
     def script_engine(self, step: StepContext | None) -> RegflowScriptEngine:
         return RegflowScriptEngine(self.services, step, time_budget_s=self.settings.script_time_budget_s,
                                    helpers=self.helpers)
 
-    # ------------------------------------------------------------------ instances: load / save
-    def _lock_instance(self, session: Session, instance_id: int) -> ProcessInstance:
-        q = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    # ------------------------------------------------------------------ instances: lock / load / save
+    def _lock_instance(self, session: Session, instance_id: int) -> InstanceRow:
+        q = select(*_INSTANCE_COLUMNS).where(_PI.c.id == instance_id)
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update()
         # SQLite: every transaction starts with BEGIN IMMEDIATE, which already holds the write lock.
-        inst = session.scalars(q.execution_options(populate_existing=True)).first()
-        if inst is None:
+        row = session.execute(q).first()
+        if row is None:
             raise NotFound(f"instance {instance_id} not found")
-        return inst
+        return InstanceRow.from_row(row)
 
-    def _load(self, session: Session, inst: ProcessInstance, step: StepContext) -> RegflowWorkflow:
-        self.load_definition(session, inst.definition_id)
+    def _load(self, session: Session, inst: InstanceRow, step: StepContext) -> RegflowWorkflow:
+        self.definition(session, inst.definition_id)
         wf = self.serializer.loads(inst.state, inst.serializer_version)
         wf.script_engine = self.script_engine(step)
         return wf
 
     def load_workflow(self, session: Session, instance_id: int) -> RegflowWorkflow:
         """Read-only view of an instance's workflow (no lock, nothing saved)."""
-        inst = session.get(ProcessInstance, instance_id)
-        if inst is None:
+        row = session.execute(select(*_INSTANCE_COLUMNS).where(_PI.c.id == instance_id)).first()
+        if row is None:
             raise NotFound(f"instance {instance_id} not found")
+        inst = InstanceRow.from_row(row)
         return self._load(session, inst, StepContext(session, inst.id, inst.business_key, SYSTEM_ACTOR))
+
+    def _append_events(self, session: Session, inst: InstanceRow, events: list[Event]) -> None:
+        """Append to the instance's chain outside a full step (claim, suspend, ...)."""
+        rows, (inst.audit_seq, inst.audit_head) = audit.build_rows(
+            audit.instance_chain(inst.id), events, (inst.audit_seq, inst.audit_head))
+        audit.insert_rows(session, rows)
+
+    def _save_instance_head(self, session: Session, inst: InstanceRow, **extra) -> None:
+        session.execute(update(_PI).where(_PI.c.id == inst.id).values(
+            audit_seq=inst.audit_seq, audit_head=inst.audit_head, **extra))
 
     # ------------------------------------------------------------------ start
     def start(self, session: Session, process_id: str, *, business_key: str | None = None,
               data: dict | None = None, actor: str = SYSTEM_ACTOR,
               parent_instance_id: int | None = None) -> StepOutcome:
-        if data is not None and not isinstance(data, dict):
-            raise InvalidInput("start data must be a JSON object")
+        return self.start_many(session, process_id, [{"business_key": business_key, "data": data}],
+                               actor=actor, parent_instance_id=parent_instance_id)[0]
+
+    def start_many(self, session: Session, process_id: str, items: list[dict], *, actor: str = SYSTEM_ACTOR,
+                   parent_instance_id: int | None = None) -> list[StepOutcome]:
+        """Start one instance per item (``{"business_key": …, "data": {…}}``) in the caller's transaction,
+        writing each table once for the whole batch."""
+        for item in items:
+            if item.get("data") is not None and not isinstance(item["data"], dict):
+                raise InvalidInput("start data must be a JSON object")
         self._run_before_step(session)
-        definition = self.latest_definition(session, process_id)
-        spec, subs = self._specs[definition.id]
-        now = clock.now()
-        inst = ProcessInstance(definition_id=definition.id, process_id=process_id, business_key=business_key,
+        def_id, ids = self._ids.take_with_definition(session, process_id, len(items))
+        if def_id is None:
+            raise NotFound(f"process {process_id!r} is not deployed")
+        d = self.definition(session, def_id)
+        batch = _Batch()
+        outcomes = []
+        for iid, item in zip(ids, items):
+            now = clock.now()
+            key, data = item.get("business_key"), item.get("data") or {}
+            inst = InstanceRow(id=iid, definition_id=d.id, process_id=process_id, business_key=key,
                                status="running", state="", serializer_version=SERIALIZER_VERSION,
                                library_version=LIBRARY_VERSION, rev=0, parent_instance_id=parent_instance_id,
-                               started_by=actor, started_at=now, updated_at=now)
-        session.add(inst)
-        session.flush()
-        step = StepContext(session, inst.id, business_key, actor)
-        wf = RegflowWorkflow(spec, subs, script_engine=self.script_engine(step), spec_ref=definition.id)
-        start_tasks = wf.get_tasks(state=TaskState.READY)
-        if data:
-            start_tasks[0].set_data(**data)
-        st = _StepState()
-        st.events.append(Event("instance_started", actor, inst.id, detail={
-            "process_id": process_id, "version": definition.version, "definition_id": definition.id,
-            "business_key": business_key}, data_diff={k: {"new": v} for k, v in (data or {}).items()}))
-        return self._advance(session, inst, wf, st, actor, new=True)
+                               started_by=actor, started_at=now, updated_at=now, ended_at=None,
+                               status_reason=None, persisted=False)
+            step = StepContext(session, iid, key, actor)
+            step.ensure_instance = lambda inst=inst: self._ensure_persisted(session, inst)
+            wf = RegflowWorkflow(d.spec, d.subs, script_engine=self.script_engine(step), spec_ref=d.id)
+            if data:
+                wf.get_tasks(state=TaskState.READY)[0].set_data(**data)
+            st = _StepState()
+            st.events.append(Event("instance_started", actor, iid, detail={
+                "process_id": process_id, "version": d.version, "definition_id": d.id, "business_key": key},
+                data_diff={k: {"new": v} for k, v in data.items()}))
+            outcomes.append(self._advance(session, inst, wf, st, actor, batch=batch))
+        batch.flush(session, self._ids)
+        return outcomes
+
+    def _ensure_persisted(self, session: Session, inst: InstanceRow) -> None:
+        """A service task is about to run in a new instance: write the row so domain rows may refer to it."""
+        if not inst.persisted:
+            session.execute(insert(_PI), [inst.values()])
+            inst.persisted = True
 
     # ------------------------------------------------------------------ human tasks
     def _get_human_task(self, session: Session, task_id: int) -> HumanTask:
@@ -230,68 +391,81 @@ class Runtime:
         return ht
 
     def user_groups(self, session: Session, username: str) -> set[str]:
-        rows = session.execute(select(AppGroup.name).join(UserGroup, UserGroup.group_id == AppGroup.id)
-                               .join(AppUser, AppUser.id == UserGroup.user_id)
-                               .where(AppUser.username == username)).scalars()
-        return set(rows)
+        return self._user(session, username)[1]
 
-    def _check_user(self, session: Session, username: str) -> AppUser:
-        user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
-        if user is None or not user.active:
+    def _user(self, session: Session, username: str) -> tuple[bool, set[str]]:
+        """(exists and active, groups) in one query."""
+        rows = session.execute(
+            select(AppUser.active, AppGroup.name).select_from(AppUser)
+            .outerjoin(UserGroup, UserGroup.user_id == AppUser.id)
+            .outerjoin(AppGroup, AppGroup.id == UserGroup.group_id)
+            .where(AppUser.username == username)).all()
+        if not rows:
+            return False, set()
+        return bool(rows[0][0]), {g for _a, g in rows if g}
+
+    def _check_user(self, session: Session, username: str) -> set[str]:
+        active, groups = self._user(session, username)
+        if not active:
             raise NotAllowed(f"unknown or inactive user {username!r}")
-        return user
+        return groups
 
-    def may_work_on(self, session: Session, ht: HumanTask, username: str) -> bool:
+    def may_work_on(self, session: Session, ht, username: str, groups: set[str] | None = None) -> bool:
         if ht.assignee:
             return ht.assignee == username
-        return bool(set(ht.candidate_groups or []) & self.user_groups(session, username))
+        groups = self.user_groups(session, username) if groups is None else groups
+        return bool(set(ht.candidate_groups or []) & groups)
+
+    def _locked_task(self, session: Session, task_id: int) -> tuple[HumanTask, InstanceRow]:
+        instance_id = session.execute(select(_HT.c.instance_id).where(_HT.c.id == task_id)).scalar()
+        if instance_id is None:
+            raise NotFound(f"task {task_id} not found")
+        inst = self._lock_instance(session, instance_id)
+        return self._get_human_task(session, task_id), inst
 
     def claim(self, session: Session, task_id: int, user: str) -> HumanTask:
-        ht = self._get_human_task(session, task_id)
-        self._lock_instance(session, ht.instance_id)
-        session.refresh(ht)
-        self._check_user(session, user)
+        ht, inst = self._locked_task(session, task_id)
+        groups = self._check_user(session, user)
         if ht.status != "open":
             raise Conflict(f"task {task_id} is already {ht.status}")
         if ht.assignee == user:
             return ht
-        if not set(ht.candidate_groups or []) & self.user_groups(session, user):
+        if not set(ht.candidate_groups or []) & groups:
             raise NotAllowed(f"{user} is not in any candidate group of task {task_id} "
                              f"({', '.join(ht.candidate_groups or []) or 'none'})")
         if ht.assignee:
             raise Conflict(f"task {task_id} is already claimed by {ht.assignee}")
         ht.assignee, ht.claimed_at = user, clock.now()
-        audit.append(session, audit.instance_chain(ht.instance_id), [
-            Event("task_claimed", user, ht.instance_id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
+        self._append_events(session, inst, [
+            Event("task_claimed", user, inst.id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
+        self._save_instance_head(session, inst)
         return ht
 
     def unclaim(self, session: Session, task_id: int, user: str) -> HumanTask:
-        ht = self._get_human_task(session, task_id)
-        self._lock_instance(session, ht.instance_id)
-        session.refresh(ht)
+        ht, inst = self._locked_task(session, task_id)
         if ht.status != "open":
             raise Conflict(f"task {task_id} is already {ht.status}")
         if ht.assignee != user:
             raise NotAllowed(f"task {task_id} is not claimed by {user}")
         ht.assignee, ht.claimed_at = None, None
-        audit.append(session, audit.instance_chain(ht.instance_id), [
-            Event("task_unclaimed", user, ht.instance_id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
+        self._append_events(session, inst, [
+            Event("task_unclaimed", user, inst.id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
+        self._save_instance_head(session, inst)
         return ht
 
     def delegate(self, session: Session, task_id: int, user: str, to_user: str) -> HumanTask:
-        """Hand a claimed task to a colleague (audited). Only the current assignee may delegate."""
-        ht = self._get_human_task(session, task_id)
-        self._lock_instance(session, ht.instance_id)
-        session.refresh(ht)
+        """Hand a task to a colleague (audited): its assignee, or a candidate while it is unclaimed."""
+        ht, inst = self._locked_task(session, task_id)
         self._check_user(session, to_user)
         if ht.status != "open":
             raise Conflict(f"task {task_id} is already {ht.status}")
-        if ht.assignee != user and not (ht.assignee is None and self.may_work_on(session, ht, user)):
+        if not self.may_work_on(session, ht, user):
             raise NotAllowed(f"{user} may not delegate task {task_id}")
         ht.assignee, ht.claimed_at = to_user, clock.now()
-        audit.append(session, audit.instance_chain(ht.instance_id), [
-            Event("task_delegated", user, ht.instance_id, ht.bpmn_id, ht.task_guid,
+        self._append_events(session, inst, [
+            Event("task_delegated", user, inst.id, ht.bpmn_id, ht.task_guid,
                   detail={"task_id": ht.id, "to": to_user})])
+        self._save_instance_head(session, inst)
         return ht
 
     def complete_task(self, session: Session, task_id: int, user: str, data: dict | None = None,
@@ -300,9 +474,19 @@ class Runtime:
         if not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
         self._run_before_step(session)
-        ht = self._get_human_task(session, task_id)
-        inst = self._lock_instance(session, ht.instance_id)
-        session.refresh(ht)
+        q = select(_HT.c.id.label("ht_id"), _HT.c.task_guid, _HT.c.bpmn_id.label("ht_bpmn_id"),
+                   _HT.c.status.label("ht_status"), _HT.c.assignee, _HT.c.candidate_groups, _HT.c.form_id,
+                   _HT.c.completed_by, *_INSTANCE_COLUMNS) \
+            .join(_PI, _PI.c.id == _HT.c.instance_id).where(_HT.c.id == task_id)
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update()  # locks the task and its instance; a waiter re-reads both
+        row = session.execute(q).first()
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        m = row._mapping
+        inst = InstanceRow.from_row(row)
+        ht = _TaskView(m["ht_id"], m["task_guid"], m["ht_bpmn_id"], m["ht_status"], m["assignee"],
+                       m["candidate_groups"] or [], m["form_id"], m["completed_by"])
         if rev is not None and rev != inst.rev:
             raise Conflict(f"instance {inst.id} is at rev {inst.rev}, not {rev}: reload and retry")
         if ht.status != "open":
@@ -310,10 +494,10 @@ class Runtime:
                            + (f" (by {ht.completed_by})" if ht.completed_by else ""))
         if inst.status != "running":
             raise Conflict(f"instance {inst.id} is {inst.status}")
-        self._check_user(session, user)
-        if not self.may_work_on(session, ht, user):
+        groups = self._check_user(session, user)
+        if not self.may_work_on(session, ht, user, groups):
             who = f"assigned to {ht.assignee}" if ht.assignee else \
-                f"for groups {', '.join(ht.candidate_groups or []) or '(none)'}"
+                f"for groups {', '.join(ht.candidate_groups) or '(none)'}"
             raise NotAllowed(f"task {task_id} is {who}; {user} may not complete it")
         if ht.form_id and self.form_validator is not None:
             errors = self.form_validator(ht.form_id, data)
@@ -324,18 +508,17 @@ class Runtime:
         task = wf.get_task_from_id(UUID(ht.task_guid))
         if task is None or task.state != TaskState.READY:
             raise Conflict(f"task {task_id} is no longer ready in instance {inst.id}")
+        st = _StepState(before=self._snapshot(wf, inst))
         before = dict(task.data)
         task.data.update(data)
         task.run()
-        st = _StepState()
         st.completed_human_guids.add(ht.task_guid)
         now = clock.now()
-        ht.status, ht.completed_at, ht.completed_by = "completed", now, user
-        if ht.assignee is None:
-            ht.assignee = user
-        session.execute(delete(HumanTaskCandidate).where(HumanTaskCandidate.task_id == ht.id))
+        session.execute(update(_HT).where(_HT.c.id == ht.id).values(
+            status="completed", completed_at=now, completed_by=user, assignee=ht.assignee or user))
+        session.execute(delete(_HTC).where(_HTC.c.task_id == ht.id))
         st.events.append(Event("task_completed", user, inst.id, ht.bpmn_id, ht.task_guid,
-                               flow_ids=self._incoming_flow(wf, inst.definition_id, task),
+                               flow_ids=self._incoming_flow(inst.definition_id, task),
                                data_diff=_shallow_diff(before, task.data), detail={"task_id": ht.id}))
         return self._advance(session, inst, wf, st, user)
 
@@ -361,12 +544,13 @@ class Runtime:
         if inst.status != "running":
             raise Conflict(f"instance {inst.id} is {inst.status}")
         wf = self._load(session, inst, StepContext(session, inst.id, inst.business_key, actor))
+        st = _StepState(before=self._snapshot(wf, inst))
         sub = next(s for s in matches if s.instance_id == inst.id)
         task = wf.get_task_from_id(UUID(sub.task_guid))
         definition = next(d for d in ([task.task_spec.event_definition] +
                                       list(getattr(task.task_spec.event_definition, "event_definitions", [])))
                           if isinstance(d, MessageEventDefinition) and d.name == name)
-        correlations = {}
+        correlations: dict[str, dict] = {}
         for prop in definition.correlation_properties:
             value = (wanted.get(prop.name) if prop.name in wanted else
                      (payload or {}).get(prop.name) if isinstance(payload, dict) else None)
@@ -382,33 +566,33 @@ class Runtime:
                                     payload, correlations=correlations))
         except WorkflowException as exc:
             raise Conflict(f"instance {inst.id} does not accept message {name!r}: {exc}") from exc
-        st = _StepState()
         st.events.append(Event("message_received", actor, inst.id, sub.bpmn_id, sub.task_guid,
                                detail={"message": name, "correlation": wanted, "payload": payload}))
         return self._advance(session, inst, wf, st, actor)
 
     # ------------------------------------------------------------------ lifecycle
-    def suspend(self, session: Session, instance_id: int, user: str, reason: str) -> ProcessInstance:
+    def suspend(self, session: Session, instance_id: int, user: str, reason: str) -> InstanceRow:
         return self._set_status(session, instance_id, user, reason, "suspended", {"running"})
 
-    def resume(self, session: Session, instance_id: int, user: str, reason: str) -> ProcessInstance:
+    def resume(self, session: Session, instance_id: int, user: str, reason: str) -> InstanceRow:
         return self._set_status(session, instance_id, user, reason, "running", {"suspended"})
 
-    def terminate(self, session: Session, instance_id: int, user: str, reason: str) -> ProcessInstance:
+    def terminate(self, session: Session, instance_id: int, user: str, reason: str) -> InstanceRow:
         inst = self._set_status(session, instance_id, user, reason, "terminated", {"running", "suspended"})
         now = clock.now()
-        open_ids = select(HumanTask.id).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
-        session.execute(delete(HumanTaskCandidate).where(HumanTaskCandidate.task_id.in_(open_ids)))
-        session.execute(update(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
+        open_ids = select(_HT.c.id).where(_HT.c.instance_id == inst.id, _HT.c.status == "open")
+        session.execute(delete(_HTC).where(_HTC.c.task_id.in_(open_ids)))
+        session.execute(update(_HT).where(_HT.c.instance_id == inst.id, _HT.c.status == "open")
                         .values(status="cancelled", completed_at=now))
-        session.execute(delete(Job).where(Job.instance_id == inst.id))
-        session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+        session.execute(delete(_JOB).where(_JOB.c.instance_id == inst.id))
+        session.execute(delete(_SUB).where(_SUB.c.instance_id == inst.id))
         session.execute(update(Incident).where(Incident.instance_id == inst.id, Incident.status == "open")
                         .values(status="resolved", resolved_at=now, resolved_by=user))
         inst.ended_at = now
+        session.execute(update(_PI).where(_PI.c.id == inst.id).values(ended_at=now))
         return inst
 
-    def _set_status(self, session, instance_id, user, reason, new_status, allowed) -> ProcessInstance:
+    def _set_status(self, session, instance_id, user, reason, new_status, allowed) -> InstanceRow:
         if not reason or not reason.strip():
             raise InvalidInput("a reason is required")
         self._check_user(session, user)
@@ -420,8 +604,10 @@ class Runtime:
         inst.rev += 1
         kind = {"suspended": "instance_suspended", "running": "instance_resumed",
                 "terminated": "instance_terminated"}[new_status]
-        audit.append(session, audit.instance_chain(inst.id), [
+        self._append_events(session, inst, [
             Event(kind, user, inst.id, detail={"reason": reason, "from": old, "to": new_status})])
+        self._save_instance_head(session, inst, status=inst.status, status_reason=inst.status_reason,
+                                 updated_at=inst.updated_at, rev=inst.rev)
         return inst
 
     # ------------------------------------------------------------------ jobs: timers and retries
@@ -429,12 +615,13 @@ class Runtime:
         """Run one claimed job inside the caller's transaction; the job row is consumed."""
         self._run_before_step(session)
         inst = self._lock_instance(session, job.instance_id)
-        session.execute(delete(Job).where(Job.id == job.id))
+        session.execute(delete(_JOB).where(_JOB.c.id == job.id))
         if inst.status != "running":
             return None
         step = StepContext(session, inst.id, inst.business_key, actor)
         wf = self._load(session, inst, step)
-        st = _StepState()
+        st = _StepState(before=self._snapshot(wf, inst))
+        st.before.timers.pop(job.task_guid or "", None)  # its row is gone already
         if job.kind == "timer":
             st.events.append(Event("timer_fired", actor, inst.id, job.bpmn_id, job.task_guid,
                                    detail={"due_at": job.due_at.isoformat()}))
@@ -465,10 +652,10 @@ class Runtime:
         task = wf.get_task_from_id(UUID(incident.task_guid)) if incident.task_guid else None
         if task is None or task.state != TaskState.ERROR:
             raise Conflict(f"task {incident.bpmn_id} of instance {inst.id} is not in error any more")
+        st = _StepState(before=self._snapshot(wf, inst))
         now = clock.now()
         incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, user
         audit.system_event(session, "incident_retried", user, incident_id=incident.id, instance_id=inst.id)
-        st = _StepState()
         st.events.append(Event("incident_retried", user, inst.id, incident.bpmn_id, incident.task_guid,
                                detail={"incident_id": incident.id}))
         wf.reset_from_task_id(task.id)
@@ -476,26 +663,25 @@ class Runtime:
         return self._advance(session, inst, wf, st, user, attempts=self.settings.service_retries)
 
     # ------------------------------------------------------------------ the step's second half
-    def _advance(self, session: Session, inst: ProcessInstance, wf: RegflowWorkflow, st: _StepState,
-                 actor: str, *, new: bool = False, attempts: int = 0) -> StepOutcome:
+    def _advance(self, session: Session, inst: InstanceRow, wf: RegflowWorkflow, st: _StepState,
+                 actor: str, *, attempts: int = 0, batch: "_Batch | None" = None) -> StepOutcome:
         completed: list = []
         failure: dict | None = None
         try:
             wf.do_engine_steps(did_complete_task=completed.append)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+            self._ensure_persisted(session, inst)
             failure = self._record_failure(session, inst, wf, st, exc, actor, attempts)
-        flows = self._flows.get(inst.definition_id, {})
         for task in completed:
             spec = task.task_spec
             if spec.bpmn_id is None or task.state != TaskState.COMPLETED:
                 continue
             parent = task.parent
-            before = parent.data if parent is not None else {}
             st.events.append(Event("element_completed", actor, inst.id, spec.bpmn_id, str(task.id),
-                                   flow_ids=self._incoming_flow(wf, inst.definition_id, task, flows),
-                                   data_diff=_shallow_diff(before, task.data),
-                                   detail={"type": spec.bpmn_name and type(spec).__name__ or type(spec).__name__,
-                                           "name": spec.bpmn_name, "process": task.workflow.spec.name}))
+                                   flow_ids=self._incoming_flow(inst.definition_id, task),
+                                   data_diff=_shallow_diff(parent.data if parent is not None else {}, task.data),
+                                   detail={"type": type(spec).__name__, "name": spec.bpmn_name,
+                                           "process": task.workflow.spec.name}))
         now = clock.now()
         if wf.completed and failure is None:
             inst.status, inst.ended_at = "completed", now
@@ -503,23 +689,37 @@ class Runtime:
         inst.state = self.serializer.dumps(wf)
         inst.rev += 1
         inst.updated_at = now
-        self._project(session, inst, wf, st, actor, new=new)
-        audit.append(session, audit.instance_chain(inst.id), st.events, new_chain=new)
+        own_batch = batch is None
+        batch = batch or _Batch()
+        self._project(inst, wf, st, actor, now, batch)
+        rows, (inst.audit_seq, inst.audit_head) = audit.build_rows(
+            audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head))
+        batch.audit.extend(rows)
+        if inst.persisted:
+            result = session.execute(update(_PI).where(_PI.c.id == inst.id, _PI.c.rev == inst.rev - 1).values(
+                state=inst.state, rev=inst.rev, updated_at=now, status=inst.status, ended_at=inst.ended_at,
+                audit_seq=inst.audit_seq, audit_head=inst.audit_head))
+            if result.rowcount != 1:
+                raise Conflict(f"instance {inst.id} changed under this step; retry")
+        else:
+            batch.instances.append(inst.values())
+            inst.persisted = True
+        if own_batch:
+            batch.flush(session, self._ids)
         return StepOutcome(inst, failure)
 
-    def _incoming_flow(self, wf, definition_id, task, flows=None) -> list[str]:
-        flows = flows if flows is not None else self._flows.get(definition_id, {})
+    def _incoming_flow(self, definition_id: int, task) -> list[str]:
+        d = self._defs.get(definition_id)
         parent = task.parent
         while parent is not None and parent.task_spec.bpmn_id is None:
             parent = parent.parent
-        if parent is None:
+        if parent is None or d is None:
             return []
-        index = flows.get(task.workflow.spec.name, {})
-        flow = index.get(f"{parent.task_spec.bpmn_id}|{task.task_spec.bpmn_id}")
+        flow = d.flows.get(task.workflow.spec.name, {}).get(f"{parent.task_spec.bpmn_id}|{task.task_spec.bpmn_id}")
         return [flow] if flow else []
 
-    def _record_failure(self, session, inst, wf, st, exc, actor, attempts) -> dict:
-        errored = [t for t in wf.get_tasks(state=TaskState.ERROR)]
+    def _record_failure(self, session, inst: InstanceRow, wf, st, exc, actor, attempts) -> dict:
+        errored = list(wf.get_tasks(state=TaskState.ERROR))
         task = errored[0] if errored else None
         root = exc
         while getattr(root, "exception", None) is not None and root.exception is not root:
@@ -535,98 +735,91 @@ class Runtime:
                                detail={"error": message, "attempt": attempts + 1}))
         if retryable and attempts < self.settings.service_retries:
             delay = self.settings.retry_backoff_s * (2 ** attempts)
-            session.add(Job(kind="retry", instance_id=inst.id, task_guid=guid, bpmn_id=bpmn_id,
-                            due_at=now + timedelta(seconds=delay), attempts=attempts, last_error=message,
-                            created_at=now))
+            session.execute(insert(_JOB), [{"kind": "retry", "instance_id": inst.id, "task_guid": guid,
+                                            "bpmn_id": bpmn_id, "due_at": now + timedelta(seconds=delay),
+                                            "attempts": attempts, "last_error": message, "created_at": now}])
             return {"retry_in_s": delay, "error": message, "bpmn_id": bpmn_id}
-        incident = Incident(instance_id=inst.id, task_guid=guid, bpmn_id=bpmn_id, error_type=type(root).__name__,
-                            message=message, stack=stack, attempts=attempts + 1, status="open", created_at=now)
-        session.add(incident)
-        session.flush()
+        (incident_id,) = self._ids.take(session, "incident", 1)
+        session.execute(insert(Incident.__table__), [{
+            "id": incident_id, "instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id,
+            "error_type": type(root).__name__, "message": message, "stack": stack, "attempts": attempts + 1,
+            "status": "open", "created_at": now}])
         st.events.append(Event("incident_opened", actor, inst.id, bpmn_id, guid,
-                               detail={"incident_id": incident.id, "error": message}))
-        log.warning("incident %s on instance %s at %s: %s", incident.id, inst.id, bpmn_id, message)
-        return {"incident_id": incident.id, "error": message, "bpmn_id": bpmn_id}
+                               detail={"incident_id": incident_id, "error": message}))
+        log.warning("incident %s on instance %s at %s: %s", incident_id, inst.id, bpmn_id, message)
+        return {"incident_id": incident_id, "error": message, "bpmn_id": bpmn_id}
 
     # ------------------------------------------------------------------ projections
-    def _project(self, session: Session, inst: ProcessInstance, wf: RegflowWorkflow, st: _StepState, actor: str,
-                 *, new: bool) -> None:
-        now = clock.now()
-        ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)} \
-            if inst.status == "running" else {}
-        existing: dict[str, HumanTask] = {}
-        if not new:
-            existing = {h.task_guid: h for h in session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open"))}
-        for guid, ht in existing.items():
-            if guid not in ready and guid not in st.completed_human_guids:
-                ht.status, ht.completed_at = "cancelled", now
-                session.execute(delete(HumanTaskCandidate).where(HumanTaskCandidate.task_id == ht.id))
-                st.events.append(Event("task_cancelled", actor, inst.id, ht.bpmn_id, guid, detail={"task_id": ht.id}))
-        for guid, task in ready.items():
-            if guid in existing:
+    def _snapshot(self, wf: RegflowWorkflow, inst: InstanceRow) -> _Snapshot:
+        snap = _Snapshot()
+        if inst.status != "running":
+            return snap
+        d = self._defs.get(inst.definition_id)
+        want_waiting = d is None or d.has_timers or d.has_messages
+        for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING if want_waiting else TaskState.READY):
+            spec = task.task_spec
+            if task.state == TaskState.READY:
+                if spec.manual:
+                    snap.ready[str(task.id)] = task
                 continue
-            ht = self._new_human_task(inst, wf, task, now)
-            session.add(ht)
-            session.flush()
-            if ht.candidate_groups:
-                session.execute(insert(HumanTaskCandidate),
-                                [{"task_id": ht.id, "group_name": g} for g in ht.candidate_groups])
-            st.events.append(Event("task_created", actor, inst.id, ht.bpmn_id, guid,
-                                   flow_ids=self._incoming_flow(wf, inst.definition_id, task), detail={
-                "task_id": ht.id, "assignee": ht.assignee, "candidate_groups": ht.candidate_groups,
-                "due_at": ht.due_at.isoformat() if ht.due_at else None, "form_id": ht.form_id}))
+            definition = getattr(spec, "event_definition", None)
+            if definition is None:
+                continue
+            if _is_timer(definition):
+                value = definition.details(task).value
+                if isinstance(definition, MultipleEventDefinition):
+                    value = next((x.details(task).value for x in definition.event_definitions
+                                  if isinstance(x, TimerEventDefinition)), value)
+                if value:
+                    snap.timers[str(task.id)] = (spec.bpmn_id, TimerEventDefinition.get_datetime(value))
+            for name in _message_names(definition):
+                pending = definition.details(task)
+                corr: dict = {}
+                for props in (pending.correlations or {}).values():
+                    if isinstance(props, dict):
+                        corr.update(props)
+                snap.subs[f"{task.id}|{name}"] = (str(task.id), spec.bpmn_id, name, corr)
+        return snap
 
-        # timers
-        desired: dict[str, tuple] = {}
-        subscriptions: dict[str, tuple] = {}
-        if inst.status == "running":
-            for task in wf.get_tasks(state=TaskState.WAITING):
-                definition = getattr(task.task_spec, "event_definition", None)
-                if definition is None:
-                    continue
-                if _is_timer(definition):
-                    value = definition.details(task).value
-                    if isinstance(definition, MultipleEventDefinition):
-                        value = next((d.details(task).value for d in definition.event_definitions
-                                      if isinstance(d, TimerEventDefinition)), value)
-                    if value:
-                        desired[str(task.id)] = (task.task_spec.bpmn_id, TimerEventDefinition.get_datetime(value))
-                for name in _message_names(definition):
-                    pending = definition.details(task)
-                    corr = {}
-                    for props in (pending.correlations or {}).values():
-                        if isinstance(props, dict):
-                            corr.update(props)
-                    subscriptions[f"{task.id}|{name}"] = (str(task.id), task.task_spec.bpmn_id, name, corr)
-        if not new:
-            jobs = {j.task_guid: j for j in session.scalars(
-                select(Job).where(Job.instance_id == inst.id, Job.kind == "timer"))}
-            for guid, job in jobs.items():
-                if guid not in desired or desired[guid][1] != job.due_at:
-                    session.delete(job)
-                else:
-                    desired.pop(guid)
-            subs = {f"{s.task_guid}|{s.message_name}": s for s in session.scalars(
-                select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))}
-            for key, sub in subs.items():
-                if key not in subscriptions:
-                    session.delete(sub)
-                else:
-                    subscriptions.pop(key)
-        if desired:
-            session.execute(insert(Job), [
-                {"kind": "timer", "instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id, "due_at": due,
-                 "attempts": 0, "created_at": now} for guid, (bpmn_id, due) in desired.items()])
-        if subscriptions:
-            session.execute(insert(MessageSubscription), [
-                {"instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id, "message_name": name,
-                 "correlations": corr, "created_at": now}
-                for guid, bpmn_id, name, corr in subscriptions.values()])
+    def _project(self, inst: InstanceRow, wf: RegflowWorkflow, st: _StepState, actor: str, now: datetime,
+                 batch: "_Batch") -> None:
+        after = self._snapshot(wf, inst)
+        before = st.before
+        gone = [g for g in before.ready if g not in after.ready and g not in st.completed_human_guids]
+        if gone:
+            batch.cancel_tasks.extend(gone)
+            for guid in gone:
+                task = before.ready[guid]
+                st.events.append(Event("task_cancelled", actor, inst.id, task.task_spec.bpmn_id, guid))
+        for guid, task in after.ready.items():
+            if guid in before.ready:
+                continue
+            row = self._new_human_task(inst, wf, task, now)
+            batch.tasks.append(row)
+            st.events.append(Event("task_created", actor, inst.id, row["bpmn_id"], guid,
+                                   flow_ids=self._incoming_flow(inst.definition_id, task), detail={
+                                       "assignee": row["assignee"], "candidate_groups": row["candidate_groups"],
+                                       "due_at": row["due_at"].isoformat() if row["due_at"] else None,
+                                       "form_id": row["form_id"]}))
+        for guid, (bpmn_id, due) in before.timers.items():
+            if after.timers.get(guid, (None, None))[1] != due:
+                batch.drop_jobs.append((inst.id, guid))
+        for guid, (bpmn_id, due) in after.timers.items():
+            if before.timers.get(guid, (None, None))[1] != due:
+                batch.jobs.append({"kind": "timer", "instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id,
+                                   "due_at": due, "attempts": 0, "created_at": now})
+        for key in before.subs:
+            if key not in after.subs:
+                guid, _b, name, _c = before.subs[key]
+                batch.drop_subs.append((inst.id, guid, name))
+        for key, (guid, bpmn_id, name, corr) in after.subs.items():
+            if key not in before.subs:
+                batch.subs.append({"instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id,
+                                   "message_name": name, "correlations": corr, "created_at": now})
 
-    def _new_human_task(self, inst: ProcessInstance, wf: RegflowWorkflow, task, now: datetime) -> HumanTask:
+    def _new_human_task(self, inst: InstanceRow, wf: RegflowWorkflow, task, now: datetime) -> dict:
         spec = task.task_spec
-        props = (spec.extensions or {}).get("properties", {}) if hasattr(spec, "extensions") else {}
+        props = (getattr(spec, "extensions", None) or {}).get("properties", {})
         groups_text = props.get("candidateGroups") or (spec.lane or "")
         groups = [g.strip() for g in groups_text.split(",") if g.strip()]
         assignee = None
@@ -638,13 +831,68 @@ class Runtime:
         due_at = None
         if props.get("dueIn"):
             due_at = _to_datetime(wf.script_engine.evaluate(task, props["dueIn"]), now)
-        priority = int(props.get("priority", 50) or 50)
         form_id = props.get("formId")
-        definition_forms = self._forms.get(inst.definition_id, {})
-        return HumanTask(instance_id=inst.id, task_guid=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name,
-                         process_id=inst.process_id, business_key=inst.business_key, form_id=form_id,
-                         form_hash=definition_forms.get(form_id), candidate_groups=groups, assignee=assignee,
-                         priority=priority, due_at=due_at, status="open", created_at=now)
+        d = self._defs.get(inst.definition_id)
+        return {"instance_id": inst.id, "task_guid": str(task.id), "bpmn_id": spec.bpmn_id, "name": spec.bpmn_name,
+                "process_id": inst.process_id, "business_key": inst.business_key, "form_id": form_id,
+                "form_hash": (d.forms.get(form_id) if d and form_id else None), "candidate_groups": groups,
+                "assignee": assignee, "priority": int(props.get("priority", 50) or 50), "due_at": due_at,
+                "status": "open", "created_at": now, "claimed_at": None, "completed_at": None,
+                "completed_by": None}
+
+
+@dataclass
+class _TaskView:
+    id: int
+    task_guid: str
+    bpmn_id: str
+    status: str
+    assignee: str | None
+    candidate_groups: list[str]
+    form_id: str | None
+    completed_by: str | None
+
+
+@dataclass
+class _Batch:
+    """Rows of one or many steps, written with one statement per table."""
+
+    instances: list[dict] = field(default_factory=list)
+    tasks: list[dict] = field(default_factory=list)
+    cancel_tasks: list[str] = field(default_factory=list)
+    jobs: list[dict] = field(default_factory=list)
+    drop_jobs: list[tuple[int, str]] = field(default_factory=list)
+    subs: list[dict] = field(default_factory=list)
+    drop_subs: list[tuple[int, str, str]] = field(default_factory=list)
+    audit: list[dict] = field(default_factory=list)
+
+    def flush(self, session: Session, ids: _IdAllocator) -> None:
+        if self.instances:
+            session.execute(insert(_PI), self.instances)
+        if self.cancel_tasks:
+            now = clock.now()
+            cancelled = select(_HT.c.id).where(_HT.c.task_guid.in_(self.cancel_tasks))
+            session.execute(delete(_HTC).where(_HTC.c.task_id.in_(cancelled)))
+            session.execute(update(_HT).where(_HT.c.task_guid.in_(self.cancel_tasks), _HT.c.status == "open")
+                            .values(status="cancelled", completed_at=now))
+        if self.tasks:
+            returned = session.execute(insert(_HT).returning(_HT.c.id, sort_by_parameter_order=True), self.tasks)
+            for task_id, row in zip(returned.scalars(), self.tasks):
+                row["id"] = task_id
+            candidates = [{"task_id": r["id"], "group_name": g} for r in self.tasks for g in r["candidate_groups"]]
+            if candidates:
+                session.execute(insert(_HTC), candidates)
+        for instance_id, guid in self.drop_jobs:
+            session.execute(delete(_JOB).where(_JOB.c.instance_id == instance_id, _JOB.c.task_guid == guid,
+                                               _JOB.c.kind == "timer"))
+        if self.jobs:
+            session.execute(insert(_JOB), self.jobs)
+        for instance_id, guid, name in self.drop_subs:
+            session.execute(delete(_SUB).where(_SUB.c.instance_id == instance_id, _SUB.c.task_guid == guid,
+                                               _SUB.c.message_name == name))
+        if self.subs:
+            session.execute(insert(_SUB), self.subs)
+        audit.insert_rows(session, self.audit)
 
 
 def open_incidents(session: Session) -> Iterable[Incident]:

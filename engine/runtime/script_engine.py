@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
@@ -30,6 +30,8 @@ class StepContext:
     instance_id: int
     business_key: str | None
     actor: str
+    #: writes a not-yet-inserted instance row before a service task touches the database
+    ensure_instance: Callable[[], None] | None = None
 
 
 def _json_default(value: Any):
@@ -58,6 +60,8 @@ class RegflowScriptEngine(RestrictedScriptEngine):
         step = self.step
         if step is None:
             raise RuntimeError("service tasks run only inside a regflow step")
+        if step.ensure_instance is not None:
+            step.ensure_instance()
         ctx = ServiceContext(session=step.session, instance_id=step.instance_id, task_guid=str(task.id),
                              bpmn_id=task.task_spec.bpmn_id, business_key=step.business_key, actor=step.actor,
                              now=clock.now(), data=task.data)

@@ -9,8 +9,6 @@ task's database writes were part of the rolled-back transaction.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,10 +33,6 @@ class WorkerReport:
                 "failures": self.failures}
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def claim_due_job(session: Session, now: datetime) -> Job | None:
     q = (select(Job).join(ProcessInstance, ProcessInstance.id == Job.instance_id)
          .where(Job.due_at <= now, ProcessInstance.status == "running")
@@ -48,10 +42,8 @@ def claim_due_job(session: Session, now: datetime) -> Job | None:
     return session.scalars(q).first()
 
 
-def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: int | None = None,
-            owner: str | None = None) -> WorkerReport:
+def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: int | None = None) -> WorkerReport:
     """Run every job due at ``now`` (the clock's now by default), one transaction per job."""
-    owner = owner or worker_id()
     report = WorkerReport()
     with clock.frozen(now) if now is not None else _nullcontext():
         while limit is None or report.jobs_run < limit:
@@ -59,7 +51,6 @@ def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: 
                 job = claim_due_job(session, clock.now())
                 if job is None:
                     break
-                job.lock_owner = owner
                 kind = job.kind
                 outcome = runtime.run_job(session, job, actor="worker")
             report.jobs_run += 1

@@ -443,6 +443,11 @@ def calendar_fingerprint(session: Session) -> tuple:
     return (years, last.isoformat() if last else None, days)
 
 
+def needs_refresh() -> bool:
+    """True when no calendar is installed or this process changed the stored one."""
+    return _current["calendar"] is None or bool(_current["stale"])
+
+
 def refresh(session: Session) -> WorkdayCalendar:
     """Install the stored calendar, reloading only if it changed since it was last loaded.
 

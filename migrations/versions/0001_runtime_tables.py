@@ -130,6 +130,9 @@ def upgrade() -> None:
     sa.Column('updated_at', UTCDateTime(), nullable=False),
     sa.Column('ended_at', UTCDateTime(), nullable=True),
     sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('audit_seq', sa.Integer(), nullable=False),
+    sa.Column('audit_head', sa.String(length=64), nullable=False),
+    sa.Column('audit_anchored_seq', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], name=op.f('fk_process_instance_definition_id_process_definition')),
     sa.ForeignKeyConstraint(['parent_instance_id'], ['process_instance.id'], name=op.f('fk_process_instance_parent_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_process_instance'))
@@ -199,7 +202,6 @@ def upgrade() -> None:
     sa.Column('due_at', UTCDateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('lock_owner', sa.String(length=120), nullable=True),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_job_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_job'))

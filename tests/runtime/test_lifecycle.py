@@ -182,7 +182,7 @@ def test_incident_retry(runtime, db, people):
         # the operator fixed the data: make the service succeed now
         wf = runtime.load_workflow(s, iid)
     with db.tx() as s:
-        inst = runtime._lock_instance(s, iid)
+        inst = s.get(ProcessInstance, iid)
         state = inst.state.replace('"mode": "fail"', '"mode": "ok"')
         assert state != inst.state
         inst.state = state

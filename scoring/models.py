@@ -22,7 +22,8 @@ class ModelVersion(Base):
     kind: Mapped[str] = mapped_column(String(32))
     metrics: Mapped[dict] = mapped_column(JSON)
     meta: Mapped[dict] = mapped_column("metadata", JSON)
-    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    # deferred: scoring reads id/version/sha256 per call and the bytes only on a cache miss
+    artifact: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (

@@ -81,6 +81,9 @@ class RegflowScriptEngine(RestrictedScriptEngine):
                 event = BpmnEvent(ErrorEventDefinition(code, code=code), payload, target=task.workflow)
                 task.workflow.top_workflow.catch(event)
                 return json.dumps(None)
+            if code is not None and not isinstance(exc, BpmnError):
+                # a business error nobody catches: retrying cannot help, so it becomes an incident at once
+                raise BpmnError(code, f"{type(exc).__name__}: {exc}") from exc
             raise
 
 

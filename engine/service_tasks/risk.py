@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from engine.runtime.services import Param, ServiceContext, registry
 from scoring.errors import EntityNotFound, InvalidFactors
-from scoring.service import score_entity
 
 
 @registry.register(
@@ -15,6 +14,8 @@ from scoring.service import score_entity
     errors={EntityNotFound: "entity_not_found", InvalidFactors: "invalid_factors"},
 )
 def risk_score(ctx: ServiceContext, entity_id: int) -> dict:
+    from scoring.service import score_entity  # numpy/scikit-learn load on first use, not at start-up
+
     result = score_entity(ctx.session, entity_id)
     return {"entity_id": result.entity_id, "score": result.score, "risk_class": result.risk_class,
             "reasons": result.reasons, "model_version": result.model_version}

@@ -104,9 +104,12 @@ def _canonical_with(chain: str, seq: int, row: dict, default) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default).encode()
 
 
+_INSERT_EVENTS = AuditEvent.__table__.insert()
+
+
 def insert_rows(session: Session, rows: list[dict]) -> None:
     if rows:
-        session.execute(AuditEvent.__table__.insert(), rows)
+        session.execute(_INSERT_EVENTS, rows)
 
 
 def append(session: Session, chain: str, events: Iterable[Event]) -> int:

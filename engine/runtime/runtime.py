@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -66,6 +66,26 @@ _HT = HumanTask.__table__
 _HTC = HumanTaskCandidate.__table__
 _JOB = Job.__table__
 _SUB = MessageSubscription.__table__
+_U, _G, _UG = AppUser.__table__, AppGroup.__table__, UserGroup.__table__
+# Hot-path statements are built once: SQLAlchemy memoizes a statement object's cache key, so reusing
+# the object skips re-building and re-keying it on every step.
+_INS_PI = insert(_PI)
+_INS_HT = insert(_HT).returning(_HT.c.id, sort_by_parameter_order=True)
+_INS_HTC = insert(_HTC)
+_INS_JOB = insert(_JOB)
+_INS_SUB = insert(_SUB)
+_SAVE_PI = (update(_PI).where(_PI.c.id == bindparam("b_id"), _PI.c.rev == bindparam("b_rev"))
+            .values(state=bindparam("state"), rev=bindparam("rev"), updated_at=bindparam("updated_at"),
+                    status=bindparam("status"), ended_at=bindparam("ended_at"), audit_seq=bindparam("audit_seq"),
+                    audit_head=bindparam("audit_head")))
+_COMPLETE_HT = (update(_HT).where(_HT.c.id == bindparam("b_id"))
+                .values(status="completed", completed_at=bindparam("completed_at"),
+                        completed_by=bindparam("completed_by"), assignee=bindparam("assignee")))
+_DEL_HTC = delete(_HTC).where(_HTC.c.task_id == bindparam("b_task_id"))
+#: (active, group name) rows of one user, built once (Core, so no ORM compile per call)
+_USER_GROUPS = (select(_U.c.active, _G.c.name)
+                .select_from(_U.outerjoin(_UG, _UG.c.user_id == _U.c.id).outerjoin(_G, _G.c.id == _UG.c.group_id))
+                .where(_U.c.username == bindparam("username")))
 
 
 @dataclass
@@ -102,6 +122,19 @@ class InstanceRow:
 
 
 _INSTANCE_COLUMNS = [_PI.c[f.name] for f in fields(InstanceRow) if f.name != "persisted"]
+_TASK_AND_INSTANCE = (
+    select(_HT.c.id.label("ht_id"), _HT.c.task_guid, _HT.c.bpmn_id.label("ht_bpmn_id"),
+           _HT.c.status.label("ht_status"), _HT.c.assignee, _HT.c.candidate_groups, _HT.c.form_id,
+           _HT.c.completed_by, *_INSTANCE_COLUMNS)
+    .join(_PI, _PI.c.id == _HT.c.instance_id).where(_HT.c.id == bindparam("task_id")))
+#: PostgreSQL: lock the task and its instance; a waiter re-reads both once the lock is free
+_TASK_AND_INSTANCE_LOCKED = _TASK_AND_INSTANCE.with_for_update()
+_LOCK_PI = select(*_INSTANCE_COLUMNS).where(_PI.c.id == bindparam("instance_id"))
+_LOCK_PI_PG = _LOCK_PI.with_for_update()
+_LATEST_PG = text("select (select id from process_definition where process_id = :p order by version desc limit 1), "
+                  "nextval(:s) from generate_series(1, :n)")
+_LATEST_SQLITE = text("select (select id from process_definition where process_id = :p order by version desc "
+                      "limit 1), (select coalesce(max(id), 0) from process_instance)")
 
 
 @dataclass
@@ -200,16 +233,12 @@ class _IdAllocator:
 
     def take_with_definition(self, session: Session, process_id: str, n: int) -> tuple[int | None, list[int]]:
         """The latest definition id of ``process_id`` and ``n`` new instance ids, in one round trip."""
-        latest = ("(select id from process_definition where process_id = :p "
-                  "order by version desc limit 1)")
         if session.get_bind().dialect.name == "postgresql":
             seq = self._sequence(session, "process_instance")
-            rows = session.execute(text(f"select {latest}, nextval(:s) from generate_series(1, :n)"),
-                                   {"p": process_id, "s": seq, "n": max(n, 1)}).all()
+            rows = session.execute(_LATEST_PG, {"p": process_id, "s": seq, "n": max(n, 1)}).all()
             return rows[0][0], [r[1] for r in rows][:n]
         key = "regflow.next_id.process_instance"
-        def_id, top = session.execute(text(f"select {latest}, (select coalesce(max(id), 0) from process_instance)"),
-                                      {"p": process_id}).one()
+        def_id, top = session.execute(_LATEST_SQLITE, {"p": process_id}).one()
         nxt = session.info.get(key) or top + 1
         session.info[key] = nxt + n
         return def_id, list(range(nxt, nxt + n))
@@ -302,11 +331,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ instances: lock / load / save
     def _lock_instance(self, session: Session, instance_id: int) -> InstanceRow:
-        q = select(*_INSTANCE_COLUMNS).where(_PI.c.id == instance_id)
-        if session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update()
         # SQLite: every transaction starts with BEGIN IMMEDIATE, which already holds the write lock.
-        row = session.execute(q).first()
+        q = _LOCK_PI_PG if session.get_bind().dialect.name == "postgresql" else _LOCK_PI
+        row = session.execute(q, {"instance_id": instance_id}).first()
         if row is None:
             raise NotFound(f"instance {instance_id} not found")
         return InstanceRow.from_row(row)
@@ -380,7 +407,7 @@ class Runtime:
     def _ensure_persisted(self, session: Session, inst: InstanceRow) -> None:
         """A service task is about to run in a new instance: write the row so domain rows may refer to it."""
         if not inst.persisted:
-            session.execute(insert(_PI), [inst.values()])
+            session.execute(_INS_PI, [inst.values()])
             inst.persisted = True
 
     # ------------------------------------------------------------------ human tasks
@@ -395,11 +422,7 @@ class Runtime:
 
     def _user(self, session: Session, username: str) -> tuple[bool, set[str]]:
         """(exists and active, groups) in one query."""
-        rows = session.execute(
-            select(AppUser.active, AppGroup.name).select_from(AppUser)
-            .outerjoin(UserGroup, UserGroup.user_id == AppUser.id)
-            .outerjoin(AppGroup, AppGroup.id == UserGroup.group_id)
-            .where(AppUser.username == username)).all()
+        rows = session.execute(_USER_GROUPS, {"username": username}).all()
         if not rows:
             return False, set()
         return bool(rows[0][0]), {g for _a, g in rows if g}
@@ -474,13 +497,8 @@ class Runtime:
         if not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
         self._run_before_step(session)
-        q = select(_HT.c.id.label("ht_id"), _HT.c.task_guid, _HT.c.bpmn_id.label("ht_bpmn_id"),
-                   _HT.c.status.label("ht_status"), _HT.c.assignee, _HT.c.candidate_groups, _HT.c.form_id,
-                   _HT.c.completed_by, *_INSTANCE_COLUMNS) \
-            .join(_PI, _PI.c.id == _HT.c.instance_id).where(_HT.c.id == task_id)
-        if session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update()  # locks the task and its instance; a waiter re-reads both
-        row = session.execute(q).first()
+        q = _TASK_AND_INSTANCE_LOCKED if session.get_bind().dialect.name == "postgresql" else _TASK_AND_INSTANCE
+        row = session.execute(q, {"task_id": task_id}).first()
         if row is None:
             raise NotFound(f"task {task_id} not found")
         m = row._mapping
@@ -514,9 +532,9 @@ class Runtime:
         task.run()
         st.completed_human_guids.add(ht.task_guid)
         now = clock.now()
-        session.execute(update(_HT).where(_HT.c.id == ht.id).values(
-            status="completed", completed_at=now, completed_by=user, assignee=ht.assignee or user))
-        session.execute(delete(_HTC).where(_HTC.c.task_id == ht.id))
+        session.execute(_COMPLETE_HT, {"b_id": ht.id, "completed_at": now, "completed_by": user,
+                                       "assignee": ht.assignee or user})
+        session.execute(_DEL_HTC, {"b_task_id": ht.id})
         st.events.append(Event("task_completed", user, inst.id, ht.bpmn_id, ht.task_guid,
                                flow_ids=self._incoming_flow(inst.definition_id, task),
                                data_diff=_shallow_diff(before, task.data), detail={"task_id": ht.id}))
@@ -696,9 +714,10 @@ class Runtime:
             audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head))
         batch.audit.extend(rows)
         if inst.persisted:
-            result = session.execute(update(_PI).where(_PI.c.id == inst.id, _PI.c.rev == inst.rev - 1).values(
-                state=inst.state, rev=inst.rev, updated_at=now, status=inst.status, ended_at=inst.ended_at,
-                audit_seq=inst.audit_seq, audit_head=inst.audit_head))
+            result = session.execute(_SAVE_PI, {
+                "b_id": inst.id, "b_rev": inst.rev - 1, "state": inst.state, "rev": inst.rev, "updated_at": now,
+                "status": inst.status, "ended_at": inst.ended_at, "audit_seq": inst.audit_seq,
+                "audit_head": inst.audit_head})
             if result.rowcount != 1:
                 raise Conflict(f"instance {inst.id} changed under this step; retry")
         else:
@@ -868,7 +887,7 @@ class _Batch:
 
     def flush(self, session: Session, ids: _IdAllocator) -> None:
         if self.instances:
-            session.execute(insert(_PI), self.instances)
+            session.execute(_INS_PI, self.instances)
         if self.cancel_tasks:
             now = clock.now()
             cancelled = select(_HT.c.id).where(_HT.c.task_guid.in_(self.cancel_tasks))
@@ -876,22 +895,22 @@ class _Batch:
             session.execute(update(_HT).where(_HT.c.task_guid.in_(self.cancel_tasks), _HT.c.status == "open")
                             .values(status="cancelled", completed_at=now))
         if self.tasks:
-            returned = session.execute(insert(_HT).returning(_HT.c.id, sort_by_parameter_order=True), self.tasks)
+            returned = session.execute(_INS_HT, self.tasks)
             for task_id, row in zip(returned.scalars(), self.tasks):
                 row["id"] = task_id
             candidates = [{"task_id": r["id"], "group_name": g} for r in self.tasks for g in r["candidate_groups"]]
             if candidates:
-                session.execute(insert(_HTC), candidates)
+                session.execute(_INS_HTC, candidates)
         for instance_id, guid in self.drop_jobs:
             session.execute(delete(_JOB).where(_JOB.c.instance_id == instance_id, _JOB.c.task_guid == guid,
                                                _JOB.c.kind == "timer"))
         if self.jobs:
-            session.execute(insert(_JOB), self.jobs)
+            session.execute(_INS_JOB, self.jobs)
         for instance_id, guid, name in self.drop_subs:
             session.execute(delete(_SUB).where(_SUB.c.instance_id == instance_id, _SUB.c.task_guid == guid,
                                                _SUB.c.message_name == name))
         if self.subs:
-            session.execute(insert(_SUB), self.subs)
+            session.execute(_INS_SUB, self.subs)
         audit.insert_rows(session, self.audit)
 
 

@@ -1,7 +1,6 @@
 """Wiring: build the one Runtime a process uses, with every service operator, helper and form hook."""
 from __future__ import annotations
 
-import hashlib
 import importlib
 import time
 from pathlib import Path
@@ -16,17 +15,22 @@ def load_plugins(settings: Settings) -> None:
         importlib.import_module(name)
 
 
+_form_registries: dict[str, object] = {}
+
+
+def form_registry(settings: Settings):
+    """The form definitions under ``REGFLOW_FORMS_DIR`` (one registry per folder per process)."""
+    from forms.loader import FormRegistry
+
+    reg = _form_registries.get(settings.forms_dir)
+    if reg is None:
+        reg = _form_registries[settings.forms_dir] = FormRegistry(Path(settings.forms_dir))
+    return reg
+
+
 def form_hasher(settings: Settings):
-    """``form_id -> sha256`` of ``forms/definitions/<form_id>.yaml`` (``None`` if there is no such form)."""
-    root = Path(settings.forms_dir)
-
-    def digest(form_id: str) -> str | None:
-        if "/" in form_id or "\\" in form_id or form_id.startswith("."):
-            return None
-        path = root / f"{form_id}.yaml"
-        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-    return digest
+    """``form_id -> sha256`` of its definition (``None`` if there is no such form; a broken one raises)."""
+    return form_registry(settings).form_hash
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -36,7 +40,10 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
     load_plugins(settings)
     calendar.register_script_helpers()
-    return Runtime(settings, registry, before_step=[_calendar_refresher(settings.calendar_check_s)],
+    from forms.validate import engine_hook
+
+    return Runtime(settings, registry, form_validator=engine_hook(form_registry(settings)),
+                   before_step=[_calendar_refresher(settings.calendar_check_s)],
                    serializer_hooks=[calendar.register_serializer])
 
 

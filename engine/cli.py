@@ -45,6 +45,11 @@ class CliState:
 
         return transaction(self.factory)
 
+    def form_hash(self):
+        from engine.bootstrap import form_hasher
+
+        return form_hasher(self.settings)
+
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)
 
@@ -150,18 +155,9 @@ def deploy(state: CliState, paths: tuple[str, ...], user: str, as_json: bool) ->
 
     files = read_paths(list(paths))
     with state.tx() as s:
-        results = do_deploy(state.runtime, s, files, user, form_hash=state.runtime_form_hash())
+        results = do_deploy(state.runtime, s, files, user, form_hash=state.form_hash())
     doc = [r.to_dict() for r in results]
     emit(doc, as_json, lambda d: _table(d, ["process_id", "version", "definition_id", "created"]))
-
-
-def _form_hash(self):
-    from engine.bootstrap import form_hasher
-
-    return form_hasher(self.settings)
-
-
-CliState.runtime_form_hash = _form_hash
 
 
 # ---------------------------------------------------------------------------------------------- instances

@@ -83,7 +83,11 @@ def check_definitions(parsed: ParsedSources, services, form_hash: FormHasher | N
         if ts.manual if hasattr(ts, "manual") else False:
             form_id = props.get("formId")
             if form_id and form_hash is not None:
-                digest = form_hash(form_id)
+                try:
+                    digest = form_hash(form_id)
+                except Exception as exc:  # noqa: BLE001 - a broken form definition blocks the deploy
+                    issues.append({**where, "field": "formId", "message": f"form {form_id!r} is broken: {exc}"})
+                    continue
                 if digest is None:
                     issues.append({**where, "field": "formId", "message": f"form {form_id!r} does not exist"})
                 else:

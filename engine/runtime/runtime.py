@@ -57,8 +57,8 @@ from .services import BpmnError, ServiceRegistry, registry as default_registry
 
 log = logging.getLogger(__name__)
 
-#: ``form_validator(form_id, data) -> {field: message}``; the forms package plugs in here.
-FormValidator = Callable[[str, dict], dict]
+#: ``form_validator(form_id, data, task_data) -> {field: message}``; the forms package plugs in here.
+FormValidator = Callable[[str, dict, dict], dict]
 
 SYSTEM_ACTOR = "system"
 _PI = ProcessInstance.__table__
@@ -517,15 +517,16 @@ class Runtime:
             who = f"assigned to {ht.assignee}" if ht.assignee else \
                 f"for groups {', '.join(ht.candidate_groups) or '(none)'}"
             raise NotAllowed(f"task {task_id} is {who}; {user} may not complete it")
-        if ht.form_id and self.form_validator is not None:
-            errors = self.form_validator(ht.form_id, data)
-            if errors:
-                raise FormValidationError(f"form {ht.form_id} is not valid", errors)
         step = StepContext(session, inst.id, inst.business_key, user)
         wf = self._load(session, inst, step)
         task = wf.get_task_from_id(UUID(ht.task_guid))
         if task is None or task.state != TaskState.READY:
             raise Conflict(f"task {task_id} is no longer ready in instance {inst.id}")
+        if ht.form_id and self.form_validator is not None:
+            # the task's data lets the form bind runtime parts (e.g. the merged checklist's clauses)
+            errors = self.form_validator(ht.form_id, data, task.data)
+            if errors:
+                raise FormValidationError(f"form {ht.form_id} is not valid", errors)
         st = _StepState(before=self._snapshot(wf, inst))
         before = dict(task.data)
         task.data.update(data)

@@ -1,0 +1,530 @@
+"""Team formation (DOMAIN.md §2 step 6): a random, verifiable draw of inspectors for one entity.
+
+**Pool.** Inspectors whose jurisdiction covers the entity's district (a city- or province-level officer
+covers every district below: "borrow from a higher level"), active, and for officers holding an
+enforcement certificate valid through the inspection window; then, with the reason of each exclusion
+logged: on leave during the window, a declared conflict with the entity (recusal), at the workload cap
+(open assignments ≥ ``workload_cap``), on this entity's last team (rotation).
+
+**Draw** (algorithm :data:`ALGORITHM`). ``seed = SHA-256(instance id | entity USCC | campaign seed)``;
+every candidate's key is ``HMAC-SHA256(seed, inspector code)``; candidates are taken in ascending key
+order, i.e. a uniform random permutation anyone can recompute:
+
+1. the leader: the first leader-eligible officer (seniority ≥ ``min_leader_seniority``);
+2. for each required skill (sorted) not yet covered: the first officer holding it; if no officer does and
+   experts are allowed, the first expert holding it (an expert is never counted as an officer);
+3. members in key order until the team has ``team_size`` officers (at least two, the legal minimum).
+
+Every rule that cannot be met is collected and raised at once as :class:`NoQualifiedInspector`, naming what
+is missing and where ("no certified officer with skill 'drug_gsp' available in district 410105"). With
+rotation ``prefer`` (default) a draw that fails only because of rotation is repeated without it and says
+so (``rotation_relaxed``); ``strict`` never relaxes it.
+
+**Replacement** (leave, recusal or certificate lapse after assignment): the member's assignment is
+released with the reason, and the gap is redrawn from the same filtered pool (same window, skills and
+policy; everyone who was ever on the team excluded) with ``seed = SHA-256(team seed | replace |
+assignment id)``. A departing leader is succeeded by a leader-eligible remaining officer if there is one,
+else by a drawn one. Fewer than two certified officers left → :class:`NoQualifiedInspector`.
+
+Draws and assignments are keyed by (instance, task): calling again with the same key returns the recorded
+team and writes nothing. Functions take a ``Session`` and never commit.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import Conflict, InvalidInput, NotFound
+
+from .registries import (conflicts_with, get_entity, is_certified, leaves_overlapping, local_date,
+                         open_assignment_counts, region_covers)
+from .registry_models import Inspector, Skill, TeamAssignment, TeamDraw
+
+ALGORITHM = "hmac-sha256-order/v1"
+
+
+class NoQualifiedInspector(Conflict):
+    """The registry cannot staff the team. ``missing`` lists what is lacking (``{"what": "skill", ...}``)."""
+
+    def __init__(self, message: str, *, missing: list[dict], district: str, uscc: str, excluded: dict):
+        super().__init__(message, missing=missing, district=district, uscc=uscc, excluded=excluded)
+        self.missing = missing
+        self.district = district
+        self.uscc = uscc
+        self.excluded = excluded
+
+
+@dataclass(frozen=True)
+class TeamPolicy:
+    min_officers: int = 2
+    #: an officer with this many open assignments is not drawn
+    workload_cap: int = 5
+    #: ``prefer`` (relax when impossible, logged), ``strict`` or ``off``
+    rotation: str = "prefer"
+    allow_experts: bool = True
+    min_leader_seniority: int = 0
+
+    def __post_init__(self):
+        if self.rotation not in ("prefer", "strict", "off"):
+            raise InvalidInput(f"rotation must be prefer, strict or off, not {self.rotation!r}")
+        if self.min_officers < 2:
+            raise InvalidInput("a team needs at least 2 certified officers (Administrative Penalty Law art. 42)")
+        if self.workload_cap < 1:
+            raise InvalidInput("workload_cap must be at least 1")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the selection reads of an inspector (recorded in the draw so that it can be replayed)."""
+
+    id: int
+    code: str
+    skills: tuple[str, ...]
+    is_expert: bool
+    leader_eligible: bool
+    seniority: int
+    key: str = ""
+
+    @classmethod
+    def of(cls, i: Inspector, seed: str) -> "Candidate":
+        return cls(i.id, i.code, tuple(sorted(i.skills)), bool(i.is_expert), bool(i.leader_eligible),
+                   int(i.seniority), inspector_key(seed, i.code))
+
+
+@dataclass
+class TeamResult:
+    team_id: int
+    draw_id: int
+    seed: str
+    algorithm: str
+    members: list[dict]
+    leader: str | None
+    assignment_ids: list[int]
+    rotation_relaxed: bool = False
+    released: list[dict] = field(default_factory=list)
+    promoted: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def draw_seed(instance_id: int, uscc: str, campaign_seed: str = "") -> str:
+    return hashlib.sha256(f"{instance_id}|{uscc}|{campaign_seed}".encode()).hexdigest()
+
+
+def inspector_key(seed: str, code: str) -> str:
+    return hmac.new(bytes.fromhex(seed), code.encode(), hashlib.sha256).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------- the pool
+@dataclass
+class Pool:
+    candidates: list[Candidate]          # in key order, rotation-excluded ones not included
+    rotation_excluded: list[Candidate]   # eligible but on the entity's last team
+    excluded: dict[str, str]             # code -> reason
+
+    def summary(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for reason in self.excluded.values():
+            kind = reason.split(":")[0]
+            out[kind] = out.get(kind, 0) + 1
+        if self.rotation_excluded:
+            out["rotation"] = len(self.rotation_excluded)
+        return out
+
+
+def _last_team_members(session: Session, entity_id: int, *, before_team: int | None) -> set[int]:
+    """Inspectors who served on the entity's previous team (members replaced before the visit did not)."""
+    q = select(TeamDraw.id).where(TeamDraw.entity_id == entity_id, TeamDraw.kind == "form")
+    if before_team is not None:
+        q = q.where(TeamDraw.id < before_team)
+    last = session.scalar(q.order_by(TeamDraw.id.desc()).limit(1))
+    if last is None:
+        return set()
+    replaced = {d.inputs.get("replaces") for d in session.scalars(select(TeamDraw).where(TeamDraw.team_id == last))}
+    return {iid for aid, iid in session.execute(select(TeamAssignment.id, TeamAssignment.inspector_id)
+                                                .where(TeamAssignment.team_id == last)) if aid not in replaced}
+
+
+def build_pool(session: Session, *, entity, seed: str, start: date, end: date, policy: TeamPolicy,
+               exclude_ids: set[int] = frozenset(), before_team: int | None = None) -> Pool:
+    """The filtered pool for ``entity`` and the window ``[start, end]``, in key order."""
+    leave = leaves_overlapping(session, start, end)
+    conflicts = conflicts_with(session, entity.uscc)
+    load = open_assignment_counts(session)
+    last_team = _last_team_members(session, entity.id, before_team=before_team) if policy.rotation != "off" else set()
+    candidates, rotation, excluded = [], [], {}
+    for i in session.scalars(select(Inspector).order_by(Inspector.code)):
+        if not region_covers(i.region, entity.district) or i.id in exclude_ids:
+            continue
+        if not i.active:
+            excluded[i.code] = "inactive"
+        elif not i.is_expert and not is_certified(i, start, end):
+            excluded[i.code] = ("certificate: expired" if i.cert_expires else "certificate: none") + \
+                               (f" (valid to {i.cert_expires})" if i.cert_expires else "")
+        elif i.id in leave:
+            lv = leave[i.id][0]
+            excluded[i.code] = f"leave: {lv.start_date}..{lv.end_date}" + (f" {lv.reason}" if lv.reason else "")
+        elif i.id in conflicts:
+            excluded[i.code] = f"conflict: {conflicts[i.id]}"
+        elif load.get(i.id, 0) >= policy.workload_cap:
+            excluded[i.code] = f"workload: {load[i.id]} open assignments (cap {policy.workload_cap})"
+        elif i.id in last_team:
+            rotation.append(Candidate.of(i, seed))
+        else:
+            candidates.append(Candidate.of(i, seed))
+    candidates.sort(key=lambda c: c.key)
+    rotation.sort(key=lambda c: c.key)
+    return Pool(candidates, rotation, excluded)
+
+
+# ------------------------------------------------------------------------------------------------- selection
+def select_team(ordered: list[Candidate], skills: list[str], team_size: int, policy: TeamPolicy, *,
+                fixed: list[tuple[Candidate, str]] = (), need_leader: bool = True,
+                min_officers: int | None = None) -> tuple[list[tuple[Candidate, str]], list[dict]]:
+    """Pure selection over candidates in key order: ``(new picks with roles, missing)``.
+
+    ``fixed`` are members already on the team. The team is filled to ``team_size`` officers; ``missing``
+    reports what could not be met: the leader, a skill, or fewer than ``min_officers`` (default
+    ``team_size``) officers.
+    """
+    min_officers = team_size if min_officers is None else min_officers
+    picks: list[tuple[Candidate, str]] = []
+    taken = {c.id for c, _r in fixed}
+    missing: list[dict] = []
+
+    def team():
+        return list(fixed) + picks
+
+    def take(c: Candidate, role: str) -> None:
+        picks.append((c, role))
+        taken.add(c.id)
+
+    officers = [c for c in ordered if not c.is_expert]
+    if need_leader:
+        leader = next((c for c in officers if c.leader_eligible and c.seniority >= policy.min_leader_seniority
+                       and c.id not in taken), None)
+        if leader is None:
+            missing.append({"what": "leader", "min_seniority": policy.min_leader_seniority})
+        else:
+            take(leader, "leader")
+    for skill in sorted(set(skills)):
+        if any(skill in c.skills for c, _r in team()):
+            continue
+        c = next((c for c in officers if skill in c.skills and c.id not in taken), None)
+        if c is not None:
+            take(c, "member")
+            continue
+        e = next((c for c in ordered if c.is_expert and skill in c.skills and c.id not in taken), None) \
+            if policy.allow_experts else None
+        if e is not None:
+            take(e, "expert")
+        else:
+            missing.append({"what": "skill", "skill": skill})
+    counted = sum(1 for c, _r in team() if not c.is_expert)
+    for c in officers:
+        if counted >= team_size:
+            break
+        if c.id not in taken:
+            take(c, "member")
+            counted += 1
+    if counted < max(min_officers, policy.min_officers):
+        missing.append({"what": "officers", "need": max(min_officers, policy.min_officers), "available": counted})
+    return picks, missing
+
+
+def _describe(missing: list[dict], district: str) -> str:
+    parts = []
+    for m in missing:
+        if m["what"] == "skill":
+            parts.append(f"no certified officer with skill {m['skill']!r} available in district {district}")
+        elif m["what"] == "leader":
+            extra = f" with seniority ≥ {m['min_seniority']}" if m.get("min_seniority") else ""
+            parts.append(f"no leader-eligible certified officer{extra} available in district {district}")
+        else:
+            parts.append(f"only {m['available']} certified officer(s) available in district {district}, "
+                         f"need {m['need']}")
+    return "; ".join(parts)
+
+
+def _raise_missing(entity, missing: list[dict], pool: Pool, prefix: str) -> None:
+    summary = pool.summary()
+    why = ", ".join(f"{n} {k}" for k, n in sorted(summary.items()))
+    raise NoQualifiedInspector(f"{prefix}: {_describe(missing, entity.district)}"
+                               + (f" (excluded: {why})" if why else ""),
+                               missing=missing, district=entity.district, uscc=entity.uscc, excluded=pool.excluded)
+
+
+# ------------------------------------------------------------------------------------------------- formation
+def _window(now: datetime, start: date | None, end: date | None) -> tuple[date, date]:
+    start = start or local_date(now)
+    end = end or start
+    if end < start:
+        raise InvalidInput(f"window end {end} is before its start {start}")
+    return start, end
+
+
+def _check_skills(session: Session, skills: list[str]) -> list[str]:
+    skills = sorted(set(skills))
+    known = set(session.scalars(select(Skill.code).where(Skill.code.in_(skills)))) if skills else set()
+    unknown = [s for s in skills if s not in known]
+    if unknown:
+        raise InvalidInput(f"unknown skill(s): {', '.join(unknown)}")
+    return skills
+
+
+def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: int, skills: list[str],
+              team_size: int = 2, window_start: date | None = None, window_end: date | None = None,
+              campaign_seed: str = "", policy: TeamPolicy | None = None, now: datetime) -> TeamResult:
+    """Draw the team for ``entity_id``; idempotent per (``instance_id``, ``task_key``)."""
+    policy = policy or TeamPolicy()
+    existing = session.scalar(select(TeamDraw).where(TeamDraw.instance_id == instance_id,
+                                                     TeamDraw.task_key == task_key))
+    if existing is not None:
+        if existing.kind != "form" or existing.entity_id != entity_id:
+            raise Conflict(f"({instance_id}, {task_key}) already drew a {existing.kind} team for entity "
+                           f"{existing.entity_id}")
+        return _result_of(existing)
+    if team_size < policy.min_officers:
+        raise InvalidInput(f"team_size {team_size}: a team needs at least {policy.min_officers} certified officers")
+    entity = get_entity(session, entity_id)
+    skills = _check_skills(session, skills)
+    start, end = _window(now, window_start, window_end)
+    seed = draw_seed(instance_id, entity.uscc, campaign_seed)
+    pool = build_pool(session, entity=entity, seed=seed, start=start, end=end, policy=policy)
+    picks, missing = select_team(pool.candidates, skills, team_size, policy)
+    relaxed = False
+    if missing and pool.rotation_excluded and policy.rotation == "prefer":
+        merged = sorted(pool.candidates + pool.rotation_excluded, key=lambda c: c.key)
+        picks2, missing2 = select_team(merged, skills, team_size, policy)
+        if not missing2:
+            picks, missing, relaxed = picks2, missing2, True
+    if missing:
+        _raise_missing(entity, missing, pool, f"cannot form a team for {entity.uscc}")
+    inputs = {"instance_id": instance_id, "uscc": entity.uscc, "district": entity.district,
+              "campaign_seed": campaign_seed, "skills": skills, "team_size": team_size,
+              "window": [start.isoformat(), end.isoformat()], "policy": asdict(policy)}
+    draw = TeamDraw(kind="form", instance_id=instance_id, task_key=task_key, entity_id=entity.id, seed=seed,
+                    algorithm=ALGORITHM, inputs=inputs, pool=_pool_doc(pool, relaxed), result={}, created_at=now)
+    session.add(draw)
+    session.flush()
+    rows = _assign(session, draw, draw.id, entity.id, picks, now)
+    draw.result = _result_doc(session, draw, rows, rotation_relaxed=relaxed)
+    session.flush()
+    return _result_of(draw)
+
+
+def _pool_doc(pool: Pool, relaxed: bool) -> dict:
+    cands = pool.candidates + (pool.rotation_excluded if relaxed else [])
+    return {"candidates": [asdict(c) for c in sorted(cands, key=lambda c: c.key)],
+            "rotation_excluded": [c.code for c in pool.rotation_excluded],
+            "excluded": pool.excluded, "rotation_relaxed": relaxed}
+
+
+def _assign(session: Session, draw: TeamDraw, team_id: int, entity_id: int, picks, now) -> list[TeamAssignment]:
+    task_key = draw.task_key if draw.kind == "form" else session.get(TeamDraw, team_id).task_key
+    rows = [TeamAssignment(team_id=team_id, draw_id=draw.id, instance_id=draw.instance_id, task_key=task_key,
+                           entity_id=entity_id, inspector_id=c.id, role=role, assigned_at=now) for c, role in picks]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def _member_doc(a: TeamAssignment, i: Inspector) -> dict:
+    return {"assignment_id": a.id, "code": i.code, "name": i.name, "username": i.username, "role": a.role,
+            "department": i.department, "skills": sorted(i.skills)}
+
+
+def team_members(session: Session, team_id: int) -> list[tuple[TeamAssignment, Inspector]]:
+    """Open members of a team, leader first."""
+    rows = session.execute(select(TeamAssignment, Inspector).join(Inspector, Inspector.id == TeamAssignment.inspector_id)
+                           .where(TeamAssignment.team_id == team_id, TeamAssignment.released_at.is_(None))
+                           .order_by(TeamAssignment.id)).all()
+    order = {"leader": 0, "member": 1, "expert": 2}
+    return sorted(((a, i) for a, i in rows), key=lambda p: (order[p[0].role], p[0].id))
+
+
+def _result_doc(session: Session, draw: TeamDraw, new_rows: list[TeamAssignment], **extra) -> dict:
+    team_id = draw.team_id or draw.id
+    members = [_member_doc(a, i) for a, i in team_members(session, team_id)]
+    leader = next((m for m in members if m["role"] == "leader"), None)
+    return {"team_id": team_id, "draw_id": draw.id, "seed": draw.seed, "algorithm": draw.algorithm,
+            "members": members, "leader": (leader["username"] or leader["code"]) if leader else None,
+            "assignment_ids": [r.id for r in new_rows], **extra}
+
+
+def _result_of(draw: TeamDraw) -> TeamResult:
+    r = dict(draw.result)
+    return TeamResult(team_id=r["team_id"], draw_id=r["draw_id"], seed=r["seed"], algorithm=r["algorithm"],
+                      members=r["members"], leader=r["leader"], assignment_ids=r["assignment_ids"],
+                      rotation_relaxed=r.get("rotation_relaxed", False), released=r.get("released", []),
+                      promoted=r.get("promoted"))
+
+
+# ------------------------------------------------------------------------------------------------- replacement
+def replace_member(session: Session, assignment: TeamAssignment, reason: str, *, now: datetime,
+                   instance_id: int | None = None, task_key: str | None = None) -> TeamResult:
+    """Release ``assignment`` (leave, recusal, certificate lapse) and redraw its place, logged.
+
+    Idempotent per (``instance_id``, ``task_key``), by default (the assignment's instance, ``replace:<id>``).
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("a replacement needs a reason (leave, recusal, …)")
+    instance_id = assignment.instance_id if instance_id is None else instance_id
+    task_key = task_key or f"replace:{assignment.id}"
+    existing = session.scalar(select(TeamDraw).where(TeamDraw.instance_id == instance_id,
+                                                     TeamDraw.task_key == task_key))
+    if existing is not None:
+        return _result_of(existing)
+    if assignment.released_at is not None:
+        raise Conflict(f"assignment {assignment.id} was already released ({assignment.release_reason})")
+    team = session.get(TeamDraw, assignment.team_id)
+    entity = get_entity(session, assignment.entity_id)
+    inputs = team.inputs
+    policy = TeamPolicy(**inputs["policy"])
+    start, end = (date.fromisoformat(d) for d in inputs["window"])
+    start = min(max(start, local_date(now)), end)
+    leaving = session.get(Inspector, assignment.inspector_id)
+    assignment.released_at, assignment.release_reason = now, reason.strip()[:200]
+    session.flush()
+    seed = hashlib.sha256(f"{team.seed}|replace|{assignment.id}".encode()).hexdigest()
+    ever = set(session.scalars(select(TeamAssignment.inspector_id).where(TeamAssignment.team_id == team.id)))
+    remaining = team_members(session, team.id)
+    fixed = [(Candidate.of(i, seed), a.role) for a, i in remaining]
+    heir = None
+    need_leader = not any(r == "leader" for _c, r in fixed)
+    if need_leader:  # a departing leader: the first leader-eligible remaining officer (key order) succeeds
+        heirs = sorted((c for c, r in fixed if r == "member" and c.leader_eligible
+                        and c.seniority >= policy.min_leader_seniority), key=lambda c: c.key)
+        if heirs:
+            heir = heirs[0]
+            fixed = [(c, "leader" if c.id == heir.id else r) for c, r in fixed]
+            need_leader = False
+    pool = build_pool(session, entity=entity, seed=seed, start=start, end=end, policy=policy, exclude_ids=ever,
+                      before_team=team.id)
+    ordered = sorted(pool.candidates + (pool.rotation_excluded if policy.rotation != "strict" else []),
+                     key=lambda c: c.key)
+    picks, missing = select_team(ordered, inputs["skills"], inputs["team_size"], policy, fixed=fixed,
+                                 need_leader=need_leader, min_officers=policy.min_officers)
+    if missing:
+        _raise_missing(entity, missing, pool,
+                       f"cannot replace {leaving.code} ({reason}) on the team for {entity.uscc}")
+    draw = TeamDraw(kind="replace", team_id=team.id, instance_id=instance_id, task_key=task_key,
+                    entity_id=entity.id, seed=seed, algorithm=ALGORITHM,
+                    inputs={**inputs, "window": [start.isoformat(), end.isoformat()], "replaces": assignment.id,
+                            "released_inspector": leaving.code, "reason": reason,
+                            "promoted": heir.code if heir else None,
+                            "fixed": [{**asdict(c), "role": r} for c, r in fixed]},
+                    pool=_pool_doc(pool, policy.rotation != "strict"), result={}, created_at=now)
+    session.add(draw)
+    session.flush()
+    if heir is not None:  # the heir's member row is closed and a leader row opened: rows never change role
+        for a, _i in remaining:
+            if a.inspector_id == heir.id:
+                a.released_at, a.release_reason = now, "promoted to leader"
+        picks = [(heir, "leader")] + picks
+    rows = _assign(session, draw, team.id, entity.id, picks, now)
+    drawn = [r for r in rows if heir is None or r.inspector_id != heir.id]
+    if heir is not None:
+        for a, _i in remaining:
+            if a.inspector_id == heir.id:
+                a.replaced_by_id = rows[0].id
+    successor = drawn[0] if drawn else (rows[0] if rows else None)
+    assignment.replaced_by_id = successor.id if successor else None
+    draw.result = _result_doc(session, draw, rows, promoted=heir.code if heir else None,
+                              released=[{"assignment_id": assignment.id, "code": leaving.code, "reason": reason}])
+    session.flush()
+    return _result_of(draw)
+
+
+def replace_inspector(session: Session, team_id: int, inspector_code: str, reason: str, *, now: datetime,
+                      instance_id: int | None = None, task_key: str | None = None) -> TeamResult:
+    """:func:`replace_member` by the inspector's code (the open assignment on ``team_id``)."""
+    if instance_id is not None and task_key is not None:
+        done = session.scalar(select(TeamDraw).where(TeamDraw.instance_id == instance_id,
+                                                     TeamDraw.task_key == task_key))
+        if done is not None:
+            return _result_of(done)
+    a = session.scalar(select(TeamAssignment).join(Inspector, Inspector.id == TeamAssignment.inspector_id)
+                       .where(TeamAssignment.team_id == team_id, Inspector.code == inspector_code,
+                              TeamAssignment.released_at.is_(None)))
+    if a is None:
+        raise NotFound(f"inspector {inspector_code!r} is not on team {team_id}")
+    return replace_member(session, a, reason, now=now, instance_id=instance_id, task_key=task_key)
+
+
+def release_team(session: Session, team_id: int, *, now: datetime, reason: str = "completed") -> int:
+    """Close every open assignment of a team (the inspection is over): frees the officers' workload."""
+    if session.get(TeamDraw, team_id) is None:
+        raise NotFound(f"team {team_id} not found")
+    n = 0
+    for a, _i in team_members(session, team_id):
+        a.released_at, a.release_reason = now, reason
+        n += 1
+    session.flush()
+    return n
+
+
+def team_doc(session: Session, team_id: int) -> dict:
+    """The team's current members and its draws (formation and replacements), for display and audit."""
+    team = session.get(TeamDraw, team_id)
+    if team is None or team.kind != "form":
+        raise NotFound(f"team {team_id} not found")
+    draws = session.scalars(select(TeamDraw).where((TeamDraw.id == team_id) | (TeamDraw.team_id == team_id))
+                            .order_by(TeamDraw.id)).all()
+    history = session.execute(select(TeamAssignment, Inspector.code).join(
+        Inspector, Inspector.id == TeamAssignment.inspector_id).where(TeamAssignment.team_id == team_id)
+        .order_by(TeamAssignment.id)).all()
+    members = [_member_doc(a, i) for a, i in team_members(session, team_id)]
+    return {"team_id": team_id, "entity_id": team.entity_id, "instance_id": team.instance_id,
+            "members": members,
+            "draws": [{"draw_id": d.id, "kind": d.kind, "seed": d.seed, "algorithm": d.algorithm,
+                       "task_key": d.task_key, "created_at": d.created_at.isoformat()} for d in draws],
+            "assignments": [{"assignment_id": a.id, "code": code, "role": a.role, "draw_id": a.draw_id,
+                             "assigned_at": a.assigned_at.isoformat(),
+                             "released_at": a.released_at.isoformat() if a.released_at else None,
+                             "release_reason": a.release_reason, "replaced_by": a.replaced_by_id}
+                            for a, code in history]}
+
+
+def verify_draw(session: Session, draw_id: int) -> dict:
+    """Replay a draw from its record: recompute the seed (formations) and every key, rerun the selection and
+    compare with the members it picked. ``{"ok": bool, ...}``."""
+    draw = session.get(TeamDraw, draw_id)
+    if draw is None:
+        raise NotFound(f"team draw {draw_id} not found")
+    inputs = draw.inputs
+    problems = []
+    if draw.kind == "form" and draw.seed != draw_seed(inputs["instance_id"], inputs["uscc"], inputs["campaign_seed"]):
+        problems.append("seed does not match its inputs")
+    cands = [Candidate(**{**c, "skills": tuple(c["skills"])}) for c in draw.pool["candidates"]]
+    for c in cands:
+        if c.key != inspector_key(draw.seed, c.code):
+            problems.append(f"key of {c.code} does not match the seed")
+    ordered = sorted(cands, key=lambda c: inspector_key(draw.seed, c.code))
+    policy = TeamPolicy(**inputs["policy"])
+    if draw.kind == "form":
+        picks, missing = select_team(ordered, inputs["skills"], inputs["team_size"], policy)
+        expected = [(c.code, r) for c, r in picks]
+    else:
+        fixed = [(Candidate(**{k: v for k, v in f.items() if k != "role"} | {"skills": tuple(f["skills"])}),
+                  f["role"]) for f in inputs["fixed"]]
+        picks, missing = select_team(ordered, inputs["skills"], inputs["team_size"], policy, fixed=fixed,
+                                     need_leader=not any(r == "leader" for _c, r in fixed),
+                                     min_officers=policy.min_officers)
+        expected = [(c.code, r) for c, r in picks] + ([(inputs["promoted"], "leader")] if inputs["promoted"] else [])
+    recorded = sorted((code, role) for code, role in session.execute(
+        select(Inspector.code, TeamAssignment.role).join(TeamAssignment, TeamAssignment.inspector_id == Inspector.id)
+        .where(TeamAssignment.draw_id == draw.id)))
+    expected = sorted(expected)
+    if missing:
+        problems.append(f"replay cannot staff the team: {missing}")
+    if expected != recorded:
+        problems.append(f"replay picks {expected}, the record has {recorded}")
+    return {"draw_id": draw.id, "kind": draw.kind, "ok": not problems, "problems": problems,
+            "replayed": expected, "recorded": recorded}

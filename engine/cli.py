@@ -547,8 +547,11 @@ def services(state: CliState, as_json: bool) -> None:
 def _attach_groups() -> None:
     """Command groups that live beside their packages."""
     from engine.supervision.calendar_cli import calendar
+    from engine.supervision.registries_cli import COMMANDS as registry_commands
 
     main.add_command(calendar)
+    for group in registry_commands:  # import, inspectors, items, team
+        main.add_command(group)
     try:
         from scoring.cli import model, score
     except ImportError:

@@ -549,7 +549,10 @@ def _attach_groups() -> None:
     from engine.supervision.calendar_cli import calendar
     from engine.supervision.registries_cli import COMMANDS as registry_commands
 
+    from engine.supervision.draw_cli import draw
+
     main.add_command(calendar)
+    main.add_command(draw)
     for group in registry_commands:  # import, inspectors, items, team
         main.add_command(group)
     try:

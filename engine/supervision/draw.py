@@ -105,12 +105,16 @@ class Population:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InvalidInput(f"population: USCC {u[i].decode()} has class {k[i].decode()!r} (expected A-D)")
-        order = _argsort18(u)
-        u, k = u[order], k[order]
-        dup = np.flatnonzero(u[1:] == u[:-1]) if len(u) > 1 else np.empty(0, int)
-        if len(dup):
-            raise InvalidInput(f"population: duplicate USCC {u[dup[0]].decode()}")
-        ids = None if entity_ids is None else np.asarray(entity_ids, dtype=np.int64)[order]
+        order = None
+        if len(u) > 1 and not (u[1:] > u[:-1]).all():  # a stored list is already sorted and unique
+            order = _argsort18(u)
+            u, k = u[order], k[order]
+            dup = np.flatnonzero(u[1:] == u[:-1])
+            if len(dup):
+                raise InvalidInput(f"population: duplicate USCC {u[dup[0]].decode()}")
+        ids = None if entity_ids is None else np.asarray(entity_ids, dtype=np.int64)
+        if ids is not None and order is not None:
+            ids = ids[order]
         text = _csv(u, k)
         return cls(u, k, text, hashlib.sha256(text).hexdigest(), ids)
 
@@ -500,9 +504,9 @@ def record_public_value(session: Session, ref: int | str, public_value: str) -> 
 
 
 # --------------------------------------------------------------------------------------- eligibility
-#: An exclusion rule gets the session, the campaign and the in-scope candidates ``{entity id: USCC}`` and
-#: returns ``{entity id: detail}`` for the candidates it excludes.
-ExclusionRule = Callable[[Session, Campaign, dict[int, str]], dict[int, str]]
+#: An exclusion rule gets the session and the campaign and returns ``{entity id: detail}`` for the entities
+#: it would exclude; those that are in scope and not excluded by an earlier rule are logged under its reason.
+ExclusionRule = Callable[[Session, Campaign], dict[int, str]]
 _RULES: list[tuple[str, ExclusionRule]] = []
 
 
@@ -521,7 +525,7 @@ def _months_before(d: date, months: int) -> date:
     return date(y, m + 1, min(d.day, monthrange(y, m + 1)[1]))
 
 
-def _rule_lookback(session: Session, campaign: Campaign, candidates: dict[int, str]) -> dict[int, str]:
+def _rule_lookback(session: Session, campaign: Campaign) -> dict[int, str]:
     """Drawn for one of the same items by a campaign whose window ended in the lookback period before this
     window (overlapping windows are merged into a joint check instead, never excluded)."""
     if not campaign.lookback_months:
@@ -538,23 +542,25 @@ def _rule_lookback(session: Session, campaign: Campaign, candidates: dict[int, s
         if not items & set(its):
             continue
         for (eid,) in session.execute(select(DrawResult.entity_id).where(DrawResult.campaign_id == cid)):
-            if eid in candidates and eid not in out:
-                out[eid] = f"drawn by campaign {code}"
+            out.setdefault(eid, f"drawn by campaign {code}")
     return out
 
 
-def _rule_open_task(session: Session, campaign: Campaign, candidates: dict[int, str]) -> dict[int, str]:
+def _rule_open_task(session: Session, campaign: Campaign) -> dict[int, str]:
+    """A running or suspended inspection instance of the entity (business key = USCC)."""
     from engine.runtime.models import ProcessInstance
+    from scoring.models import Entity
 
     rows = session.execute(
-        select(ProcessInstance.business_key, ProcessInstance.id)
+        select(Entity.id, ProcessInstance.id)
+        .join(ProcessInstance, ProcessInstance.business_key == Entity.uscc)
         .where(ProcessInstance.process_id.in_(INSPECTION_PROCESS_IDS),
-               ProcessInstance.status.in_(("running", "suspended")),
-               ProcessInstance.business_key.is_not(None))).all()
-    if not rows:
-        return {}
-    by_uscc = {u: e for e, u in candidates.items()}
-    return {by_uscc[k]: f"open instance {iid}" for k, iid in rows if k in by_uscc}
+               ProcessInstance.status.in_(("running", "suspended")))
+        .order_by(ProcessInstance.id)).all()
+    out: dict[int, str] = {}
+    for eid, iid in rows:
+        out.setdefault(eid, f"open instance {iid}")
+    return out
 
 
 register_exclusion_rule("checked_in_lookback", _rule_lookback)
@@ -566,12 +572,30 @@ def _in_scope(session: Session, campaign: Campaign) -> list[tuple[int, str, str 
 
     from scoring.models import Entity
 
-    q = select(Entity.id, Entity.uscc, Entity.risk_class, Entity.status)
+    t = Entity.__table__
+    q = select(t.c.id, t.c.uscc, t.c.risk_class, t.c.status)
     if campaign.target_industries is not None:
-        q = q.where(Entity.industry_section.in_(campaign.target_industries))
+        q = q.where(t.c.industry_section.in_(campaign.target_industries))
     if campaign.jurisdiction is not None:
-        q = q.where(or_(*[Entity.district.startswith(p, autoescape=True) for p in campaign.jurisdiction]))
-    return session.execute(q).all()
+        q = q.where(or_(*[t.c.district.startswith(p, autoescape=True) for p in campaign.jurisdiction]))
+    return _fetch_raw(session, q)
+
+
+def _fetch_raw(session: Session, q) -> list[tuple]:
+    """Plain DBAPI tuples on the session's connection (same transaction): for a million rows, SQLAlchemy's
+    row objects cost more than the query itself."""
+    conn = session.connection()
+    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup)
+    else:
+        params = compiled.params
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(str(compiled), params)
+        return cur.fetchall()
+    finally:
+        cur.close()
 
 
 @dataclass
@@ -611,8 +635,8 @@ def freeze_population(session: Session, ref: int | str, now: datetime) -> Popula
 def _freeze(session: Session, c: Campaign, now: datetime) -> Population:
     pop, summary = _eligible(session, c)
     session.add(CampaignPopulation(campaign_id=c.id, format=POPULATION_FORMAT, sha256=pop.sha256, count=pop.size,
-                                   data=zlib.compress(pop.csv, 6),
-                                   entity_ids=zlib.compress(pop.entity_ids.astype("<i8").tobytes(), 6)))
+                                   data=zlib.compress(pop.csv, 1),
+                                   entity_ids=zlib.compress(pop.entity_ids.astype("<i8").tobytes(), 1)))
     c.population_hash, c.population_size, c.population_frozen_at = pop.sha256, pop.size, now
     c.population_summary = summary
     session.flush()
@@ -621,31 +645,34 @@ def _freeze(session: Session, c: Campaign, now: datetime) -> Population:
 
 def _eligible(session: Session, c: Campaign) -> tuple[Population, dict]:
     rows = _in_scope(session, c)
-    exclusions: list[dict] = []
-    candidates: dict[int, str] = {}
-    cls_of: dict[int, str | None] = {}
-    for eid, uscc, klass, status in rows:
-        if status in TERMINAL_STATUSES:
-            exclusions.append({"campaign_id": c.id, "entity_id": eid, "uscc": uscc, "reason": "terminal_status",
-                               "detail": status})
-        else:
-            candidates[eid] = uscc
-            cls_of[eid] = klass
+    n = len(rows)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    statuses = [r[3] for r in rows]
+    keep = ~np.isin(np.array(statuses, dtype=object), TERMINAL_STATUSES) if n else np.ones(0, bool)
+    exclusions = [{"campaign_id": c.id, "entity_id": rows[i][0], "uscc": rows[i][1], "reason": "terminal_status",
+                   "detail": statuses[i]} for i in np.flatnonzero(~keep).tolist()]
     for reason, rule in _RULES:
-        for eid, detail in rule(session, c, candidates).items():
-            if eid in candidates:
-                exclusions.append({"campaign_id": c.id, "entity_id": eid, "uscc": candidates.pop(eid),
-                                   "reason": reason, "detail": (detail or "")[:200] or None})
+        found = rule(session, c)
+        if not found:
+            continue
+        hit = keep & np.isin(ids, np.fromiter(found, dtype=np.int64, count=len(found)))
+        for i in np.flatnonzero(hit).tolist():
+            exclusions.append({"campaign_id": c.id, "entity_id": rows[i][0], "uscc": rows[i][1], "reason": reason,
+                               "detail": (found[rows[i][0]] or "")[:200] or None})
+        keep &= ~hit
     if exclusions:
-        session.execute(insert(CampaignExclusion), exclusions)
-    ids = np.fromiter(candidates.keys(), dtype=np.int64, count=len(candidates))
-    classes = [cls_of[e] or UNCLASSIFIED_AS for e in candidates]
-    pop = Population.build(list(candidates.values()), classes, ids)
+        session.connection().execute(insert(CampaignExclusion.__table__), exclusions)
+    idx = np.flatnonzero(keep).tolist()
+    usccs = np.array([rows[i][1] for i in idx], dtype="U18") if idx else np.empty(0, "U18")
+    raw_classes = [rows[i][2] for i in idx]
+    unclassified = sum(1 for k in raw_classes if k is None)
+    classes = np.array([k or UNCLASSIFIED_AS for k in raw_classes], dtype="U1") if idx else np.empty(0, "U1")
+    pop = Population.build(usccs, classes, ids[keep])
     by_reason: dict[str, int] = {}
     for e in exclusions:
         by_reason[e["reason"]] = by_reason.get(e["reason"], 0) + 1
-    summary = {"by_stratum": pop.counts(), "unclassified": sum(1 for e in candidates if cls_of[e] is None),
-               "excluded": len(exclusions), "exclusions_by_reason": by_reason}
+    summary = {"by_stratum": pop.counts(), "unclassified": unclassified, "excluded": len(exclusions),
+               "exclusions_by_reason": by_reason}
     return pop, summary
 
 
@@ -714,7 +741,7 @@ def draw_campaign(session: Session, ref: int | str, now: datetime) -> DrawSummar
     if outcome.rows:
         if len(outcome.entity_ids) != len(outcome.rows):
             raise Conflict(f"campaign {c.code}: the stored population has no entity ids")
-        session.execute(insert(DrawResult), [
+        session.connection().execute(insert(DrawResult.__table__), [
             {"campaign_id": c.id, "entity_id": outcome.entity_ids[r.uscc], "uscc": r.uscc, "stratum": r.stratum,
              "risk_class": r.risk_class, "key_hex": r.key_hex, "rank": r.rank} for r in outcome.rows])
     c.seed, c.algorithm, c.drawn_at, c.draw_summary = outcome.seed_hex, outcome.algorithm, now, outcome.summary

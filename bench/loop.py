@@ -1,0 +1,198 @@
+"""Supervision-loop benchmark (issue 4). Run: ``.venv/bin/python bench/loop.py [--entities 1000000] [--json]``.
+
+Measurements, one function each in ``MEASUREMENTS`` (add more there: campaign launch to the first wait
+state, simulated full loop):
+
+* ``draw`` — the stratified verifiable draw (engine/supervision/draw.py) on N eligible entities from the
+  synthetic registry generator (classes A–D by the configured mix over a rule-of-thumb score):
+  in memory (sort + validate + hash the population list, then seed, one HMAC per entity, quotas, control
+  stratum, selection), and through SQLite (a temp file): freeze the eligible population from the
+  ``entity`` table (query, exclusions, hash, compressed snapshot) + draw + write ``draw_result`` +
+  commit, then ``verify``. Goal: ≤ 5 s for 1M eligible entities.
+
+The machine is shared: the load average is printed with the numbers; run-to-run noise is ±30 % or more.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+GOAL_DRAW_S = 5.0
+NOW = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
+
+
+def _registry(n: int, seed: int) -> dict[str, np.ndarray]:
+    """N entities from the scoring generator, with a class A–D by the configured mix."""
+    from scoring.classes import load_class_config
+    from scoring.generator import generate, legacy_rule_score
+
+    region = generate(n, seed=seed, history=False)
+    e = region.entities
+    rng = np.random.default_rng(seed)
+    score = legacy_rule_score(e) + rng.random(n) * 0.5  # break the rule score's ties
+    cut = np.quantile(score, load_class_config().cumulative())
+    classes = np.array(list("ABCD"))[np.searchsorted(cut, score)]
+    return {"id": e["id"], "uscc": e["uscc"], "industry_section": e["industry_section"], "district": e["district"],
+            "entity_type": e["entity_type"], "status": e["status"], "risk_class": classes}
+
+
+def measure_draw(args) -> dict:
+    from engine.supervision import draw as d
+
+    n_total = args.entities
+    t = time.perf_counter()
+    reg = _registry(n_total, args.seed)
+    gen_s = time.perf_counter() - t
+    active = ~np.isin(reg["status"], d.TERMINAL_STATUSES)
+    # the in-memory run uses exactly --entities eligible entities (the generator makes ~6 % terminal)
+    extra = 0
+    while active.sum() < n_total:
+        extra += n_total - int(active.sum()) + 1000
+        reg = _registry(n_total + extra, args.seed)
+        active = ~np.isin(reg["status"], d.TERMINAL_STATUSES)
+    elig = np.flatnonzero(active)[:n_total]
+    usccs, classes = reg["uscc"][elig], reg["risk_class"][elig]
+    runs = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        pop = d.Population.build(usccs, classes)
+        t1 = time.perf_counter()
+        out = d.draw_population(pop, "BENCH-2026-01", "03 11 19 24 27 30 + 07")
+        t2 = time.perf_counter()
+        runs.append((t1 - t0, t2 - t1, t2 - t0))
+    doc = {
+        "eligible": n_total, "generate_s": round(gen_s, 2),
+        "in_memory_s": round(statistics.median(r[2] for r in runs), 2),
+        "in_memory_min_s": round(min(r[2] for r in runs), 2),
+        "population_build_s": round(statistics.median(r[0] for r in runs), 2),
+        "draw_s": round(statistics.median(r[1] for r in runs), 2),
+        "drawn": out.summary["drawn"], "total_drawn": out.summary["total"],
+        "population": out.summary["population"],
+    }
+    if not args.skip_db:
+        doc["sqlite"] = _draw_sqlite(reg, n_total, elig)
+    doc["goal_s"] = GOAL_DRAW_S
+    doc["goal_met_in_memory"] = doc["in_memory_s"] <= GOAL_DRAW_S
+    if "sqlite" in doc:
+        doc["goal_met_sqlite"] = doc["sqlite"]["freeze_draw_commit_s"] <= GOAL_DRAW_S
+    return doc
+
+
+def _draw_sqlite(reg: dict, n_eligible: int, elig: np.ndarray) -> dict:
+    """Load the registry into a temp SQLite file; time freeze + draw + write + commit, then verify."""
+    from sqlalchemy import insert
+
+    from engine.db import dispose_engines, session_factory, transaction
+    from engine.schema import upgrade
+    from engine.supervision import draw as d
+    from engine.supervision.registry_models import CheckItem, Department
+    from scoring.models import Entity
+
+    # as many terminal entities as the generator made among the first rows, plus the eligible ones
+    last = int(elig[-1]) + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        upgrade(url)
+        factory = session_factory(url)
+        t = time.perf_counter()
+        cols = ("id", "uscc", "industry_section", "district", "entity_type", "status", "risk_class")
+        with transaction(factory) as s:
+            s.add(Department(code="market", name="市场监管"))
+            s.flush()
+            s.add(CheckItem(code="BENCH-01", name="bench", legal_basis="-", department="market", industries=[],
+                            clauses=[], ratio=0.05, frequency="annual", method="on_site", updated_at=NOW))
+            step = 50_000
+            for lo in range(0, last, step):
+                hi = min(lo + step, last)
+                chunk = {c: reg[c][lo:hi].tolist() for c in cols}
+                s.execute(insert(Entity), [
+                    {**{c: chunk[c][i] for c in cols}, "name": "e"} for i in range(hi - lo)])
+        load_s = time.perf_counter() - t
+        with transaction(factory) as s:
+            cid = d.create_campaign(s, code="BENCH-2026-01", name="bench", departments=["market"],
+                                    items=["BENCH-01"], window_start=date(2026, 4, 1), window_end=date(2026, 6, 30),
+                                    created_by="bench", now=NOW).id
+            d.approve_campaign(s, cid, approver="bench", now=NOW, public_value="03 11 19 24 27 30 + 07")
+        t0 = time.perf_counter()
+        with transaction(factory) as s:
+            pop = d.freeze_population(s, cid, NOW)
+        t1 = time.perf_counter()
+        with transaction(factory) as s:
+            summary = d.draw_campaign(s, cid, NOW)
+        t2 = time.perf_counter()
+        with transaction(factory) as s:
+            again = d.draw_campaign(s, cid, NOW)
+        t3 = time.perf_counter()
+        with transaction(factory) as s:
+            ok = d.verify(s, cid)
+        t4 = time.perf_counter()
+        db_bytes = (Path(tmp) / "bench.db").stat().st_size
+        dispose_engines()
+    assert pop.eligible == n_eligible, (pop.eligible, n_eligible)
+    assert ok.ok and not again.created
+    return {"entities_loaded": last, "load_s": round(load_s, 1), "eligible": pop.eligible, "excluded": pop.excluded,
+            "freeze_population_s": round(t1 - t0, 2), "draw_and_write_s": round(t2 - t1, 2),
+            "freeze_draw_commit_s": round(t2 - t0, 2), "redraw_idempotent_s": round(t3 - t2, 3),
+            "verify_s": round(t4 - t3, 2), "verified": ok.ok, "drawn": summary.total,
+            "db_bytes_after": db_bytes}
+
+
+MEASUREMENTS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "draw": measure_draw,
+}
+
+
+def _human(name: str, doc: dict) -> str:
+    if name == "draw":
+        lines = [f"draw, {doc['eligible']:,} eligible entities (goal <= {doc['goal_s']} s):",
+                 f"  in memory: {doc['in_memory_s']:.2f} s median (min {doc['in_memory_min_s']:.2f}) = "
+                 f"population sort/validate/hash {doc['population_build_s']:.2f} s + draw {doc['draw_s']:.2f} s; "
+                 f"{doc['total_drawn']:,} drawn {doc['drawn']}  -> goal {'met' if doc['goal_met_in_memory'] else 'NOT met'}"]
+        if "sqlite" in doc:
+            q = doc["sqlite"]
+            lines.append(f"  SQLite: freeze population {q['freeze_population_s']:.2f} s ({q['excluded']:,} exclusions "
+                         f"logged) + draw and write {q['draw_and_write_s']:.2f} s = {q['freeze_draw_commit_s']:.2f} s "
+                         f"committed -> goal {'met' if doc['goal_met_sqlite'] else 'NOT met'}; "
+                         f"redraw (idempotent) {q['redraw_idempotent_s']:.3f} s; verify {q['verify_s']:.2f} s "
+                         f"({'verified' if q['verified'] else 'FAILED'}); "
+                         f"loading {q['entities_loaded']:,} entities took {q['load_s']:.0f} s (not timed)")
+        return "\n".join(lines)
+    return json.dumps(doc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--entities", type=int, default=1_000_000, help="eligible entities for the draw")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3, help="in-memory repetitions (median reported)")
+    ap.add_argument("--skip-db", action="store_true", help="in-memory numbers only")
+    ap.add_argument("--only", choices=sorted(MEASUREMENTS), action="append", help="run only these measurements")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    a = ap.parse_args()
+    results = {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in os.getloadavg()]}
+    for name in a.only or list(MEASUREMENTS):
+        results[name] = MEASUREMENTS[name](a)
+        if not a.json:
+            print(_human(name, results[name]), flush=True)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    if a.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        print(f"load average before {results['load_average_before']}, after {results['load_average_after']} "
+              f"on {results['cpus']} CPUs")
+
+
+if __name__ == "__main__":
+    main()

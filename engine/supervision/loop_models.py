@@ -60,6 +60,8 @@ class Hazard(Base):
     source_kind: Mapped[str] = mapped_column(String(20), default="inspection")
     found_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(24), default="open")
+    #: A case lead is owed for it (grade says so, or its order was escalated); cleared when a case opens.
+    needs_case: Mapped[bool] = mapped_column(default=False)
     verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     removed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

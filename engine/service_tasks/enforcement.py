@@ -1,0 +1,85 @@
+"""``case.*``: enforcement cases as BPMN service tasks (DOMAIN.md §2 step 11).
+
+``case.open`` is keyed by (instance, task); the others are idempotent state changes. Refusals are BPMN
+errors: ``invalid_case_request``, ``case_not_found``, ``case_conflict`` (e.g. deciding an unfiled case).
+"""
+from __future__ import annotations
+
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime.services import Param, ServiceContext, registry
+from engine.supervision import enforcement
+from engine.supervision.publication import penalty_is_published
+
+from .hazards import parse_when
+
+ERRORS = {InvalidInput: "invalid_case_request", NotFound: "case_not_found", Conflict: "case_conflict"}
+
+
+def _out(ctx: ServiceContext, c) -> dict:
+    return enforcement.case_dict(ctx.session, c)
+
+
+@registry.register(
+    "case.open",
+    params=[Param("uscc", "str"),
+            Param("lead_source", "str", description="inspection | reinspection | report | complaint | transfer | monitoring"),
+            Param("hazard_ids", "list", required=False, description="hazards the case is about (they wait for it)"),
+            Param("entity_id", "int", required=False), Param("summary", "str", required=False)],
+    description="Open a case lead for an entity, linked to its hazards.", errors=ERRORS)
+def case_open(ctx: ServiceContext, uscc: str, lead_source: str, hazard_ids: list | None = None,
+              entity_id: int | None = None, summary: str | None = None) -> dict:
+    c = enforcement.open_case(ctx.session, uscc=uscc, lead_source=lead_source, hazard_ids=hazard_ids or [],
+                              entity_id=entity_id, summary=summary, instance_id=ctx.instance_id,
+                              task_key=ctx.task_guid, now=ctx.now)
+    return _out(ctx, c)
+
+
+@registry.register(
+    "case.file",
+    params=[Param("case_id", "int"), Param("case_number", "str", required=False),
+            Param("filing_date", "str", required=False, description="YYYY-MM-DD (default today)"),
+            Param("reminder_days", "int", required=False, description="reminder this many days before the due date (10)")],
+    description="File the case: decision due 90 days after filing, reminder before it.", errors=ERRORS)
+def case_file(ctx: ServiceContext, case_id: int, case_number: str | None = None, filing_date: str | None = None,
+              reminder_days: int | None = None) -> dict:
+    c = enforcement.file_case(ctx.session, case_id, ctx.now, case_number=case_number or None,
+                              filed_at=parse_when(filing_date, ctx.now, "filing_date"),
+                              reminder_days=enforcement.DEFAULT_REMINDER_DAYS if reminder_days is None else reminder_days)
+    return _out(ctx, c)
+
+
+@registry.register("case.remind", params=[Param("case_id", "int")],
+                   description="Record that the decision deadline reminder went out.", errors=ERRORS)
+def case_remind(ctx: ServiceContext, case_id: int) -> dict:
+    return _out(ctx, enforcement.record_reminder(ctx.session, case_id, ctx.now))
+
+
+@registry.register("case.escalate", params=[Param("case_id", "int")],
+                   description="Record that the 90-day decision deadline passed and a supervisor was called.",
+                   errors=ERRORS)
+def case_escalate(ctx: ServiceContext, case_id: int) -> dict:
+    return _out(ctx, enforcement.record_escalation(ctx.session, case_id, ctx.now))
+
+
+@registry.register(
+    "case.decide",
+    params=[Param("case_id", "int"), Param("decision_type", "str"), Param("penalties", "list", required=False),
+            Param("fine", "number", required=False), Param("decision_date", "str", required=False)],
+    description="Record the decision; says whether it must be published (warnings alone are not).",
+    errors=ERRORS)
+def case_decide(ctx: ServiceContext, case_id: int, decision_type: str, penalties: list | None = None,
+                fine: float | None = None, decision_date: str | None = None) -> dict:
+    c = enforcement.decide_case(ctx.session, case_id, decision_type, ctx.now, penalties=penalties, fine=fine,
+                                decided_at=parse_when(decision_date, ctx.now, "decision_date"))
+    return {**_out(ctx, c), "publish": penalty_is_published(c.decision_type, c.penalties)}
+
+
+@registry.register(
+    "case.close",
+    params=[Param("case_id", "int"), Param("reason", "str"),
+            Param("rectification_verified", "bool", required=False,
+                  description="the closing report verifies the rectification of the case's hazards")],
+    description="Close the case (not_filed if never filed); hazards may then be removed.", errors=ERRORS)
+def case_close(ctx: ServiceContext, case_id: int, reason: str, rectification_verified: bool | None = None) -> dict:
+    c = enforcement.close_case(ctx.session, case_id, reason, ctx.now, bool(rectification_verified))
+    return _out(ctx, c)

@@ -1,0 +1,168 @@
+"""Enforcement cases (DOMAIN.md §2 step 11): lead → filing → decision within 90 days → close.
+
+``lead`` (opened from a case lead, linked to its hazards) → ``filed`` (case number, ``decision_due`` =
+90 calendar days after filing rolled to a working day, ``decision_reminder_at`` a configurable number of
+days before) → ``decided`` (type, penalties, fine) → ``closed``; or ``not_filed`` after verification;
+or ``terminated`` when the entity ceases to exist. A closed case no longer blocks hazard removal.
+Functions take a ``Session`` and never commit; ``open_case`` is idempotent per (instance, task).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import Conflict, InvalidInput, NotFound
+
+from . import calendar
+from .hazards import _event, get_hazards
+from .loop_models import CASE_DONE, EnforcementCase, EnforcementCaseHazard
+
+LEAD_SOURCES = ("inspection", "reinspection", "report", "complaint", "transfer", "monitoring")
+DECISION_TYPES = ("penalty", "minor_no_penalty", "first_offence_excused", "not_established", "transfer_judiciary")
+#: 90 days from filing (Administrative Penalty Law art. 60; SAMR procedural rules).
+DECISION_DAYS = 90
+DEFAULT_REMINDER_DAYS = 10
+
+
+def get_case(session: Session, case_id: int) -> EnforcementCase:
+    c = session.get(EnforcementCase, int(case_id))
+    if c is None:
+        raise NotFound(f"enforcement case {case_id} not found")
+    return c
+
+
+def case_hazard_ids(session: Session, case_id: int) -> list[int]:
+    return list(session.scalars(select(EnforcementCaseHazard.hazard_id)
+                                .where(EnforcementCaseHazard.case_id == case_id)
+                                .order_by(EnforcementCaseHazard.hazard_id)).all())
+
+
+def open_case(session: Session, *, uscc: str, lead_source: str, instance_id: int, task_key: str, now: datetime,
+              hazard_ids: list[int] | None = None, entity_id: int | None = None,
+              summary: str | None = None) -> EnforcementCase:
+    """A case lead for the entity, linked to ``hazard_ids`` (which then wait for it to close)."""
+    found = session.scalars(select(EnforcementCase).where(EnforcementCase.instance_id == instance_id,
+                                                          EnforcementCase.task_guid == task_key)).first()
+    if found is not None:
+        return found
+    if lead_source not in LEAD_SOURCES:
+        raise InvalidInput(f"lead source {lead_source!r} is not one of {', '.join(LEAD_SOURCES)}")
+    if not uscc:
+        raise InvalidInput("uscc is required")
+    ids = [int(i) for i in (hazard_ids or [])]
+    get_hazards(session, ids)
+    c = EnforcementCase(instance_id=instance_id, task_guid=task_key, uscc=uscc, entity_id=entity_id,
+                        lead_source=lead_source, lead_at=now, status="lead", history=[])
+    _event(c, now, "lead_opened", source=lead_source, hazard_ids=ids or None, summary=summary)
+    session.add(c)
+    session.flush()
+    for h in get_hazards(session, ids):
+        session.add(EnforcementCaseHazard(case_id=c.id, hazard_id=h.id))
+        if h.needs_case:
+            h.needs_case = False
+        _event(h, now, "case_lead", case_id=c.id, source=lead_source)
+    session.flush()
+    return c
+
+
+def _require(c: EnforcementCase, *statuses: str) -> None:
+    if c.status not in statuses:
+        raise Conflict(f"case {c.id} is {c.status}, expected {' or '.join(statuses)}")
+
+
+def file_case(session: Session, case_id: int, now: datetime, *, case_number: str | None = None,
+              filed_at: datetime | None = None, reminder_days: int = DEFAULT_REMINDER_DAYS) -> EnforcementCase:
+    """File the case: number (generated ``RF-<year>-<id>`` if none), decision due 90 days after filing."""
+    c = get_case(session, case_id)
+    if c.status == "filed" and c.filed_at is not None:
+        return c
+    _require(c, "lead")
+    at = filed_at or now
+    due = calendar.refresh(session).add_days(at, DECISION_DAYS)
+    c.case_number = case_number or f"RF-{at.year}-{c.id:06d}"
+    c.filed_at, c.decision_due = at, due.at
+    c.decision_reminder_at = due.at - timedelta(days=max(0, int(reminder_days)))
+    c.status = "filed"
+    _event(c, now, "filed", case_number=c.case_number, decision_due=due.at.isoformat(),
+           provisional=due.provisional or None)
+    session.flush()
+    return c
+
+
+def record_reminder(session: Session, case_id: int, now: datetime) -> EnforcementCase:
+    c = get_case(session, case_id)
+    if c.reminded_at is None:
+        c.reminded_at = now
+        _event(c, now, "decision_reminder", decision_due=c.decision_due.isoformat() if c.decision_due else None)
+        session.flush()
+    return c
+
+
+def record_escalation(session: Session, case_id: int, now: datetime) -> EnforcementCase:
+    c = get_case(session, case_id)
+    if c.escalated_at is None:
+        c.escalated_at = now
+        _event(c, now, "decision_overdue_escalated",
+               decision_due=c.decision_due.isoformat() if c.decision_due else None)
+        session.flush()
+    return c
+
+
+def decide_case(session: Session, case_id: int, decision_type: str, now: datetime, *,
+                penalties: list[str] | None = None, fine: float | None = None,
+                decided_at: datetime | None = None) -> EnforcementCase:
+    c = get_case(session, case_id)
+    if c.status == "decided":
+        return c
+    _require(c, "filed")
+    if decision_type not in DECISION_TYPES:
+        raise InvalidInput(f"decision type {decision_type!r} is not one of {', '.join(DECISION_TYPES)}")
+    c.decision_type, c.decided_at, c.status = decision_type, decided_at or now, "decided"
+    c.penalties = list(penalties or []) or None
+    c.fine = float(fine) if fine not in (None, "") else None
+    _event(c, now, "decided", decision_type=decision_type, penalties=c.penalties, fine=c.fine,
+           late=(c.decision_due is not None and c.decided_at > c.decision_due) or None)
+    session.flush()
+    return c
+
+
+def close_case(session: Session, case_id: int, reason: str, now: datetime,
+               rectification_verified: bool = False) -> EnforcementCase:
+    """Close (``not_filed`` if it never got filed). Idempotent; a terminated case stays terminated.
+    ``rectification_verified`` (the closing report says so) verifies the case's open hazards."""
+    c = get_case(session, case_id)
+    if c.status in CASE_DONE:
+        return c
+    if rectification_verified:
+        from .hazards import verify_rectification
+
+        verify_rectification(session, case_hazard_ids(session, c.id), now, source=f"case:{c.id}")
+    c.status = "not_filed" if c.status == "lead" else "closed"
+    c.closed_at, c.close_reason = now, reason
+    _event(c, now, c.status, reason=reason)
+    session.flush()
+    return c
+
+
+def terminate_for_entity(session: Session, uscc: str, reason: str, now: datetime) -> list[EnforcementCase]:
+    """The entity ceased to exist: its open cases end as ``terminated`` with the reason."""
+    cases = session.scalars(select(EnforcementCase).where(EnforcementCase.uscc == uscc,
+                                                          EnforcementCase.status.not_in(CASE_DONE))
+                            .order_by(EnforcementCase.id)).all()
+    for c in cases:
+        c.status, c.closed_at, c.close_reason = "terminated", now, reason
+        _event(c, now, "terminated", reason=reason)
+    session.flush()
+    return list(cases)
+
+
+def case_dict(session: Session, c: EnforcementCase) -> dict:
+    return {"case_id": c.id, "case_number": c.case_number, "uscc": c.uscc, "status": c.status,
+            "lead_source": c.lead_source, "filed_at": c.filed_at.isoformat() if c.filed_at else None,
+            "decision_due": c.decision_due.isoformat() if c.decision_due else None,
+            "decision_reminder_at": c.decision_reminder_at.isoformat() if c.decision_reminder_at else None,
+            "decision_type": c.decision_type, "fine": c.fine,
+            "decided_at": c.decided_at.isoformat() if c.decided_at else None,
+            "hazard_ids": case_hazard_ids(session, c.id)}

@@ -1,0 +1,118 @@
+"""The ``enforcement`` process end to end (standalone, started from a complaint lead): filing, the
+90-day decision clock with its reminder and supervisor escalation, hearing on request or lapsed,
+penalty publication within 20 working days, no-penalty and not-filed paths, deregistration."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from engine.supervision import calendar as cal
+from engine.supervision.loop_models import Publication
+from tests.supervision.test_rectification_process import (  # noqa: F401  (fixture)
+    SH, USCC, closed, decision, filed, investigated, lead_verified, loop, served)
+
+T1 = datetime(2026, 3, 2, 10, 0, tzinfo=SH)  # Monday
+
+
+def start_case(loop, at=T1) -> int:
+    return loop.start("enforcement", {"uscc": USCC, "entity_id": None, "lead_source": "complaint",
+                                      "case_hazard_ids": []}, at)
+
+
+def notice(hearing_right: bool) -> dict:
+    return {"notice_number": "告字〔2026〕3号", "notice_date": "2026-04-01", "facts": "事实",
+            "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 20000,
+            "hearing_right": hearing_right}
+
+
+def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
+    iid = start_case(loop)
+    t = loop.task(iid, "verify_lead")
+    assert t.candidate_groups == ["case_handlers"]
+    assert t.due_at == cal.current_calendar().add_workdays(T1, 15).at
+    loop.complete(iid, "verify_lead", "carol", lead_verified() | {"lead_source": "complaint"}, T1)
+    loop.complete(iid, "filing", "hank", filed(date(2026, 3, 3), "闽市监立〔2026〕7号"), T1 + timedelta(days=1))
+    (case,) = loop.cases()
+    assert case.status == "filed" and case.case_number == "闽市监立〔2026〕7号"
+    # 90 calendar days after 3 March is 1 June (a Monday, a working day)
+    assert case.decision_due.astimezone(SH).date() == date(2026, 6, 1)
+    assert case.decision_reminder_at == case.decision_due - timedelta(days=10)
+    loop.complete(iid, "investigate", "dave", investigated("penalty"), T1 + timedelta(days=20))
+    loop.complete(iid, "pre_notice", "carol", notice(True), T1 + timedelta(days=30))
+    loop.message("hearing_request", {"requested_on": "2026-04-03"}, T1 + timedelta(days=32))
+    assert [t.bpmn_id for t in loop.tasks(iid)] == ["hearing"]
+    loop.roundtrip(iid)
+    loop.complete(iid, "hearing", "carol", {"requested": True, "request_date": "2026-04-03",
+                                            "hearing_at": "2026-04-15T09:00:00+08:00", "presiding_officer": "王法官",
+                                            "party_attended": True, "conclusion": "维持"}, T1 + timedelta(days=45))
+    # reminder before the 90 days, supervisor escalation after
+    loop.run_due(case.decision_reminder_at + timedelta(minutes=1))
+    (case,) = loop.cases()
+    assert case.reminded_at is not None and case.escalated_at is None
+    loop.run_due(case.decision_due + timedelta(minutes=1))
+    (case,) = loop.cases()
+    assert case.escalated_at is not None
+    assert loop.task(iid, "supervise_overdue").candidate_groups == ["supervisors"]
+    decided_on = date(2026, 6, 3)
+    at = datetime(2026, 6, 3, 15, 0, tzinfo=SH)
+    loop.complete(iid, "decide", "hank", decision("penalty", decided_on, ["warning", "fine"], 20000), at)
+    (case,) = loop.cases()
+    assert (case.status, case.decision_type, case.fine) == ("decided", "penalty", 20000.0)
+    assert case.history[-1]["late"] is True
+    loop.complete(iid, "serve_decision", "dave", served(at) | {"document": "penalty_decision"}, at)
+    with loop.db.tx() as s:
+        (pub,) = s.scalars(select(Publication)).all()
+        assert pub.kind == "penalty" and pub.uscc == USCC and pub.ref == f"case:{case.id}"
+        assert pub.due_by == cal.current_calendar().add_workdays(decided_on, 20).at
+        assert pub.published_at is not None and pub.published_at <= pub.due_by
+        assert pub.payload["fine"] == 20000 and pub.payload["penalties"] == ["warning", "fine"]
+    loop.complete(iid, "execute", "carol", {"status": "paid", "amount_paid": 20000, "paid_on": "2026-06-10"},
+                  at + timedelta(days=7))
+    loop.complete(iid, "close", "carol", closed("executed", date(2026, 6, 11), True), at + timedelta(days=8))
+    (case,) = loop.cases()
+    assert case.status == "closed" and case.close_reason == "executed"
+    assert loop.status(iid) == "running"  # the supervisor's overdue task is still open
+    loop.complete(iid, "supervise_overdue", "sam", {}, at + timedelta(days=8))
+    assert loop.status(iid) == "completed"
+    loop.audit_ok()
+
+
+def test_hearing_not_requested_lapses_after_5_working_days_warning_not_published(loop):
+    iid = start_case(loop)
+    loop.complete(iid, "verify_lead", "carol", lead_verified(), T1)
+    loop.complete(iid, "filing", "hank", filed(T1.date()), T1)
+    loop.complete(iid, "investigate", "dave", investigated("penalty"), T1 + timedelta(days=3))
+    at = datetime(2026, 4, 1, 10, 0, tzinfo=SH)  # Wednesday before Qingming (4–6 April 2026)
+    loop.complete(iid, "pre_notice", "carol", notice(True), at)
+    (job,) = [j for j in loop.jobs(iid) if j.bpmn_id == "hearing_lapsed"]
+    assert job.due_at == cal.current_calendar().add_workdays(at, 5).at
+    assert job.due_at.astimezone(SH).date() == date(2026, 4, 9)  # 4–6 April rest
+    loop.run_due(job.due_at + timedelta(seconds=1))
+    assert "decide" in [t.bpmn_id for t in loop.tasks(iid)]
+    loop.complete(iid, "decide", "hank", decision("penalty", date(2026, 4, 13), ["warning"]), at + timedelta(days=12))
+    loop.complete(iid, "serve_decision", "dave", served(at) | {"document": "penalty_decision"}, at + timedelta(days=13))
+    with loop.db.tx() as s:
+        assert s.scalars(select(Publication)).all() == []  # a warning alone is not published
+    loop.complete(iid, "execute", "carol", {"status": "other_measures_done"}, at + timedelta(days=14))
+    loop.complete(iid, "close", "carol", closed("executed", date(2026, 4, 16), False), at + timedelta(days=14))
+    assert loop.status(iid) == "completed" and loop.cases()[0].status == "closed"
+
+
+def test_lead_not_filed(loop):
+    iid = start_case(loop)
+    loop.complete(iid, "verify_lead", "carol", lead_verified("no_case") | {"reason": "证据不足"}, T1)
+    assert loop.status(iid) == "completed"
+    (case,) = loop.cases()
+    assert case.status == "not_filed" and case.case_number is None
+
+
+def test_entity_deregistered_mid_case_terminates_it(loop):
+    iid = start_case(loop)
+    loop.complete(iid, "verify_lead", "carol", lead_verified(), T1)
+    loop.complete(iid, "filing", "hank", filed(T1.date()), T1)
+    loop.message("entity_deregistered", {"reason": "status_revoked"}, T1 + timedelta(days=5))
+    assert loop.status(iid) == "completed" and loop.tasks(iid) == [] and loop.jobs(iid) == []
+    (case,) = loop.cases()
+    assert (case.status, case.close_reason) == ("terminated", "status_revoked")
+    loop.audit_ok()

@@ -394,6 +394,7 @@ def worker(state: CliState, once: bool, now_text: str | None, as_json: bool) -> 
                                                   f"{d['retries_run']} retr(y/ies), {len(d['failures'])} failure(s)")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per poll is noise
     click.echo(f"worker polling every {state.settings.worker_interval_s}s (Ctrl-C stops)", err=True)
     serve_forever(state.runtime, state.factory, state.settings.worker_interval_s)
 

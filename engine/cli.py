@@ -5,17 +5,16 @@ With ``--json`` a command prints exactly one JSON document on stdout.
 """
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import click
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from engine.config import load_settings
-from engine.errors import EngineError, InvalidInput
+from engine.cli_support import emit, handle_errors, json_option, table as _table
+from engine.errors import InvalidInput
 
 
 class CliState:
@@ -54,43 +53,6 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState, ensure=True)
 
 
-def _default(o: Any):
-    if isinstance(o, datetime):
-        return o.isoformat()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)
-
-
-def emit(doc: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
-    if as_json:
-        click.echo(json.dumps(doc, default=_default, ensure_ascii=False, indent=2))
-    elif human is not None:
-        text = human(doc)
-        if text:
-            click.echo(text)
-    else:
-        click.echo(json.dumps(doc, default=_default, ensure_ascii=False, indent=2))
-
-
-def handle_errors(fn):
-    """Map engine errors to the exit-code contract; the transaction has already rolled back."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except EngineError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
-def json_option(fn):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(fn)
-
-
 def parse_json_arg(text: str | None, what: str) -> Any:
     if text is None:
         return None
@@ -98,17 +60,6 @@ def parse_json_arg(text: str | None, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-
-
-def _table(rows: list[dict], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(out)
 
 
 @click.group()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import random
-from datetime import date
+
 from pathlib import Path
 
 from sqlalchemy import func, select

@@ -5,49 +5,14 @@ Exit codes follow engine.cli: 2 invalid file (every problem with file, line and 
 """
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from datetime import date, datetime
 
 import click
 
-from engine.errors import EngineError, InvalidInput
+from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, tx as _tx
+
+from engine.errors import InvalidInput
 
 from . import calendar as cal
-
-
-def _tx():
-    from engine.config import load_settings
-    from engine.db import session_factory, transaction
-
-    return transaction(session_factory(load_settings().database_url))
-
-
-def _default(o):
-    return o.isoformat() if isinstance(o, (date, datetime)) else str(o)
-
-
-def _emit(doc, as_json: bool, human) -> None:
-    if as_json:
-        click.echo(json.dumps(doc, default=_default, ensure_ascii=False, indent=2))
-    else:
-        click.echo(human(doc))
-
-
-def _handle_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except EngineError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
-_json = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
 @click.group(name="calendar")

@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, InvalidInput, NotFound
 
-from .campaign_models import (CLASSES, EXCLUSION_REASONS, STRATA, Campaign, CampaignExclusion,
+from .campaign_models import (CLASSES, EXCLUSION_REASONS, Campaign, CampaignExclusion,
                               CampaignPopulation, DrawResult)
 
 ALGORITHM = "regflow-draw/1"

@@ -5,23 +5,15 @@ imported), 3 not found, 4 conflict (e.g. a team that cannot be staffed).
 """
 from __future__ import annotations
 
-import functools
-import json
 import sys
 from datetime import date, datetime
 
 import click
 
-from engine.errors import EngineError
+from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, table as _table, tx as _tx
+
 
 from . import importer, registries, teams
-
-
-def _tx():
-    from engine.config import load_settings
-    from engine.db import session_factory, transaction
-
-    return transaction(session_factory(load_settings().database_url))
 
 
 def _now() -> datetime:
@@ -30,45 +22,8 @@ def _now() -> datetime:
     return clock.now()
 
 
-def _default(o):
-    return o.isoformat() if isinstance(o, (date, datetime)) else str(o)
-
-
-def _emit(doc, as_json: bool, human) -> None:
-    if as_json:
-        click.echo(json.dumps(doc, default=_default, ensure_ascii=False, indent=2))
-    else:
-        click.echo(human(doc))
-
-
-def _handle_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, as_json: bool = False, **kwargs):
-        try:
-            return fn(*args, as_json=as_json, **kwargs)
-        except EngineError as exc:
-            if as_json:  # scripts get the problems as data too
-                click.echo(json.dumps({"error": exc.message, **exc.details}, default=_default, ensure_ascii=False,
-                                      indent=2))
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
-_json = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 _encoding = click.option("--encoding", default="utf-8-sig", show_default=True,
                          help="Text encoding of the file (gb18030 for files saved by Chinese Excel).")
-
-
-def _table(rows: list[dict], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(out)
 
 
 def _report_text(d: dict) -> str:

@@ -373,9 +373,7 @@ def statements(runtime, db: Database, k: int = 20) -> dict:
         if db.kind != "sqlite":
             event.remove(eng, "begin", on_tx)
     return {"per_start": per_start, "per_complete": per_complete,
-            "note": "statements incl. BEGIN/COMMIT, one tx each" + (
-                "; plus the pool pre-ping (pool_pre_ping=True) round trip per transaction"
-                if db.kind != "sqlite" else "")}
+            "note": "statements incl. BEGIN/COMMIT, one tx each"}
 
 
 def _parallel_worker(url: str, n: int, batch: int, barrier, results) -> None:

@@ -1,0 +1,244 @@
+"""Inspections: the campaign's plan -> campaign row, the joint check with its merged checklist, result
+codes and their branches, launching one ``entity_inspection`` instance per drawn entity and counting
+their completion through the database (DOMAIN.md §2 steps 1-8, DESIGN.md §3).
+
+Launching: ``campaign.launch_inspections`` starts the children from inside the campaign's service task
+with :meth:`Runtime.start_many` (one separate instance per drawn entity, ``parent_instance_id`` = the
+campaign's instance) in the campaign step's transaction. Service operators do not receive the runtime,
+so :func:`get_runtime` builds ``engine.bootstrap.build_runtime()`` once per process; a caller that already
+has a runtime (the simulator, tests, the worker) registers it with :func:`set_runtime` first. The
+campaign then waits for its children with a daily timer loop over :func:`campaign_progress` — never by
+holding thousands of children in its own state.
+
+Result codes are the real system's codes prefixed ``result_`` (``result_1``, ``result_A``, ``result_6``)
+so they cannot be read as credit risk classes.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.errors import Conflict, InvalidInput, NotFound
+
+#: result code -> outcome branch of entity_inspection (DOMAIN.md §2 step 7)
+RESULT_OUTCOMES: dict[str, str] = {
+    "result_1": "no_problem",
+    "result_A": "problem", "result_E": "problem", "result_3": "problem", "result_4": "problem",
+    "result_5": "problem", "result_G": "problem",
+    "result_B": "order_to_publicise",   # info not publicised: order to publicise (missed -> abnormal list)
+    "result_C": "abnormal_list",        # false information: abnormal list directly
+    "result_6": "abnormal_list",        # unreachable at the address (letter unsigned -> abnormal list)
+    "result_8": "uncooperative",        # publicise non-cooperation, case lead
+    "result_7": "close", "result_9": "close", "result_10": "close", "result_11": "close",
+    "result_12": "close", "result_F": "close",
+}
+#: codes whose inspection found a problem (the hit rate's numerator)
+PROBLEM_CODES = tuple(c for c, o in RESULT_OUTCOMES.items() if o == "problem")
+#: clauses per item on the "core" checklist depth (the "full" depth takes every clause)
+CORE_CLAUSES_PER_ITEM = 2
+
+_runtime = None
+
+
+def set_runtime(runtime) -> None:
+    """Use this runtime for the children a campaign launches (the simulator and tests pass theirs)."""
+    global _runtime
+    _runtime = runtime
+
+
+def get_runtime():
+    global _runtime
+    if _runtime is None:
+        from engine.bootstrap import build_runtime
+
+        _runtime = build_runtime()
+    return _runtime
+
+
+# ------------------------------------------------------------------------------------------- the campaign
+def _percent(value, what: str) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} {value!r} is not a number") from None
+    if not 0 <= v <= 100:
+        raise InvalidInput(f"{what} {value!r} is not a percentage")
+    return f"{v / 100:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _jurisdiction_prefix(code: str | None) -> list[str] | None:
+    """A 6-digit division code as a district prefix: 410100 (a city) -> 4101, 410000 -> 41."""
+    if not code:
+        return None
+    code = str(code)
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return [code]
+
+
+def create_campaign_from_plan(session: Session, plan: dict, *, instance_id: int, approver: str,
+                              public_value: str, now: datetime):
+    """The approved plan (campaign_plan + plan_approval forms) as an approved campaign row. Idempotent per
+    instance: the campaign's code is derived from the instance."""
+    from . import draw as drawing
+    from .campaign_models import Campaign
+
+    code = f"CAMP-{plan.get('year') or now.year}-{instance_id:06d}"
+    existing = session.scalars(select(Campaign).where(Campaign.code == code)).first()
+    if existing is not None:
+        return existing
+    items = [str(r["item_code"]) for r in plan.get("items") or []]
+    departments = [plan.get("lead_department") or ""]
+    if plan.get("joint_check"):
+        departments += [d.strip() for d in str(plan.get("joint_departments") or "").splitlines() if d.strip()]
+    departments += [str(r["department"]) for r in plan.get("items") or [] if r.get("department")]
+    departments = list(dict.fromkeys(d for d in departments if d))
+    ratios = {c: _percent(plan.get(f"ratio_{c.lower()}"), f"ratio of class {c}") for c in "ABCD"}
+    c = drawing.create_campaign(
+        session, code=code, name=str(plan.get("name") or code), departments=departments, items=items,
+        window_start=date.fromisoformat(str(plan["window_start"])[:10]),
+        window_end=date.fromisoformat(str(plan["window_end"])[:10]), created_by=approver, now=now,
+        ratios=ratios, control_share=_percent(plan.get("control_share", 10), "control share"),
+        capacity=plan.get("capacity"), jurisdiction=_jurisdiction_prefix(plan.get("jurisdiction")),
+        lookback_months=int(plan.get("lookback_months") or 0))
+    drawing.approve_campaign(session, c.id, approver=approver, now=now, public_value=public_value)
+    session.flush()
+    return c
+
+
+def campaign_doc(c) -> dict:
+    return {"campaign_id": c.id, "code": c.code, "name": c.name, "status": c.status, "items": list(c.items),
+            "departments": list(c.departments), "window_start": c.window_start.isoformat(),
+            "window_end": c.window_end.isoformat(), "public_value": c.public_value}
+
+
+def workload_cap_for(session: Session, drawn: int, team_size: int = 3) -> int:
+    """Open assignments an officer may carry in this campaign: enough for the drawn entities to be staffed
+    by the active pool when every inspection starts at once (at least the registry default of 5)."""
+    from .registry_models import Inspector
+
+    officers = session.scalar(select(func.count()).select_from(Inspector).where(Inspector.active.is_(True))) or 1
+    leaders = session.scalar(select(func.count()).select_from(Inspector).where(
+        Inspector.active.is_(True), Inspector.leader_eligible.is_(True))) or 1
+    return max(5, math.ceil(team_size * drawn / officers) + 2, math.ceil(1.3 * drawn / leaders) + 2)
+
+
+def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id: int, now: datetime,
+                       runtime=None) -> dict:
+    """Start one ``entity_inspection`` per drawn entity (business key = USCC), linked to the campaign's
+    instance. Idempotent: entities that already have a child instance are skipped."""
+    from engine.runtime.models import ProcessInstance
+
+    from .campaign_models import Campaign
+    from .draw import drawn_rows
+
+    c = session.get(Campaign, campaign_id)
+    if c is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    if c.status not in ("drawn", "published"):
+        raise Conflict(f"campaign {c.code} is {c.status}; only a drawn campaign launches inspections")
+    rows = drawn_rows(session, campaign_id)
+    started = set(session.scalars(select(ProcessInstance.business_key).where(
+        ProcessInstance.parent_instance_id == parent_instance_id)))
+    cap = workload_cap_for(session, len(rows))
+    items = [{"business_key": r.uscc,
+              "data": {"uscc": r.uscc, "entity_id": r.entity_id, "campaign_id": campaign_id,
+                       "items": list(c.items), "stratum": r.stratum, "campaign_seed": c.seed or "",
+                       "workload_cap": cap}}
+             for r in rows if r.uscc not in started]
+    rt = runtime or get_runtime()
+    outcomes = rt.start_many(session, "entity_inspection", items, parent_instance_id=parent_instance_id) \
+        if items else []
+    c.status = "published"
+    session.flush()
+    return {"campaign_id": campaign_id, "launched": len(outcomes), "already_started": len(started),
+            "total": len(rows), "workload_cap": cap}
+
+
+def campaign_progress(session: Session, parent_instance_id: int) -> dict:
+    """How the campaign's child inspections stand, read from the database."""
+    from engine.runtime.models import ProcessInstance
+
+    counts = dict(session.execute(select(ProcessInstance.status, func.count())
+                                  .where(ProcessInstance.parent_instance_id == parent_instance_id)
+                                  .group_by(ProcessInstance.status)).all())
+    started = sum(counts.values())
+    completed = counts.get("completed", 0)
+    ended = completed + counts.get("terminated", 0)
+    return {"started": started, "completed": completed, "terminated": counts.get("terminated", 0),
+            "open": started - ended, "all_ended": started > 0 and started == ended}
+
+
+def close_campaign(session: Session, campaign_id: int) -> dict:
+    from .campaign_models import Campaign
+
+    c = session.get(Campaign, campaign_id)
+    if c is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    c.status = "closed"
+    session.flush()
+    return campaign_doc(c)
+
+
+# ------------------------------------------------------------------------------------ the joint check
+def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | None, items: list[str],
+                        depth: str = "full") -> dict:
+    """The one visit for the entity: every campaign's items whose windows overlap (joint check), the
+    union of their skills and departments, and the merged checklist (``merge_checklist(...).field``)."""
+    from forms.checklist import merge_checklist
+
+    from .draw import joint_check_for
+    from .registries import items_for, required_skills
+
+    if depth not in ("core", "full"):
+        raise InvalidInput(f"checklist depth must be core or full, not {depth!r}")
+    window = (None, None)
+    campaigns = [campaign_id] if campaign_id is not None else []
+    codes = [str(i) for i in items or []]
+    if campaign_id is not None:
+        try:
+            jc = joint_check_for(session, campaign_id, entity_id)
+            codes = list(dict.fromkeys(codes + jc.items))
+            campaigns = jc.campaign_ids
+            window = (jc.window_start.isoformat(), jc.window_end.isoformat())
+        except NotFound:
+            pass
+    if not codes:
+        raise InvalidInput("an inspection needs at least one check item")
+    rows = items_for(session, codes)
+    limit = None if depth == "full" else CORE_CLAUSES_PER_ITEM
+    merged = merge_checklist([{"code": i.code, "name": i.name, "department": i.department,
+                               "clauses": list(i.clauses)[:limit]} for i in rows])
+    return {"items": [i.code for i in rows], "skills": required_skills(rows),
+            "departments": sorted({i.department for i in rows}), "campaign_ids": campaigns,
+            "joint": len(campaigns) > 1, "is_lead": not campaigns or campaigns[0] == campaign_id,
+            "window_start": window[0], "window_end": window[1], "depth": depth,
+            "merged_checklist": merged.field, "clauses_before": merged.clauses_before,
+            "clauses_after": merged.clauses_after}
+
+
+# ------------------------------------------------------------------------------------------ the result
+def record_result(session: Session, *, uscc: str, entity_id: int | None, result_code: str, findings: list | None,
+                  now: datetime) -> dict:
+    """Classify a result code into its branch and apply its registry consequence (abnormal list)."""
+    if result_code not in RESULT_OUTCOMES:
+        raise InvalidInput(f"unknown result code {result_code!r} (expected one of {', '.join(RESULT_OUTCOMES)})")
+    outcome = RESULT_OUTCOMES[result_code]
+    findings = list(findings or [])
+    if outcome == "problem" and not findings:
+        raise InvalidInput(f"{result_code} found a problem but no findings were entered")
+    consequence = {"no_problem": "none", "problem": "rectification", "order_to_publicise": "order_to_publicise",
+                   "abnormal_list": "abnormal_list", "uncooperative": "case_lead", "close": "close"}[outcome]
+    if outcome == "abnormal_list" and entity_id is not None:
+        from scoring.models import Entity
+
+        e = session.get(Entity, entity_id)
+        if e is not None and not (result_code == "result_6" and e.status == "suspended"):
+            e.abnormal_list = True
+        elif e is not None:
+            consequence = "none (suspended, service address)"
+    return {"result_code": result_code, "outcome": outcome, "consequence": consequence,
+            "problem_found": outcome == "problem", "findings_count": len(findings)}

@@ -24,6 +24,8 @@ from engine.runtime.users import add_user
 #: (user name, roles, groups) — every demo password is ``DEMO_PASSWORD``.
 DEMO_USERS = [
     ("designer", "designer", ""),
+    ("planner", "officer", "planners"),
+    ("approver", "supervisor", "approvers"),
     ("officer", "officer", "officers,market_dept"),
     ("officer2", "officer", "officers,market_dept"),
     ("leader", "team_leader,officer", "officers,team_leaders"),

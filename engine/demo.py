@@ -78,6 +78,19 @@ def _load_registries(session: Session) -> dict:
     return out
 
 
+def _inspector_users(session: Session) -> int:
+    """Sign-in accounts for the demo inspectors (tasks are assigned to a drawn team's leader by user name)."""
+    from engine.supervision.registry_models import Inspector
+
+    existing = set(session.scalars(select(AppUser.username)))
+    created = 0
+    for username in session.scalars(select(Inspector.username).where(Inspector.username.is_not(None))):
+        if username not in existing:
+            add_user(session, username, DEMO_PASSWORD, "officer,team_leader", "officers", actor="demo")
+            created += 1
+    return created
+
+
 def _load_entities_and_model(session: Session) -> dict:
     from scoring import registry, service
     from scoring.generator import generate
@@ -104,6 +117,7 @@ def load_demo(runtime, session: Session, settings: Settings) -> dict:
             created_users.append(name)
     summary: dict = {"users_created": created_users}
     summary.update(_load_registries(session))
+    summary["inspector_users_created"] = _inspector_users(session)
     summary.update(_load_entities_and_model(session))
     processes = Path(settings.processes_dir)
     deployed = []

@@ -656,6 +656,50 @@ class Runtime:
             raise InvalidInput(f"unknown job kind {job.kind!r}")
         return self._advance(session, inst, wf, st, actor, attempts=job.attempts + 1 if job.kind == "retry" else 0)
 
+    def reschedule_timers(self, session: Session, recompute: Callable[[dict], dict | None], *,
+                          actor: str = SYSTEM_ACTOR, reason: str = "") -> list[dict]:
+        """Recompute waiting timers that remember how their deadline was computed.
+
+        ``recompute(deadline) -> new deadline dict (with "at") or None`` gets each timer's remembered
+        deadline (see :mod:`engine.runtime.timers`); a changed one is rescheduled in one step per
+        instance (state, job row and an audited ``timer_rescheduled`` event)."""
+        changed: list[dict] = []
+        instance_ids = session.execute(
+            select(_JOB.c.instance_id).join(_PI, _PI.c.id == _JOB.c.instance_id)
+            .where(_JOB.c.kind == "timer", _PI.c.status.in_(("running", "suspended"))).distinct()).scalars().all()
+        for instance_id in instance_ids:
+            inst = self._lock_instance(session, instance_id)
+            wf = self._load(session, inst, StepContext(session, inst.id, inst.business_key, actor))
+            st = _StepState(before=self._snapshot(wf, inst))
+            for task in wf.get_tasks(state=TaskState.WAITING):
+                old = task.internal_data.get("deadline")
+                if not old or "event_value" not in task.internal_data:
+                    continue
+                new = recompute(old)
+                if not new or new.get("at") == old.get("at"):
+                    continue
+                task.internal_data["deadline"] = new
+                task.internal_data["event_value"] = new["at"]
+                entry = {"instance_id": inst.id, "bpmn_id": task.task_spec.bpmn_id, "old": old["at"],
+                         "new": new["at"], "provisional": bool(new.get("provisional"))}
+                changed.append(entry)
+                st.events.append(Event("timer_rescheduled", actor, inst.id, task.task_spec.bpmn_id, str(task.id),
+                                       detail={**entry, "reason": reason}))
+            if st.events:
+                if inst.status == "suspended":  # keep it suspended: save the new times without running it
+                    inst.state, inst.rev = self.serializer.dumps(wf), inst.rev + 1
+                    rows, (inst.audit_seq, inst.audit_head) = audit.build_rows(
+                        audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head))
+                    audit.insert_rows(session, rows)
+                    self._save_instance_head(session, inst, state=inst.state, rev=inst.rev)
+                    for ev in st.events:
+                        session.execute(update(_JOB).where(_JOB.c.instance_id == inst.id,
+                                                           _JOB.c.task_guid == ev.task_guid, _JOB.c.kind == "timer")
+                                        .values(due_at=clock.parse_iso(ev.detail["new"])))
+                else:
+                    self._advance(session, inst, wf, st, actor)
+        return changed
+
     def retry_incident(self, session: Session, incident_id: int, user: str) -> StepOutcome:
         incident = session.get(Incident, incident_id)
         if incident is None:

@@ -24,6 +24,14 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 from . import clock
 
 
+def _remember_deadline(my_task, value) -> None:
+    """A deadline helper's result (e.g. ``workdays(10)``) says how it was computed; keep that beside the
+    timer so the timer can be recomputed later (e.g. once a provisional calendar year is loaded)."""
+    to_dict = getattr(value, "to_dict", None)
+    if to_dict is not None and hasattr(value, "provisional"):
+        my_task._set_internal_data(deadline=to_dict())
+
+
 def _to_text(value) -> str:
     """A timer expression may evaluate to an ISO string, a datetime or a timedelta."""
     if hasattr(value, "isoformat") and hasattr(value, "tzinfo"):
@@ -39,7 +47,9 @@ class ClockTimeDateEventDefinition(TimeDateEventDefinition):
     def has_fired(self, my_task):
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            event_value = _to_text(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            _remember_deadline(my_task, value)
+            event_value = _to_text(value)
             my_task._set_internal_data(event_value=event_value)
         if TimerEventDefinition.parse_time_or_duration(event_value) <= clock.now():
             my_task._set_internal_data(event_fired=True)
@@ -55,6 +65,7 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
                 event_value = (clock.now() + value).isoformat()
             elif hasattr(value, "tzinfo") and hasattr(value, "isoformat"):
                 # A deadline helper (e.g. workdays(5)) may give the due date itself.
+                _remember_deadline(my_task, value)
                 event_value = _to_text(value)
             else:
                 parsed = TimerEventDefinition.parse_iso_duration(str(value))

@@ -46,15 +46,25 @@ def load(file: str, replace: bool, as_json: bool) -> None:
     """Load one year's official schedule from FILE (.yaml/.yml/.csv); all or nothing."""
     with _tx() as s:
         result = cal.load_year_file(s, file, replace=replace)
-    doc = result.to_dict()
+        rescheduled = []
+        if not result.unchanged:
+            from engine.bootstrap import build_runtime
+
+            from .deadlines import reschedule_for_year
+
+            # the same transaction: the year and the timers it moves land together or not at all
+            rescheduled = reschedule_for_year(build_runtime(), s, result.year)
+    doc = {**result.to_dict(), "rescheduled_timers": rescheduled}
 
     def human(d):
         if d["unchanged"]:
             return f"{d['year']}: already loaded with the same days, nothing changed"
         head = (f"{d['year']} {'loaded' if d['created'] else 'replaced'} from {d['source']}"
                 + ("" if d["complete"] else " (preliminary: still provisional)")
-                + (" — now exact; open provisional deadlines in it need recomputing" if d["became_exact"] else ""))
+                + (" — now exact" if d["became_exact"] else ""))
         lines = [head]
+        for r in d["rescheduled_timers"]:
+            lines.append(f"  rescheduled instance {r['instance_id']} {r['bpmn_id']}: {r['old']} -> {r['new']}")
         for label in ("added", "removed", "changed"):
             for r in d[label]:
                 lines.append(f"  {label:8} {r['day']} {r['weekday'][:3]}  {r['kind']:16} {r['name'] or ''}")

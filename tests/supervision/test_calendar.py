@@ -386,7 +386,12 @@ def test_helpers_in_the_restricted_script_environment(installed):
 
 # ---------------------------------------------------------------------------------------------- CLI
 @pytest.fixture
-def cli(db_url, monkeypatch):
+def cli(tmp_path, monkeypatch):
+    """The CLI on a fully migrated database (``calendar load`` also reschedules the engine's timers)."""
+    from engine.schema import upgrade
+
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(db_url)
     monkeypatch.setenv("REGFLOW_DATABASE_URL", db_url)
     runner = CliRunner()
     return lambda *args: runner.invoke(calendar_group, list(args), catch_exceptions=False)

@@ -410,31 +410,3 @@ def test_cli_verify_and_show(db, registry, monkeypatch):
     assert bad.exit_code == 1
     assert not json.loads(bad.output)["ok"]
     assert runner.invoke(draw_group, ["verify", "NOPE"]).exit_code == 3
-
-
-# ------------------------------------------------------------------------------------------- migration
-def test_migration_matches_models(db):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    from engine.schema import metadata
-
-    mine = {"campaign", "campaign_population", "campaign_exclusion", "draw_result"}
-    eng = create_engine(db.url)
-    with eng.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
-        diff = compare_metadata(ctx, metadata)
-    eng.dispose()
-
-    def table_of(entry):
-        entry = entry[0] if isinstance(entry, list) else entry
-        for x in entry[1:]:
-            name = getattr(x, "name", None) if not hasattr(x, "table") else x.table.name
-            if isinstance(x, str):
-                name = x
-            if name in mine:
-                return name
-        return None
-
-    assert [e for e in diff if table_of(e)] == []

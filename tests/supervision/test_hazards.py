@@ -1,23 +1,15 @@
 """Hazard registry, orders, cases and publications as services (no BPMN): idempotency per (instance,
 task), recurrence counts, removal rules, holiday roll, one extension, entity closure, masking, the public
-feed and withdrawal; and migration 0006 matches the models."""
+feed and withdrawal. (tests/test_schema.py checks the migrations against the models.)"""
 from __future__ import annotations
 
-import importlib.util
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
-from sqlalchemy import MetaData, create_engine
 
-from engine.db import NAMING_CONVENTION
 from engine.errors import InvalidInput
 from engine.supervision import calendar as cal
 from engine.supervision import enforcement, hazards, publication
-from engine.supervision import loop_models as lm
 
 SH = cal.SHANGHAI
 T0 = datetime(2026, 9, 24, 10, 0, tzinfo=SH)
@@ -142,40 +134,3 @@ def test_publication_mask_due_feed_and_withdrawal(tx):
     assert publication.penalty_is_published("penalty", ["warning"]) is False
     assert publication.penalty_is_published("penalty", ["warning", "fine"]) is True
     assert publication.penalty_is_published("minor_no_penalty", None) is False
-
-
-# ---------------------------------------------------------------------------------------------- migration
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0006_hazards_cases_publication.py"
-TABLES = (lm.Hazard, lm.EntityHazardStats, lm.RectificationOrder, lm.EnforcementCase, lm.EnforcementCaseHazard,
-          lm.Publication)
-
-
-def _run(eng, fn) -> None:
-    with eng.begin() as conn:
-        with Operations.context(MigrationContext.configure(conn)):
-            fn()
-
-
-def test_migration_matches_models_and_downgrades(tmp_path):
-    from scoring.models import Entity, ModelVersion
-
-    spec = importlib.util.spec_from_file_location("m0006", MIGRATION)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert (mod.revision, mod.down_revision) == ("0006_loop", "0005_campaigns")
-    eng = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    base = MetaData(naming_convention=NAMING_CONVENTION)
-    for t in (ModelVersion.__table__, Entity.__table__):
-        t.to_metadata(base)
-    base.create_all(eng)
-    _run(eng, mod.upgrade)
-    target = MetaData(naming_convention=NAMING_CONVENTION)
-    for t in (ModelVersion.__table__, Entity.__table__) + tuple(m.__table__ for m in TABLES):
-        t.to_metadata(target)
-    with eng.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), target)
-    assert diff == [], diff
-    _run(eng, mod.downgrade)
-    with eng.connect() as conn:
-        assert not any(eng.dialect.has_table(conn, m.__tablename__) for m in TABLES)
-    eng.dispose()

@@ -28,10 +28,6 @@ class Settings:
     script_time_budget_s: float = field(default_factory=lambda: float(_env("SCRIPT_TIME_BUDGET_S", "2")))
     #: Seconds between two polls of the worker.
     worker_interval_s: float = field(default_factory=lambda: float(_env("WORKER_INTERVAL_S", "2")))
-    #: How long a claimed job (or an instance lease on SQLite) stays locked before others may take it.
-    lease_s: float = field(default_factory=lambda: float(_env("LEASE_S", "300")))
-    #: An anchor row recording every audit chain's head is written after this many events.
-    audit_anchor_every: int = field(default_factory=lambda: int(_env("AUDIT_ANCHOR_EVERY", "100")))
     #: Folder of form definitions.
     forms_dir: str = field(default_factory=lambda: _env("FORMS_DIR", str(PROJECT_ROOT / "forms" / "definitions")))
     #: Folder holding the BPMN/DMN library that ``regflow demo`` deploys.
@@ -40,8 +36,6 @@ class Settings:
     plugins: str = field(default_factory=lambda: _env("PLUGINS", ""))
     #: Seconds between checks for a working-day calendar changed by another process.
     calendar_check_s: float = field(default_factory=lambda: float(_env("CALENDAR_CHECK_S", "10")))
-    #: Secret key for the web app's sessions (set it in production).
-    secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-change-me"))
 
     def with_overrides(self, **kw) -> "Settings":
         known = {f.name for f in fields(self)}

@@ -196,41 +196,11 @@ def pg_database() -> Database:
 
 def deploy_bench(runtime, db: Database) -> str:
     """Deploy bench/data/minimal.bpmn with regflow's deploy(); returns how it was deployed."""
-    files = {BPMN_FILE.name: BPMN_FILE.read_text(encoding="utf-8")}
-    try:
-        from engine.runtime.deploy import deploy
-    except ImportError as exc:
-        # The engine is being worked on; mirror deploy()'s writes (no expression validation).
-        _deploy_fallback(runtime, db, files)
-        return f"fallback (engine.runtime.deploy not importable: {exc})"
+    from engine.runtime.deploy import deploy
+
     with db.tx() as s:
-        deploy(runtime, s, files, "bench")
+        deploy(runtime, s, {BPMN_FILE.name: BPMN_FILE.read_text(encoding="utf-8")}, "bench")
     return "engine.runtime.deploy.deploy"
-
-
-def _deploy_fallback(runtime, db: Database, files: dict[str, str]) -> None:
-    import hashlib
-
-    from engine.runtime import audit, clock
-    from engine.runtime.models import Deployment, ProcessDefinition
-    from engine.runtime.parser import parse_sources
-
-    parsed = parse_sources(files)
-    spec, subs = parsed.specs[PROCESS_ID]
-    spec_json = runtime.serializer.spec_to_json(spec, subs)
-    now = clock.now()
-    with db.tx() as s:
-        dep = Deployment(sha256=hashlib.sha256(files[BPMN_FILE.name].encode()).hexdigest(), files=files,
-                         deployed_by="bench", deployed_at=now)
-        s.add(dep)
-        s.flush()
-        s.add(ProcessDefinition(process_id=PROCESS_ID, version=1, name=spec.description or PROCESS_ID,
-                                sha256=hashlib.sha256(spec_json.encode()).hexdigest(), deployment_id=dep.id,
-                                source_file=BPMN_FILE.name, bpmn_xml=files[BPMN_FILE.name], spec_json=spec_json,
-                                flow_index={n: parsed.flow_index.get(n, {}) for n in [PROCESS_ID, *subs]},
-                                forms={}, deployed_by="bench", deployed_at=now))
-        s.flush()
-        audit.system_event(s, "deployed", "bench", deployment_id=dep.id, files=sorted(files))
 
 
 def prepare(db: Database):

@@ -509,10 +509,8 @@ def _attach_groups() -> None:
     main.add_command(simulate)
     for group in registry_commands:  # import, inspectors, items, team
         main.add_command(group)
-    try:
-        from scoring.cli import model, score
-    except ImportError:
-        return
+    from scoring.cli import model, score
+
     main.add_command(model)
     main.add_command(score)
 

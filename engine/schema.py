@@ -12,13 +12,9 @@ import engine.supervision.calendar_models  # noqa: F401  (working-day calendar)
 import engine.supervision.campaign_models  # noqa: F401  (campaigns and draws)
 import engine.supervision.registry_models  # noqa: F401  (inspectors, check items, teams)
 import engine.supervision.loop_models  # noqa: F401  (hazards, rectification orders, cases, publications)
+import scoring.models  # noqa: F401  (the entity registry and model registry tables)
 from engine.config import PROJECT_ROOT
 from engine.db import Base, get_engine
-
-try:  # the scoring package owns the entity registry and model registry tables
-    import scoring.models  # noqa: F401
-except ModuleNotFoundError:  # pragma: no cover - only while the package is being written
-    pass
 
 metadata = Base.metadata
 
@@ -34,11 +30,8 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Create or upgrade the schema at ``url`` (SQLite folders are created as needed)."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    engine = get_engine(url)
     cfg = alembic_config(url)
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("COMMIT") if conn.in_transaction() else None
+    with get_engine(url).connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         if conn.in_transaction():

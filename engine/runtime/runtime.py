@@ -20,7 +20,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 from uuid import UUID
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
@@ -312,19 +312,6 @@ class Runtime:
             self._defs[definition_id] = d
         return d
 
-    def latest_definition(self, session: Session, process_id: str) -> _Definition:
-        def_id = session.execute(
-            select(ProcessDefinition.id).where(ProcessDefinition.process_id == process_id)
-            .order_by(ProcessDefinition.version.desc()).limit(1)).scalar()
-        if def_id is None:
-            raise NotFound(f"process {process_id!r} is not deployed")
-        return self.definition(session, def_id)
-
-    # kept for callers that want the ORM row (designer, history pages)
-    def load_definition(self, session: Session, definition_id: int) -> ProcessDefinition:
-        self.definition(session, definition_id)
-        return session.get(ProcessDefinition, definition_id)
-
     def script_engine(self, step: StepContext | None) -> RegflowScriptEngine:
         return RegflowScriptEngine(self.services, step, time_budget_s=self.settings.script_time_budget_s,
                                    helpers=self.helpers)
@@ -473,21 +460,6 @@ class Runtime:
         ht.assignee, ht.claimed_at = None, None
         self._append_events(session, inst, [
             Event("task_unclaimed", user, inst.id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
-        self._save_instance_head(session, inst)
-        return ht
-
-    def delegate(self, session: Session, task_id: int, user: str, to_user: str) -> HumanTask:
-        """Hand a task to a colleague (audited): its assignee, or a candidate while it is unclaimed."""
-        ht, inst = self._locked_task(session, task_id)
-        self._check_user(session, to_user)
-        if ht.status != "open":
-            raise Conflict(f"task {task_id} is already {ht.status}")
-        if not self.may_work_on(session, ht, user):
-            raise NotAllowed(f"{user} may not delegate task {task_id}")
-        ht.assignee, ht.claimed_at = to_user, clock.now()
-        self._append_events(session, inst, [
-            Event("task_delegated", user, inst.id, ht.bpmn_id, ht.task_guid,
-                  detail={"task_id": ht.id, "to": to_user})])
         self._save_instance_head(session, inst)
         return ht
 
@@ -958,6 +930,3 @@ class _Batch:
             session.execute(_INS_SUB, self.subs)
         audit.insert_rows(session, self.audit)
 
-
-def open_incidents(session: Session) -> Iterable[Incident]:
-    return session.scalars(select(Incident).where(Incident.status == "open").order_by(Incident.id))

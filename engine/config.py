@@ -37,6 +37,15 @@ class Settings:
     #: Seconds between checks for a working-day calendar changed by another process.
     calendar_check_s: float = field(default_factory=lambda: float(_env("CALENDAR_CHECK_S", "10")))
 
+    #: Secret key signing web sessions and CSRF tokens. Empty: a random key kept in ``var/secret_key``.
+    secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", ""))
+    #: Folder where evidence uploads are stored (content-addressed by SHA-256).
+    upload_dir: str = field(default_factory=lambda: _env("UPLOAD_DIR", str(PROJECT_ROOT / "var" / "uploads")))
+    #: Largest accepted upload, in megabytes.
+    max_upload_mb: float = field(default_factory=lambda: float(_env("MAX_UPLOAD_MB", "10")))
+    #: Send the session cookie only over HTTPS (set to 1 behind TLS).
+    secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "0") == "1")
+
     def with_overrides(self, **kw) -> "Settings":
         known = {f.name for f in fields(self)}
         return replace(self, **{k: v for k, v in kw.items() if k in known})

@@ -76,7 +76,9 @@ def get_engine(url: str) -> Engine:
 
             @event.listens_for(eng, "begin")
             def _begin(conn):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # reads (web pages, reports) must not queue behind writers for the write lock
+                read_only = conn.get_execution_options().get("regflow_read_only", False)
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
         else:
             # no pre-ping (a round trip per transaction); recycle connections instead
             eng = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
@@ -92,6 +94,11 @@ def dispose_engines() -> None:
 
 def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+def read_session_factory(url: str) -> sessionmaker[Session]:
+    """Sessions for read-only work: on SQLite a deferred ``BEGIN`` (a snapshot, no write lock)."""
+    return sessionmaker(get_engine(url).execution_options(regflow_read_only=True), expire_on_commit=False)
 
 
 @contextmanager

@@ -91,7 +91,8 @@ def _inspector_users(session: Session) -> int:
     return created
 
 
-def _load_entities_and_model(session: Session) -> dict:
+def _load_entities_and_model(session: Session, entities: int = DEMO_ENTITIES,
+                             training_entities: int = DEMO_TRAINING_ENTITIES) -> dict:
     from scoring import registry, service
     from scoring.generator import generate
     from scoring.models import Entity
@@ -99,17 +100,18 @@ def _load_entities_and_model(session: Session) -> dict:
 
     out: dict = {}
     if registry.get_active(session, required=False) is None:
-        result, _region = train_synthetic(DEMO_TRAINING_ENTITIES, seed=DEMO_SEED)
+        result, _region = train_synthetic(training_entities, seed=DEMO_SEED)
         version = registry.store_version(session, result.model, result.metrics, result.metadata, activate=True)
         out["model_version"] = version.version
     if not session.scalar(select(func.count()).select_from(Entity)):
-        region = generate(DEMO_ENTITIES, seed=DEMO_SEED + 1, history=False)
+        region = generate(entities, seed=DEMO_SEED + 1, history=False)
         out["entities"] = service.load_entities(session, region.entities)
         out["scored"] = service.score_all(session, progress=False).n_scored
     return out or {"entities": "kept", "model": "kept"}
 
 
-def load_demo(runtime, session: Session, settings: Settings) -> dict:
+def load_demo(runtime, session: Session, settings: Settings, *, entities: int = DEMO_ENTITIES,
+              training_entities: int = DEMO_TRAINING_ENTITIES) -> dict:
     created_users = []
     for name, roles, groups in DEMO_USERS:
         if session.scalars(select(AppUser).where(AppUser.username == name)).first() is None:
@@ -118,7 +120,7 @@ def load_demo(runtime, session: Session, settings: Settings) -> dict:
     summary: dict = {"users_created": created_users}
     summary.update(_load_registries(session))
     summary["inspector_users_created"] = _inspector_users(session)
-    summary.update(_load_entities_and_model(session))
+    summary.update(_load_entities_and_model(session, entities, training_entities))
     processes = Path(settings.processes_dir)
     deployed = []
     if processes.is_dir() and any(processes.glob("*.bpmn")):

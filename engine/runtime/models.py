@@ -1,7 +1,7 @@
 """Runtime tables (DESIGN.md §3). Typed SQLAlchemy 2.x models; projections are rewritten by each step."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -18,6 +18,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base, UTCDateTime
+
+#: sort key of tasks without a due date (they come last in "soonest due first")
+NO_DUE = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 # JSON documents (nothing queries into them, so plain JSON on every backend).
 JsonDoc = JSON()
@@ -114,6 +117,10 @@ class HumanTask(Base):
     claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     completed_by: Mapped[Optional[str]] = mapped_column(String(120))
+    #: when the assignee/candidates were reminded of the coming due date, and when the overdue task
+    #: was escalated to the supervisors (set once each by the reminder job)
+    reminded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 
 class HumanTaskCandidate(Base):
@@ -122,7 +129,13 @@ class HumanTaskCandidate(Base):
     __tablename__ = "human_task_candidate"
     task_id: Mapped[int] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
     group_name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    __table_args__ = (Index("ix_human_task_candidate_group", "group_name", "task_id"),)
+    #: copies of the task's state so that "unclaimed tasks of my group, soonest due first" is one
+    #: ordered index range, however many open tasks there are: the due date (``NO_DUE`` when none)
+    #: and whether someone has claimed the task
+    due_key: Mapped[datetime] = mapped_column(UTCDateTime, default=lambda: NO_DUE)
+    claimed: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_human_task_candidate_group", "group_name", "task_id"),
+                      Index("ix_human_task_candidate_queue", "group_name", "claimed", "due_key"))
 
 
 class Job(Base):
@@ -181,6 +194,8 @@ class AppUser(Base):
     roles: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: district codes (6-digit administrative codes) whose entities the user may see; empty = all
+    jurisdiction: Mapped[Optional[list[str]]] = mapped_column(JsonDoc, default=list)
 
 
 class AppGroup(Base):
@@ -242,3 +257,31 @@ class AuditAnchor(Base):
     heads: Mapped[dict[str, Any]] = mapped_column(JsonDoc)  # chain -> [seq, hash]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """Bearer tokens for machine clients of ``/api/v1``; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Evidence(Base):
+    """A file attached to a human task; the bytes live under ``REGFLOW_UPLOAD_DIR`` named by SHA-256."""
+
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("human_task.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(120))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)

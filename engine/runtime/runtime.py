@@ -45,6 +45,7 @@ from .models import (
     HumanTaskCandidate,
     Incident,
     Job,
+    NO_DUE,
     MessageSubscription,
     ProcessDefinition,
     ProcessInstance,
@@ -82,6 +83,7 @@ _COMPLETE_HT = (update(_HT).where(_HT.c.id == bindparam("b_id"))
                 .values(status="completed", completed_at=bindparam("completed_at"),
                         completed_by=bindparam("completed_by"), assignee=bindparam("assignee")))
 _DEL_HTC = delete(_HTC).where(_HTC.c.task_id == bindparam("b_task_id"))
+_MARK_HTC = update(_HTC).where(_HTC.c.task_id == bindparam("b_task_id")).values(claimed=bindparam("claimed"))
 #: (active, group name) rows of one user, built once (Core, so no ORM compile per call)
 _USER_GROUPS = (select(_U.c.active, _G.c.name)
                 .select_from(_U.outerjoin(_UG, _UG.c.user_id == _U.c.id).outerjoin(_G, _G.c.id == _UG.c.group_id))
@@ -446,6 +448,7 @@ class Runtime:
         if ht.assignee:
             raise Conflict(f"task {task_id} is already claimed by {ht.assignee}")
         ht.assignee, ht.claimed_at = user, clock.now()
+        session.execute(_MARK_HTC, {"b_task_id": ht.id, "claimed": True})
         self._append_events(session, inst, [
             Event("task_claimed", user, inst.id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
         self._save_instance_head(session, inst)
@@ -458,8 +461,33 @@ class Runtime:
         if ht.assignee != user:
             raise NotAllowed(f"task {task_id} is not claimed by {user}")
         ht.assignee, ht.claimed_at = None, None
+        session.execute(_MARK_HTC, {"b_task_id": ht.id, "claimed": False})
         self._append_events(session, inst, [
             Event("task_unclaimed", user, inst.id, ht.bpmn_id, ht.task_guid, detail={"task_id": ht.id})])
+        self._save_instance_head(session, inst)
+        return ht
+
+    def delegate(self, session: Session, task_id: int, user: str, to_user: str, reason: str = "") -> HumanTask:
+        """Hand an open task to a colleague: ``user`` must be its assignee (or may work on it), and
+        ``to_user`` must be allowed to work on it (in a candidate group, or the task has none)."""
+        ht, inst = self._locked_task(session, task_id)
+        if ht.status != "open":
+            raise Conflict(f"task {task_id} is already {ht.status}")
+        groups = self._check_user(session, user)
+        if ht.assignee != user and not (ht.assignee is None and set(ht.candidate_groups or []) & groups):
+            raise NotAllowed(f"{user} may not delegate task {task_id} (assignee: {ht.assignee or 'none'})")
+        if to_user == user:
+            raise InvalidInput("delegate: choose a colleague, not yourself")
+        to_groups = self._check_user(session, to_user)
+        if ht.candidate_groups and not set(ht.candidate_groups) & to_groups:
+            raise InvalidInput(f"delegate: {to_user} is not in any candidate group of task {task_id} "
+                               f"({', '.join(ht.candidate_groups)})")
+        before = ht.assignee
+        ht.assignee, ht.claimed_at = to_user, clock.now()
+        session.execute(_MARK_HTC, {"b_task_id": ht.id, "claimed": True})
+        self._append_events(session, inst, [
+            Event("task_delegated", user, inst.id, ht.bpmn_id, ht.task_guid,
+                  detail={"task_id": ht.id, "from": before, "to": to_user, "reason": reason})])
         self._save_instance_head(session, inst)
         return ht
 
@@ -915,7 +943,9 @@ class _Batch:
             returned = session.execute(_INS_HT, self.tasks)
             for task_id, row in zip(returned.scalars(), self.tasks):
                 row["id"] = task_id
-            candidates = [{"task_id": r["id"], "group_name": g} for r in self.tasks for g in r["candidate_groups"]]
+            candidates = [{"task_id": r["id"], "group_name": g, "due_key": r["due_at"] or NO_DUE,
+                           "claimed": r["assignee"] is not None}
+                          for r in self.tasks for g in r["candidate_groups"]]
             if candidates:
                 session.execute(_INS_HTC, candidates)
         for instance_id, guid in self.drop_jobs:

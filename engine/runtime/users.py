@@ -1,6 +1,10 @@
 """Users, system roles and groups, with argon2-hashed passwords. Every change is audited."""
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
@@ -9,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from . import audit, clock
-from .models import AppGroup, AppUser, UserGroup
+from .models import ApiToken, AppGroup, AppUser, UserGroup
 
 ROLES = ("designer", "officer", "team_leader", "supervisor", "auditor", "admin")
 _hasher = PasswordHasher()
@@ -102,3 +106,57 @@ def authenticate(session: Session, username: str, password: str, *, source: str 
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+_DISTRICT = re.compile(r"^\d{6}$")
+
+
+def set_jurisdiction(session: Session, username: str, districts, *, actor: str) -> AppUser:
+    """The districts (6-digit codes) whose entities the user sees; empty means every district."""
+    user = get_user(session, username)
+    codes = _split(districts)
+    bad = [c for c in codes if not _DISTRICT.match(c)]
+    if bad:
+        raise InvalidInput(f"jurisdiction: {', '.join(bad)} is not a 6-digit district code")
+    before = list(user.jurisdiction or [])
+    user.jurisdiction = codes
+    audit.system_event(session, "user_jurisdiction_changed", actor, username=username, before=before, after=codes)
+    return user
+
+
+def set_active(session: Session, username: str, active: bool, *, actor: str) -> AppUser:
+    user = get_user(session, username)
+    user.active = bool(active)
+    audit.system_event(session, "user_activated" if active else "user_deactivated", actor, username=username)
+    return user
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, username: str, name: str, *, actor: str) -> str:
+    """A new bearer token for ``username``; the plain token is returned once and never stored."""
+    user = get_user(session, username)
+    name = (name or "").strip() or "token"
+    token = "rf_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name[:120], token_sha256=_token_digest(token), created_at=clock.now()))
+    audit.system_event(session, "api_token_issued", actor, username=username, name=name)
+    return token
+
+
+def revoke_token(session: Session, token_id: int, *, actor: str) -> None:
+    tok = session.get(ApiToken, token_id)
+    if tok is None or tok.revoked_at is not None:
+        raise NotFound(f"API token {token_id} not found or already revoked")
+    tok.revoked_at = clock.now()
+    audit.system_event(session, "api_token_revoked", actor, token_id=token_id)
+
+
+def user_for_token(session: Session, token: str) -> AppUser | None:
+    if not token or not token.startswith("rf_"):
+        return None
+    row = session.execute(select(AppUser).join(ApiToken, ApiToken.user_id == AppUser.id)
+                          .where(ApiToken.token_sha256 == _token_digest(token), ApiToken.revoked_at.is_(None),
+                                 AppUser.active.is_(True))).scalars().first()
+    return row

@@ -30,6 +30,8 @@ def serve(host: str, port: int, threads: int, with_worker: bool) -> None:
     if with_worker:
         worker = subprocess.Popen([sys.executable, "-m", "web.cli", "worker"], env=os.environ.copy())
         click.echo(f"worker started (pid {worker.pid})")
+    # `kill` (SIGTERM) stops like Ctrl-C, so the worker below is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     click.echo(f"regflow web on http://{host}:{port}/  (Ctrl-C to stop)")
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="regflow")

@@ -120,7 +120,9 @@ def deploy(runtime, session: Session, files: dict[str, str], actor: str,
     for pid in parsed.executable:
         spec, subs = parsed.specs[pid]
         spec_json = runtime.serializer.spec_to_json(spec, subs)
-        digest = hashlib.sha256(spec_json.encode()).hexdigest()
+        # the version is the content: what runs (the spec) and what designers see (the XML, layout
+        # included) — moving a shape and deploying keeps the new layout as a new version
+        digest = hashlib.sha256(f"{spec_json}\0{files[parsed.process_files[pid]]}".encode()).hexdigest()
         latest = session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == pid)
                                  .order_by(ProcessDefinition.version.desc()).limit(1)).first()
         if latest is not None and latest.sha256 == digest:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, clock
 from .models import Job, ProcessInstance
+from .reminders import run_reminders
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,13 @@ class WorkerReport:
     timers_fired: int = 0
     retries_run: int = 0
     failures: list[dict] = field(default_factory=list)
+    #: human tasks reminded of their coming due date / escalated as overdue (engine.runtime.reminders)
+    reminded: int = 0
+    escalated: int = 0
 
     def to_dict(self) -> dict:
         return {"jobs_run": self.jobs_run, "timers_fired": self.timers_fired, "retries_run": self.retries_run,
-                "failures": self.failures}
+                "failures": self.failures, "reminded": self.reminded, "escalated": self.escalated}
 
 
 def claim_due_job(session: Session, now: datetime) -> Job | None:
@@ -60,6 +64,9 @@ def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: 
                 report.retries_run += 1
             if outcome is not None and outcome.failure:
                 report.failures.append({"instance_id": outcome.instance.id, **outcome.failure})
+        with factory() as session, session.begin():  # reminders and escalations: one transaction of their own
+            rem = run_reminders(session, now=clock.now())
+        report.reminded, report.escalated = len(rem.reminded), len(rem.escalated)
         with factory() as session, session.begin():
             audit.write_anchor(session)
     return report

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from engine.runtime import clock
@@ -82,6 +82,9 @@ class InboxRow:
     priority: int
     due_at: datetime | None
     created_at: datetime
+    #: set by the reminder job (engine.runtime.reminders)
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
     entity_name: str | None = None
     district: str | None = None
     campaign_id: int | None = None
@@ -94,7 +97,8 @@ class InboxRow:
         return {"task_id": self.id, "instance_id": self.instance_id, "bpmn_id": self.bpmn_id, "name": self.name,
                 "process_id": self.process_id, "business_key": self.business_key, "form_id": self.form_id,
                 "assignee": self.assignee, "candidate_groups": self.candidate_groups, "priority": self.priority,
-                "due_at": self.due_at, "created_at": self.created_at, "entity_name": self.entity_name,
+                "due_at": self.due_at, "created_at": self.created_at, "reminded_at": self.reminded_at,
+                "escalated_at": self.escalated_at, "entity_name": self.entity_name,
                 "district": self.district, "campaign_id": self.campaign_id, "campaign_key": self.campaign_key}
 
 
@@ -112,15 +116,20 @@ class InboxPage:
 
 
 _COLS = (_HT.c.id, _HT.c.instance_id, _HT.c.bpmn_id, _HT.c.name, _HT.c.process_id, _HT.c.business_key,
-         _HT.c.form_id, _HT.c.assignee, _HT.c.candidate_groups, _HT.c.priority, _HT.c.due_at, _HT.c.created_at)
+         _HT.c.form_id, _HT.c.assignee, _HT.c.candidate_groups, _HT.c.priority, _HT.c.due_at, _HT.c.created_at,
+         _HT.c.reminded_at, _HT.c.escalated_at)
 
 
 def _visible(viewer: Viewer, scope: str):
     mine = _HT.c.assignee == viewer.username
-    if not viewer.groups or scope == "mine":
+    if scope == "mine":
         return mine
-    in_groups = and_(_HT.c.assignee.is_(None), _HT.c.id.in_(
-        select(_HTC.c.task_id).where(_HTC.c.group_name.in_(sorted(viewer.groups)), _HTC.c.claimed.is_(False))))
+    if not viewer.groups:  # no groups: "groups" shows nothing, "all" only my own tasks
+        return mine if scope == "all" else false()
+    # a correlated EXISTS (one primary-key probe per task), not ``id IN (every unclaimed task of my groups)``,
+    # which the databases build in full — hundreds of thousands of rows — before filtering
+    in_groups = and_(_HT.c.assignee.is_(None), select(_HTC.c.task_id).where(
+        _HTC.c.task_id == _HT.c.id, _HTC.c.group_name.in_(sorted(viewer.groups)), _HTC.c.claimed.is_(False)).exists())
     return in_groups if scope == "groups" else or_(mine, in_groups)
 
 
@@ -157,21 +166,51 @@ def _due_condition(column, due: str | None, now: datetime):
     return None
 
 
+def _mine_due_key():
+    return func.coalesce(_HT.c.due_at, literal(NO_DUE, _HT.c.due_at.type))
+
+
+def _mine_filters(viewer: Viewer, q: TaskQuery, now: datetime) -> list:
+    """Conditions on my own tasks in the default view. The due filter is on the coalesced key, not on
+    ``due_at``: otherwise SQLite (no statistics) walks ``ix_human_task_status_due`` — every open task
+    due before now, seconds with a million tasks — instead of ``ix_human_task_status_assignee``."""
+    out = []
+    if q.due == "overdue":
+        out.append(_mine_due_key() < now)
+    if viewer.jurisdiction:
+        out.append(~_outside_jurisdiction(viewer.jurisdiction))
+    return out
+
+
+def _queue_filters(viewer: Viewer, q: TaskQuery, now: datetime) -> list:
+    """Conditions on a group's unclaimed queue in the default view. The jurisdiction is checked row by row
+    while the queue is walked in due order (a task and an entity looked up by key), so the walk stops
+    after ``offset + limit`` visible tasks."""
+    out = []
+    if q.due == "overdue":
+        out.append(_HTC.c.due_key < now)
+    if viewer.jurisdiction:
+        from scoring.models import Entity
+
+        task = _HT.alias("queued_task")
+        out.append(~select(task.c.id).select_from(task.join(Entity, Entity.uscc == task.c.business_key))
+                   .where(task.c.id == _HTC.c.task_id, Entity.district.not_in(viewer.jurisdiction)).exists())
+    return out
+
+
 def _default_ids(session: Session, viewer: Viewer, q: TaskQuery, now: datetime) -> list[int]:
     """Soonest-due-first ids from the ordered index ranges (see the module docstring)."""
     want = q.offset + q.limit
     parts = []
     if q.scope in ("all", "mine"):
-        mine = select(_HT.c.id.label("task_id"), func.coalesce(_HT.c.due_at, literal(NO_DUE, _HT.c.due_at.type))
-                      .label("due_key")).where(_HT.c.status == "open", _HT.c.assignee == viewer.username)
-        if q.due == "overdue":
-            mine = mine.where(_HT.c.due_at < now)
+        due_key = _mine_due_key()
+        mine = select(_HT.c.id.label("task_id"), due_key.label("due_key")).where(
+            _HT.c.status == "open", _HT.c.assignee == viewer.username, *_mine_filters(viewer, q, now))
         parts.append(mine.order_by("due_key", "task_id").limit(want))
     if q.scope in ("all", "groups"):
         for group in sorted(viewer.groups):
-            g = select(_HTC.c.task_id, _HTC.c.due_key).where(_HTC.c.group_name == group, _HTC.c.claimed.is_(False))
-            if q.due == "overdue":
-                g = g.where(_HTC.c.due_key < now)
+            g = select(_HTC.c.task_id, _HTC.c.due_key).where(_HTC.c.group_name == group, _HTC.c.claimed.is_(False),
+                                                             *_queue_filters(viewer, q, now))
             parts.append(g.order_by(_HTC.c.due_key, _HTC.c.task_id).limit(want))
     if not parts:
         return []
@@ -186,29 +225,39 @@ def _default_ids(session: Session, viewer: Viewer, q: TaskQuery, now: datetime) 
 def _default_count(session: Session, viewer: Viewer, q: TaskQuery, now: datetime) -> tuple[int, bool]:
     ids = set()
     if q.scope in ("all", "mine"):
-        stmt = select(_HT.c.id).where(_HT.c.status == "open", _HT.c.assignee == viewer.username)
-        if q.due == "overdue":
-            stmt = stmt.where(_HT.c.due_at < now)
+        stmt = select(_HT.c.id).where(_HT.c.status == "open", _HT.c.assignee == viewer.username,
+                                      *_mine_filters(viewer, q, now))
         ids.update(session.scalars(stmt.limit(COUNT_CAP + 1)))
     if q.scope in ("all", "groups"):
         for group in sorted(viewer.groups):
             if len(ids) > COUNT_CAP:
                 break
-            stmt = select(_HTC.c.task_id).where(_HTC.c.group_name == group, _HTC.c.claimed.is_(False))
-            if q.due == "overdue":
-                stmt = stmt.where(_HTC.c.due_key < now)
+            stmt = select(_HTC.c.task_id).where(_HTC.c.group_name == group, _HTC.c.claimed.is_(False),
+                                                *_queue_filters(viewer, q, now))
             ids.update(session.scalars(stmt.limit(COUNT_CAP + 1)))
     return min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP
 
 
+def _open_tasks_of(session: Session, keys: list[str]) -> list[int]:
+    """Ids of the open tasks of these entities, found through the business-key index alone. In one
+    statement with ``status = 'open'``, SQLite (no statistics) prefers ``ix_human_task_status_due`` and
+    walks every open task — seconds with a million — even for a handful of entities."""
+    if not keys:
+        return []
+    return [i for i, status in session.execute(select(_HT.c.id, _HT.c.status).where(_HT.c.business_key.in_(keys)))
+            if status == "open"]
+
+
 def _filtered_stmt(session: Session, viewer: Viewer, q: TaskQuery, now: datetime):
-    stmt = select(*_COLS).where(_HT.c.status == "open", _visible(viewer, q.scope))
+    if q.entity:  # the tasks are looked up by primary key (see _open_tasks_of)
+        ids = _open_tasks_of(session, _entity_keys(session, q.entity, viewer.jurisdiction))
+        stmt = select(*_COLS).where(_HT.c.id.in_(ids), _visible(viewer, q.scope))
+    else:
+        stmt = select(*_COLS).where(_HT.c.status == "open", _visible(viewer, q.scope))
     if q.process_id:
         stmt = stmt.where(_HT.c.process_id == q.process_id)
     if q.campaign_id:
         stmt = stmt.where(_HT.c.instance_id.in_(select(_PI.c.id).where(_PI.c.parent_instance_id == q.campaign_id)))
-    if q.entity:
-        stmt = stmt.where(_HT.c.business_key.in_(_entity_keys(session, q.entity, viewer.jurisdiction)))
     if q.min_priority is not None:
         stmt = stmt.where(_HT.c.priority >= q.min_priority)
     cond = _due_condition(_HT.c.due_at, q.due, now)
@@ -221,7 +270,7 @@ def list_tasks(session: Session, viewer: Viewer, query: TaskQuery | None = None,
                now: datetime | None = None) -> InboxPage:
     q = (query or TaskQuery()).normalised()
     now = now or clock.now()
-    if q.is_default_view and not viewer.jurisdiction:
+    if q.is_default_view:
         ids = _default_ids(session, viewer, q, now)
         rows_by_id = {r.id: r for r in _fetch(session, select(*_COLS).where(_HT.c.id.in_(ids)))} if ids else {}
         rows = [rows_by_id[i] for i in ids if i in rows_by_id]
@@ -274,3 +323,18 @@ def process_ids(session: Session) -> list[str]:
     return list(session.scalars(select(ProcessDefinition.process_id).distinct().order_by(ProcessDefinition.process_id)))
 
 
+
+
+def colleagues(session: Session, groups: Iterable[str], exclude: str | None = None) -> list[tuple[str, str]]:
+    """Active users in any of ``groups`` (user name, display name), for delegating a task."""
+    from engine.runtime.models import AppGroup, AppUser, UserGroup
+
+    groups = sorted(set(groups))
+    if not groups:
+        return []
+    q = (select(AppUser.username, AppUser.display_name).distinct()
+         .join(UserGroup, UserGroup.user_id == AppUser.id).join(AppGroup, AppGroup.id == UserGroup.group_id)
+         .where(AppGroup.name.in_(groups), AppUser.active.is_(True)).order_by(AppUser.username))
+    if exclude:
+        q = q.where(AppUser.username != exclude)
+    return [(u, d or u) for u, d in session.execute(q)]

@@ -108,6 +108,8 @@ def live(app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
+    # let handler threads finish before the listening socket goes away (else "Bad file descriptor")
+    server.task_dispatcher.shutdown()
     server.close()
     thread.join(timeout=5)
 
@@ -200,5 +202,5 @@ def sign_in(page, role: str | None = None, username: str | None = None) -> None:
     page.goto("/auth/login")
     page.fill("input[name=username]", username or ROLE_USERS[role])
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_load_state("networkidle")

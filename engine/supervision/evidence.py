@@ -1,0 +1,217 @@
+"""Evidence files attached to human tasks: checked, content-addressed, recorded.
+
+An upload is accepted only when its extension AND its first bytes agree on one of the allowed types
+(PDF, PNG, JPEG, plain text / CSV), it is not empty and not larger than ``settings.max_upload_mb``.
+The bytes are streamed to a temporary file while their SHA-256 is computed, then moved (atomically)
+to ``<upload_dir>/<sha256[:2]>/<sha256>``; the same content uploaded twice is stored once. Each upload
+gets an ``Evidence`` row (task, instance, file name, type, size, SHA-256, uploader, time). A rejected
+upload leaves nothing behind. Forms carry references ``{sha256, filename, size, content_type}``
+(``forms.validate.evidence_ref``), never the bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import InvalidInput, NotFound
+from engine.runtime import clock
+from engine.runtime.models import Evidence
+
+CHUNK = 64 * 1024
+#: bytes of a text file inspected to tell it from a binary one
+TEXT_SNIFF = 8192
+
+
+@dataclass(frozen=True)
+class FileType:
+    name: str
+    content_type: str
+    extensions: tuple[str, ...]
+
+
+TYPES = (
+    FileType("pdf", "application/pdf", ("pdf",)),
+    FileType("png", "image/png", ("png",)),
+    FileType("jpeg", "image/jpeg", ("jpg", "jpeg")),
+    FileType("text", "text/plain", ("txt",)),
+    FileType("csv", "text/csv", ("csv",)),
+)
+BY_EXTENSION = {ext: t for t in TYPES for ext in t.extensions}
+ALLOWED_EXTENSIONS = tuple(BY_EXTENSION)
+
+#: leading bytes of binary formats; a "text" file that starts with one of them is a disguised binary
+_MAGIC = (
+    (b"%PDF-", "pdf"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"PK\x03\x04", "zip"),
+    (b"MZ", "exe"),
+    (b"\x7fELF", "elf"),
+    (b"GIF8", "gif"),
+    (b"\xd0\xcf\x11\xe0", "ole"),
+    (b"\x1f\x8b", "gzip"),
+    (b"Rar!", "rar"),
+    (b"7z\xbc\xaf", "7z"),
+)
+
+
+class EvidenceRejected(InvalidInput):
+    """An upload that was refused; nothing was stored. ``reason``: empty | too_large | type | name."""
+
+    http_status = 400
+
+    def __init__(self, message: str, reason: str, **details):
+        super().__init__(message, reason=reason, **details)
+        self.reason = reason
+
+
+class EvidenceTooLarge(EvidenceRejected):
+    http_status = 413
+
+
+class EvidenceTypeRejected(EvidenceRejected):
+    http_status = 415
+
+
+def clean_filename(name: str | None) -> str:
+    """The last path part, NFC, without control characters or path separators, at most 255 characters."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
+    if len(name) > 255:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 254 - len(ext)] + dot + ext) if dot and len(ext) < 20 else name[:255]
+    return name
+
+
+def _detect(head: bytes) -> str | None:
+    """The binary format the first bytes announce (``None``: none of the known ones)."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    sample = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            sample.decode(encoding)
+            return True
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut at the end of the sample is fine
+            if exc.start >= len(sample) - 4 and exc.reason.startswith("unexpected end"):
+                return True
+    return False
+
+
+def check_type(filename: str, head: bytes) -> FileType:
+    """The accepted type of a file from its name and first bytes, or :class:`EvidenceTypeRejected`."""
+    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
+    allowed = ", ".join(ALLOWED_EXTENSIONS)
+    ftype = BY_EXTENSION.get(ext)
+    if ftype is None:
+        raise EvidenceTypeRejected(
+            f"{filename}: file type {('.' + ext) if ext else '(no extension)'} is not accepted; allowed: {allowed}",
+            "type", filename=filename, extension=ext, allowed=list(ALLOWED_EXTENSIONS))
+    found = _detect(head)
+    if ftype.name in ("pdf", "png", "jpeg"):
+        if found != ftype.name:
+            raise EvidenceTypeRejected(
+                f"{filename}: the content is not a {ftype.name.upper()} file "
+                f"({'it looks like ' + found.upper() if found else 'unknown content'}); nothing was stored",
+                "type", filename=filename, extension=ext, detected=found)
+    elif found is not None or not _looks_like_text(head):
+        raise EvidenceTypeRejected(
+            f"{filename}: a .{ext} file must be plain text (UTF-8 or GB18030), but the content is "
+            f"{found.upper() if found else 'binary'}; nothing was stored", "type", filename=filename, extension=ext,
+            detected=found)
+    return ftype
+
+
+def blob_path(upload_dir: str | Path, sha256: str) -> Path:
+    return Path(upload_dir) / sha256[:2] / sha256
+
+
+def store_upload(session: Session, *, upload_dir: str | Path, max_bytes: int, stream: BinaryIO, filename: str,
+                 instance_id: int, task_id: int | None, uploaded_by: str) -> Evidence:
+    """Check and store one uploaded file, add its ``Evidence`` row to ``session`` (not committed).
+
+    Raises :class:`EvidenceRejected` (empty, bad name), :class:`EvidenceTooLarge` or
+    :class:`EvidenceTypeRejected`; in each case no file is left under ``upload_dir``."""
+    name = clean_filename(filename)
+    if not name:
+        raise EvidenceRejected("the uploaded file has no name", "name")
+    root = Path(upload_dir)
+    (root / "tmp").mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=root / "tmp", prefix="upload-")
+    tmp = Path(tmp_name)
+    try:
+        digest, size, head = hashlib.sha256(), 0, b""
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise EvidenceTooLarge(
+                        f"{name}: the file is larger than the limit of {_mb(max_bytes)}; nothing was stored",
+                        "too_large", filename=name, limit_bytes=max_bytes)
+                if len(head) < TEXT_SNIFF:
+                    head += chunk[: TEXT_SNIFF - len(head)]
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise EvidenceRejected(f"{name}: the file is empty; nothing was stored", "empty", filename=name)
+        ftype = check_type(name, head)
+        sha = digest.hexdigest()
+        final = blob_path(root, sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            tmp.unlink()
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    row = Evidence(instance_id=instance_id, task_id=task_id, filename=name, content_type=ftype.content_type,
+                   size=size, sha256=sha, uploaded_by=uploaded_by, uploaded_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
+
+
+def reference(ev: Evidence) -> dict:
+    """The form reference of an evidence row (what an ``evidence`` field holds)."""
+    return {"sha256": ev.sha256, "filename": ev.filename, "size": ev.size, "content_type": ev.content_type}
+
+
+def for_task(session: Session, task_id: int) -> list[Evidence]:
+    return list(session.scalars(select(Evidence).where(Evidence.task_id == task_id).order_by(Evidence.id)))
+
+
+def for_instance(session: Session, instance_id: int) -> list[Evidence]:
+    return list(session.scalars(select(Evidence).where(Evidence.instance_id == instance_id).order_by(Evidence.id)))
+
+
+def get(session: Session, evidence_id: int) -> Evidence:
+    ev = session.get(Evidence, evidence_id)
+    if ev is None:
+        raise NotFound(f"evidence {evidence_id} not found")
+    return ev

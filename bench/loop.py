@@ -1,7 +1,6 @@
 """Supervision-loop benchmark (issue 4). Run: ``.venv/bin/python bench/loop.py [--entities 1000000] [--json]``.
 
-Measurements, one function each in ``MEASUREMENTS`` (add more there: campaign launch to the first wait
-state, simulated full loop):
+Measurements, one function each in ``MEASUREMENTS`` (``--only draw|launch|full_loop``):
 
 * ``draw`` — the stratified verifiable draw (engine/supervision/draw.py) on N eligible entities from the
   synthetic registry generator (classes A–D by the configured mix over a rule-of-thumb score):
@@ -9,6 +8,9 @@ state, simulated full loop):
   stratum, selection), and through SQLite (a temp file): freeze the eligible population from the
   ``entity`` table (query, exclusions, hash, compressed snapshot) + draw + write ``draw_result`` +
   commit, then ``verify``. Goal: ≤ 5 s for 1M eligible entities.
+* ``launch`` — a campaign of ``--launch-entities`` (10,000) entities from the approver's decision to every
+  child instance waiting at its first user task, through the real processes on SQLite. Goal: ≤ 20 s.
+* ``full_loop`` — ``regflow simulate`` on ``--loop-entities`` entities.
 
 The machine is shared: the load average is printed with the numbers; run-to-run noise is ±30 % or more.
 """
@@ -30,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 GOAL_DRAW_S = 5.0
+GOAL_LAUNCH_S = 20.0
 NOW = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
 
 
@@ -161,8 +164,79 @@ def measure_full_loop(args) -> dict:
             "incidents": summary["incidents"], "audit_chain_ok": summary["audit_chain_ok"]}
 
 
+def measure_launch(args) -> dict:
+    """Time to launch a campaign of ``--launch-entities`` entities to their first wait state, through the real
+    processes and engine on a temporary SQLite file: the approver's ``complete_task`` on ``approve`` runs, in
+    one transaction, campaign row -> eligible population -> draw (every class at 100 %, no control stratum) ->
+    plan publication -> ``campaign.launch_inspections`` (``Runtime.start_many``), and every child runs
+    risk.score -> route_by_risk -> joint check -> team.form until it waits at ``inspect`` (or
+    ``resolve_staffing``). Set-up (registry, model, scoring, deployment) is not timed. Goal: <= 20 s for 10,000."""
+    import math
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from engine.bootstrap import build_runtime
+    from engine.config import load_settings
+    from engine.db import dispose_engines, session_factory, transaction
+    from engine.runtime import clock
+    from engine.runtime.models import HumanTask, ProcessInstance
+    from engine.schema import upgrade
+    from engine.supervision import inspection
+    from engine.supervision.simulator import DEFAULT_START, ITEMS, Options, _setup
+
+    want = args.launch_entities
+    # the generator makes ~6 % of entities terminal (never eligible): generate enough to draw ``want``
+    n = math.ceil(want / 0.92) + 50
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'launch.db'}"
+        upgrade(url)
+        runtime = build_runtime(load_settings(database_url=url))
+        inspection.set_runtime(runtime)
+        try:
+            t = time.perf_counter()
+            with clock.frozen(DEFAULT_START):
+                _setup(url, Options(entities=n, seed=args.seed, training_entities=5000), runtime)
+            setup_s = time.perf_counter() - t
+            factory = session_factory(url)
+            now = DEFAULT_START
+            plan = {"name": "bench launch", "year": now.year, "lead_department": "amr", "joint_check": True,
+                    "joint_departments": "price",
+                    "items": [{"item_code": c, "item_name": nm, "department": d, "method": m} for c, nm, d, m in ITEMS],
+                    "jurisdiction": "410100", "window_start": now.date().isoformat(),
+                    "window_end": (now.date() + timedelta(days=90)).isoformat(), "ratio_a": 100, "ratio_b": 100,
+                    "ratio_c": 100, "ratio_d": 100, "control_share": 0, "capacity": want, "lookback_months": 0}
+            with clock.frozen(now), transaction(factory) as s:
+                iid = runtime.start(s, "inspection_campaign", business_key="BENCH-LAUNCH", actor="planner").instance.id
+            with clock.frozen(now), transaction(factory) as s:
+                (ht,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open"))
+                runtime.complete_task(s, ht.id, "planner", plan)
+            with clock.frozen(now), transaction(factory) as s:
+                (ht,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open"))
+            approval = {"decision": "approve", "public_random_value": "03 11 19 24 27 30 + 07",
+                        "public_random_source": "bench", "notice_date": now.date().isoformat()}
+            t0 = time.perf_counter()
+            with clock.frozen(now), transaction(factory) as s:
+                runtime.complete_task(s, ht.id, "approver", approval)
+            launch_s = time.perf_counter() - t0
+            with transaction(factory) as s:
+                children = s.scalar(select(func.count()).select_from(ProcessInstance)
+                                    .where(ProcessInstance.parent_instance_id == iid))
+                waiting = dict(s.execute(select(HumanTask.bpmn_id, func.count()).join(
+                    ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
+                    ProcessInstance.parent_instance_id == iid, HumanTask.status == "open")
+                    .group_by(HumanTask.bpmn_id)).all())
+        finally:
+            inspection.set_runtime(None)
+            dispose_engines()
+    return {"entities": n, "launched": children, "waiting_at": waiting, "setup_s": round(setup_s, 1),
+            "launch_s": round(launch_s, 2), "per_instance_ms": round(1000 * launch_s / max(children, 1), 2),
+            "goal_s": GOAL_LAUNCH_S, "goal_met": children >= want and launch_s <= GOAL_LAUNCH_S}
+
+
 MEASUREMENTS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "draw": measure_draw,
+    "launch": measure_launch,
     "full_loop": measure_full_loop,
 }
 
@@ -182,6 +256,11 @@ def _human(name: str, doc: dict) -> str:
                          f"({'verified' if q['verified'] else 'FAILED'}); "
                          f"loading {q['entities_loaded']:,} entities took {q['load_s']:.0f} s (not timed)")
         return "\n".join(lines)
+    if name == "launch":
+        return (f"campaign launch to the first wait state, {doc['launched']:,} entity_inspection instances on SQLite "
+                f"(goal <= {doc['goal_s']:.0f} s for 10,000): {doc['launch_s']:.2f} s in one transaction "
+                f"({doc['per_instance_ms']} ms per instance; waiting at {doc['waiting_at']}) -> goal "
+                f"{'met' if doc['goal_met'] else 'NOT met'}; set-up {doc['setup_s']} s (not timed)")
     if name == "full_loop":
         return (f"simulated full loop, {doc['entities']:,} entities: {doc['elapsed_s']} s "
                 f"(registry, model training, campaign and every instance to its end; {doc['instances']}, "
@@ -194,6 +273,7 @@ def main() -> None:
     ap.add_argument("--entities", type=int, default=1_000_000, help="eligible entities for the draw")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--loop-entities", type=int, default=10_000, help="entities for the simulated full loop")
+    ap.add_argument("--launch-entities", type=int, default=10_000, help="entities drawn for the launch measurement")
     ap.add_argument("--repeat", type=int, default=3, help="in-memory repetitions (median reported)")
     ap.add_argument("--skip-db", action="store_true", help="in-memory numbers only")
     ap.add_argument("--only", choices=sorted(MEASUREMENTS), action="append", help="run only these measurements")

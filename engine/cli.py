@@ -476,11 +476,13 @@ def users_list(state: CliState, as_json: bool) -> None:
 @pass_state
 @handle_errors
 def demo(state: CliState, as_json: bool) -> None:
-    """Load the demo data set into the configured database (once; a second run keeps what is there)."""
-    from engine.demo import load_demo
+    """Load the demo data set into the configured database, then start the demo campaigns (one with
+    inspections waiting for officers, one waiting for approval). Once; a second run keeps what is there."""
+    from engine.demo import load_demo, start_demo_campaigns
 
     with state.tx() as s:
         doc = load_demo(state.runtime, s, state.settings)
+    doc["demo_campaigns"] = start_demo_campaigns(state.runtime, state.factory, state.settings)
     emit(doc, as_json, lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()))
 
 

@@ -132,3 +132,90 @@ def load_demo(runtime, session: Session, settings: Settings, *, entities: int = 
     return summary
 
 
+
+
+#: the small demo campaign: the simulator's two joint items, low ratios (percent) and a capacity of 8
+DEMO_CAMPAIGN_CAPACITY = 8
+DEMO_PUBLIC_VALUE = "05 12 17 23 29 31 + 08"
+
+
+def _demo_plan(name: str, today, capacity: int = DEMO_CAMPAIGN_CAPACITY) -> dict:
+    from datetime import timedelta
+
+    from engine.supervision.simulator import ITEMS
+
+    return {"name": name, "year": today.year, "lead_department": "amr", "joint_check": True,
+            "joint_departments": "price",
+            "items": [{"item_code": c, "item_name": n, "department": d, "method": m} for c, n, d, m in ITEMS],
+            "jurisdiction": "410100", "window_start": today.isoformat(),
+            "window_end": (today + timedelta(days=60)).isoformat(), "ratio_a": 0.1, "ratio_b": 0.2, "ratio_c": 1,
+            "ratio_d": 3, "control_share": 10, "capacity": capacity, "lookback_months": 12}
+
+
+def _open_task(session: Session, instance_id: int, bpmn_id: str):
+    from engine.runtime.models import HumanTask
+
+    return session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.bpmn_id == bpmn_id,
+                                                   HumanTask.status == "open")).one()
+
+
+def start_demo_campaigns(runtime, session_factory, settings: Settings) -> dict:
+    """Give a fresh demo real work: when no ``inspection_campaign`` instance exists yet, start one small
+    campaign and drive it through its plan (as ``planner``) and approval (as ``approver``), so that its
+    entity_inspection instances wait at their inspection tasks (assigned to the drawn team leaders, the
+    demo inspectors ``demo0xx``); one inspection is then delegated to the demo ``leader`` account and one
+    to ``officer`` (audited ``task_delegated``) so that signing in as either shows an inspection. A second
+    campaign is left waiting at the approval task (``approver``). Each step is its own transaction, through
+    the runtime. Idempotent: with any campaign instance present nothing is added.
+
+    ``session_factory``: a ``sessionmaker`` for the demo database (``engine.db.session_factory(url)``).
+    """
+    from engine.db import transaction
+    from engine.runtime.models import HumanTask, ProcessInstance
+    from engine.supervision import inspection
+
+    del settings  # the runtime already carries them; kept for symmetry with load_demo
+    with transaction(session_factory) as s:
+        if s.scalars(select(ProcessInstance.id).where(ProcessInstance.process_id == "inspection_campaign")).first():
+            return {"campaigns": "kept"}
+    today = clock.now().astimezone(_shanghai()).date()
+    previous = inspection._runtime
+    inspection.set_runtime(runtime)
+    try:
+        ids = []
+        for key, name in (("DEMO-CAMPAIGN-1", "演示抽查：年报与明码标价 (demo)"),
+                          ("DEMO-CAMPAIGN-2", "演示抽查：待审批计划 (demo)")):
+            with transaction(session_factory) as s:
+                iid = runtime.start(s, "inspection_campaign", business_key=key, actor="planner").instance.id
+            with transaction(session_factory) as s:
+                runtime.complete_task(s, _open_task(s, iid, "draft_plan").id, "planner", _demo_plan(name, today))
+            ids.append(iid)
+        with transaction(session_factory) as s:
+            runtime.complete_task(s, _open_task(s, ids[0], "approve").id, "approver", {
+                "decision": "approve", "public_random_value": DEMO_PUBLIC_VALUE,
+                "public_random_source": "福利彩票双色球 (demo)", "notice_date": today.isoformat()})
+        with transaction(session_factory) as s:
+            tasks = list(s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                                   .where(ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open")
+                                   .order_by(HumanTask.id)))
+        inspections = [t for t in tasks if t.bpmn_id == "inspect" and t.assignee]
+        delegated = {}
+        for t, to_user in zip(inspections, ("leader", "officer")):
+            with transaction(session_factory) as s:
+                runtime.delegate(s, t.id, t.assignee, to_user, reason="demo: an inspection for the demo account")
+            delegated[to_user] = t.id
+        with transaction(session_factory) as s:
+            waiting = list(s.execute(select(HumanTask.bpmn_id, HumanTask.assignee).join(
+                ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
+                ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open").order_by(HumanTask.id)))
+    finally:
+        inspection.set_runtime(previous)
+    return {"campaign_instances": ids, "inspections_launched": len(tasks),
+            "tasks": [{"task": b, "assignee": a} for b, a in waiting], "delegated": delegated,
+            "awaiting_approval": ids[1]}
+
+
+def _shanghai():
+    from engine.supervision.calendar import SHANGHAI
+
+    return SHANGHAI

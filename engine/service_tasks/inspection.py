@@ -65,3 +65,22 @@ def inspection_record_result(ctx: ServiceContext, uscc: str, result_code: str, e
                              findings: list | None = None) -> dict:
     return inspection.record_result(ctx.session, uscc=uscc, entity_id=entity_id, result_code=result_code,
                                     findings=findings, now=ctx.now)
+
+
+@registry.register(
+    "inspection.entity_gone",
+    params=[Param("uscc", "str"),
+            Param("reason", "str", description="status_deregistered | status_revoked | status_cancelled | status_moved_out")],
+    description="The entity ceased to exist mid-inspection: close its hazards, orders and cases with the reason; "
+                "the result code for the reason (result_9-12) and today's date.", errors=ERRORS)
+def inspection_entity_gone(ctx: ServiceContext, uscc: str, reason: str) -> dict:
+    return inspection.entity_gone(ctx.session, uscc=uscc, reason=reason, now=ctx.now)
+
+
+@registry.register(
+    "inspection.joint_visit",
+    params=[Param("uscc", "str"), Param("lead_campaign_id", "int")],
+    description="Whether the lead campaign of a joint check has published this entity's result (done, result_code).",
+    errors=ERRORS)
+def inspection_joint_visit(ctx: ServiceContext, uscc: str, lead_campaign_id: int) -> dict:
+    return inspection.joint_visit_status(ctx.session, uscc=uscc, lead_campaign_id=lead_campaign_id)

@@ -37,6 +37,12 @@ RESULT_OUTCOMES: dict[str, str] = {
 }
 #: codes whose inspection found a problem (the hit rate's numerator)
 PROBLEM_CODES = tuple(c for c, o in RESULT_OUTCOMES.items() if o == "problem")
+#: codes recording a violation of the inspected items: the problems, and the publicity violations "B"
+#: (information not publicised) and "C" (false information), which take their own branches
+VIOLATION_CODES = PROBLEM_CODES + ("result_B", "result_C")
+#: the reason an entity ceased to exist (message ``entity_deregistered``) -> its result code
+GONE_CODES: dict[str, str] = {"status_deregistered": "result_9", "status_revoked": "result_10",
+                              "status_cancelled": "result_11", "status_moved_out": "result_12"}
 #: clauses per item on the "core" checklist depth (the "full" depth takes every clause)
 CORE_CLAUSES_PER_ITEM = 2
 
@@ -242,3 +248,31 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
             consequence = "none (suspended, service address)"
     return {"result_code": result_code, "outcome": outcome, "consequence": consequence,
             "problem_found": outcome == "problem", "findings_count": len(findings)}
+
+
+def entity_gone(session: Session, *, uscc: str, reason: str, now: datetime) -> dict:
+    """The entity ceased to exist while its inspection was open (DOMAIN.md §6): close its hazards, orders
+    and cases with the reason (``hazards.close_for_entity``) and give the result code for the reason
+    (``GONE_CODES``), dated today in China, for the inspection to record and publish."""
+    from . import hazards
+    from .calendar import SHANGHAI
+
+    if reason not in GONE_CODES:
+        raise InvalidInput(f"unknown reason {reason!r} (expected one of {', '.join(GONE_CODES)})")
+    closed = hazards.close_for_entity(session, uscc, reason, now)
+    return {"reason": reason, "result_code": GONE_CODES[reason],
+            "date": now.astimezone(SHANGHAI).date().isoformat(), **closed}
+
+
+def joint_visit_status(session: Session, *, uscc: str, lead_campaign_id: int) -> dict:
+    """Whether the lead campaign's inspection of a joint check has published its result (the joining
+    campaigns' instances wait for it instead of visiting the entity again)."""
+    from .loop_models import Publication
+
+    pub = session.scalars(select(Publication).where(
+        Publication.kind == "result", Publication.uscc == uscc,
+        Publication.ref == f"campaign:{lead_campaign_id}").order_by(Publication.id.desc())).first()
+    if pub is None:
+        return {"done": False, "lead_campaign_id": lead_campaign_id}
+    return {"done": True, "lead_campaign_id": lead_campaign_id, "publication_id": pub.id,
+            "result_code": pub.payload.get("result_code"), "outcome": pub.payload.get("outcome")}

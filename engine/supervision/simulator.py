@@ -44,9 +44,60 @@ class Options:
     control_share: float = 10
     start: datetime = DEFAULT_START
     max_days: int = 400
-    #: share of unreachable (result_6) and closed (result_7) entities among visits without a problem
+    #: shares of visits ending with an entity-state code, before the ground truth decides on a violation:
+    #: unreachable at the address (result_6, scaled by the entity's risk), closed or liquidating (result_7),
+    #: gone since the draw (result_9-12), no in-scope activity (result_F), seriously uncooperative (result_8,
+    #: scaled by risk). See :class:`OutcomeMix`.
     unreachable: float = 0.02
     closed: float = 0.01
+    gone: float = 0.01
+    no_activity: float = 0.02
+    uncooperative: float = 0.005
+
+
+#: a found violation -> result code weights (DOMAIN.md §2 step 7): most problems are "A" (follow-up) or "E"
+#: (corrected on the spot); publicity violations "B"/"C" come from the annual-report item; "3/4/5/G" are
+#: violations for food-drug, quality, other departments and the police.
+VIOLATION_WEIGHTS = {"result_A": 50, "result_E": 22, "result_B": 10, "result_C": 4, "result_3": 4, "result_4": 4,
+                     "result_5": 4, "result_G": 2}
+#: an entity that ceased to exist: deregistered, licence revoked, registration cancelled, moved out
+GONE_WEIGHTS = {"result_9": 45, "result_10": 20, "result_11": 5, "result_12": 30}
+#: mean violation probability of a drawn entity; unreachable / uncooperative shares scale with p / this
+MEAN_VIOLATION_P = 0.14
+
+
+@dataclass
+class OutcomeMix:
+    """How a simulated visit ends: every result code of ``inspection.RESULT_OUTCOMES`` can occur.
+
+    First the entity's state (unreachable, closed, gone, no in-scope activity, uncooperative), with the
+    unreachable and uncooperative shares scaled by the entity's ground-truth violation probability
+    (shell companies and offenders are the ones not found or obstructive); then a violation is found with
+    the ground-truth probability ``p`` (``region.bayes_probability``), its code drawn from
+    ``VIOLATION_WEIGHTS``; otherwise ``result_1``."""
+
+    unreachable: float = 0.02
+    closed: float = 0.01
+    gone: float = 0.01
+    no_activity: float = 0.02
+    uncooperative: float = 0.005
+
+    @classmethod
+    def from_options(cls, opts: "Options") -> "OutcomeMix":
+        return cls(opts.unreachable, opts.closed, opts.gone, opts.no_activity, opts.uncooperative)
+
+    def draw(self, p: float, rng: random.Random) -> str:
+        risk = min(4.0, max(0.25, p / MEAN_VIOLATION_P))
+        v = rng.random()
+        for share, code in ((self.unreachable * risk, "result_6"), (self.closed, "result_7"),
+                            (self.gone, None), (self.no_activity, "result_F"),
+                            (self.uncooperative * risk, "result_8")):
+            if v < share:
+                return code or rng.choices(list(GONE_WEIGHTS), weights=list(GONE_WEIGHTS.values()))[0]
+            v -= share
+        if rng.random() < p:
+            return rng.choices(list(VIOLATION_WEIGHTS), weights=list(VIOLATION_WEIGHTS.values()))[0]
+        return "result_1"
 
 
 class Officers:
@@ -56,6 +107,7 @@ class Officers:
         self.runtime, self.factory, self.truth, self.rng = runtime, db_factory, truth, rng
         self.reported: set[str] = set()
         self.fix_on_first: dict[str, bool] = {}
+        self.mix = OutcomeMix()
 
     # ----------------------------------------------------------------------------- task data by BPMN id
     def data_for(self, ht: HumanTask, inst: ProcessInstance, wfdata: dict, today: date) -> dict:
@@ -130,31 +182,36 @@ class Officers:
         raise RuntimeError(f"the simulator does not know task {bid!r} of {inst.process_id}")
 
     def inspection(self, wfdata: dict, today: date) -> dict:
-        uscc = wfdata["uscc"]
-        p = self.truth.get(uscc, 0.1)
-        clauses = [c["code"] for c in wfdata["merged_checklist"]["clauses"]]
-        base = {"inspection_date": today.isoformat(), "method": wfdata.get("method") or "on_site",
-                "credentials_shown": True, "recusal_requested": False, "party_signed": True}
-        u = self.rng.random()
-        if u < p:
-            grade = self.rng.choices(["low", "medium", "high"], weights=[4, 5, 1])[0]
-            bad = self.rng.choice(clauses)
-            item = next(cv["item"] for c in wfdata["merged_checklist"]["clauses"] if c["code"] == bad
-                        for cv in c["covers"])
-            checklist = {c: ({"result": "non_compliant", "note": "不符合要求"} if c == bad else {"result": "compliant"})
-                         for c in clauses}
-            return base | {"result_code": "result_A", "checklist": checklist,
-                           "findings": [{"item_code": item, "clause": bad, "description": "检查发现问题",
-                                         "hazard_grade": grade}]}
-        v = self.rng.random()
-        if v < self._unreachable:
-            return base | {"result_code": "result_6", "contact_attempts": "两次实地核查未找到，电话无人接听"}
-        if v < self._unreachable + self._closed:
-            return base | {"result_code": "result_7"}
-        return base | {"result_code": "result_1", "checklist": {c: {"result": "compliant"} for c in clauses}}
+        """The inspection form for a result code drawn by :class:`OutcomeMix` from the ground truth."""
+        from engine.supervision.inspection import RESULT_OUTCOMES
 
-    _unreachable = 0.02
-    _closed = 0.01
+        uscc = wfdata["uscc"]
+        code = self.mix.draw(self.truth.get(uscc, 0.1), self.rng)
+        outcome = RESULT_OUTCOMES[code]
+        clauses = wfdata["merged_checklist"]["clauses"]
+        codes = [c["code"] for c in clauses]
+        data = {"inspection_date": today.isoformat(), "method": wfdata.get("method") or "on_site",
+                "credentials_shown": True, "recusal_requested": False, "party_signed": code != "result_8",
+                "result_code": code}
+        if code in ("result_6", "result_8"):
+            data["contact_attempts"] = ("两次实地核查未找到，电话无人接听" if code == "result_6"
+                                        else "当事人拒绝提供账簿并阻挠检查，经劝说无效")
+            return data
+        if outcome == "close":
+            return data
+        checklist = {c: {"result": "compliant"} for c in codes}
+        if code == "result_1":
+            return data | {"checklist": checklist}
+        bad = self.rng.choice(codes)
+        checklist[bad] = {"result": "non_compliant", "note": "不符合要求"}
+        data["checklist"] = checklist
+        if outcome == "problem":
+            grade = ("high" if code == "result_G" else
+                     self.rng.choices(["low", "medium", "high"], weights=[4, 5, 1])[0])
+            item = next(cv["item"] for c in clauses if c["code"] == bad for cv in c["covers"])
+            data["findings"] = [{"item_code": item, "clause": bad, "description": "检查发现问题",
+                                 "hazard_grade": grade}]
+        return data
 
 
 def _setup(url: str, opts: Options, runtime) -> tuple[dict, dict]:
@@ -225,7 +282,7 @@ def simulate(opts: Options) -> dict:
             truth, _ = _setup(url, opts, runtime)
         factory = session_factory(url)
         officers = Officers(runtime, factory, truth, rng)
-        officers._unreachable, officers._closed = opts.unreachable, opts.closed
+        officers.mix = OutcomeMix.from_options(opts)
         now = opts.start
         plan = {"name": f"模拟抽查 simulated campaign seed {opts.seed}", "year": now.year, "lead_department": "amr",
                 "joint_check": True, "joint_departments": "price",
@@ -302,7 +359,7 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
 
 def summarise(s, opts: Options, campaign_iid: int) -> dict:
     from engine.supervision.campaign_models import Campaign, DrawResult
-    from engine.supervision.inspection import PROBLEM_CODES
+    from engine.supervision.inspection import VIOLATION_CODES
     from engine.supervision.loop_models import EnforcementCase, Hazard, Publication, RectificationOrder
 
     camp = s.scalars(select(Campaign).order_by(Campaign.id.desc())).first()
@@ -326,7 +383,7 @@ def summarise(s, opts: Options, campaign_iid: int) -> dict:
         st = stratum_of.get(p.uscc)
         if st is not None:
             hits[st][1] += 1
-            hits[st][0] += pay["result_code"] in PROBLEM_CODES
+            hits[st][0] += pay["result_code"] in VIOLATION_CODES
         pc = path_by_class.setdefault(pay["risk_class"], {})
         pc[pay["path"]] = pc.get(pay["path"], 0) + 1
     hz = dict(s.execute(select(Hazard.status, func.count()).group_by(Hazard.status)).all())

@@ -27,3 +27,40 @@ def test_simulate_full_loop_invariants():
     hr = doc["hit_rate"]
     assert max(hr["C"], hr["D"]) > hr["control"] and (hr["C"] + hr["D"]) / 2 > hr["control"]
     assert doc["published"] >= sum(doc["inspections"].values()) + 2  # every result, the plan, the summary
+
+
+def test_simulated_officers_draw_every_result_code_with_valid_forms():
+    """Every code the process supports occurs (DOMAIN.md §2 step 7), each with form data the
+    inspection_result form accepts; violations follow the ground truth, unreachable/uncooperative lean on it."""
+    import random
+    from collections import Counter
+    from datetime import date
+
+    from engine.bootstrap import form_registry
+    from engine.config import load_settings
+    from engine.supervision.inspection import RESULT_OUTCOMES, VIOLATION_CODES
+    from engine.supervision.simulator import Officers
+    from forms.checklist import merge_checklist
+    from forms.validate import engine_hook
+
+    merged = merge_checklist([
+        {"code": "AR-01", "name": "年报", "department": "amr",
+         "clauses": [{"code": "AR-1", "text": "年报按时公示", "basis": []}]},
+        {"code": "PRICE-01", "name": "明码标价", "department": "price",
+         "clauses": [{"code": "PR-1", "text": "明码标价", "basis": []}]}]).field
+    truth = {"LOW": 0.02, "HIGH": 0.6}
+    officers = Officers(None, None, truth, random.Random(11))
+    validate = engine_hook(form_registry(load_settings()))
+    counts: dict[str, Counter] = {"LOW": Counter(), "HIGH": Counter()}
+    for uscc in ("LOW", "HIGH"):
+        for _ in range(12_000):
+            wfdata = {"uscc": uscc, "merged_checklist": merged, "method": "on_site"}
+            form = officers.inspection(wfdata, date(2026, 3, 3))
+            counts[uscc][form["result_code"]] += 1
+            if counts[uscc][form["result_code"]] <= 3:  # validate a few of each code
+                assert validate("inspection_result", form, wfdata) == {}, form
+    assert set(counts["LOW"] + counts["HIGH"]) == set(RESULT_OUTCOMES)
+    share = {u: sum(c[k] for k in VIOLATION_CODES) / sum(c.values()) for u, c in counts.items()}
+    assert share["LOW"] < 0.05 < 0.4 < share["HIGH"] < 0.65
+    for code in ("result_6", "result_8"):  # the riskier entity is more often unreachable or obstructive
+        assert counts["HIGH"][code] > counts["LOW"][code]

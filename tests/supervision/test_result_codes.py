@@ -1,0 +1,134 @@
+"""Every result code of the inspection (DOMAIN.md §2 step 7) driven through ``entity_inspection`` on the real
+engine, on SQLite and PostgreSQL: where each branch goes (end, rectification, enforcement case), its
+registry consequence (abnormal list, not for a suspended entity's result_6) and the published result."""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+
+from engine.runtime import clock
+from engine.runtime.models import HumanTask, ProcessInstance
+from engine.runtime.worker import run_due
+from engine.supervision.inspection import RESULT_OUTCOMES
+from engine.supervision.loop_models import EnforcementCase, Hazard, Publication
+from engine.supervision.registry_models import TeamAssignment
+from engine.supervision.simulator import GROUP_USER, Officers
+from scoring.models import Entity
+from tests.supervision.test_inspection_process import T0, env, open_tasks, start, task_data  # noqa: F401
+
+SH = T0.tzinfo
+AT = T0 + timedelta(days=1)
+
+
+def inspection_form(code: str, data: dict) -> dict:
+    """What the team leader enters for ``code`` (the inspection_result form's rules per code)."""
+    clauses = [c["code"] for c in data["merged_checklist"]["clauses"]]
+    form = {"inspection_date": AT.date().isoformat(), "method": data["method"], "credentials_shown": True,
+            "party_signed": code != "result_8", "result_code": code}
+    outcome = RESULT_OUTCOMES[code]
+    if code in ("result_6", "result_8"):
+        return form | {"contact_attempts": "两次上门未见经营者" if code == "result_6" else "拒绝提供账簿"}
+    if outcome == "close":
+        return form
+    form["checklist"] = {c: {"result": "compliant"} for c in clauses}
+    if code != "result_1":
+        form["checklist"][clauses[0]] = {"result": "non_compliant", "note": "不符合要求"}
+    if outcome == "problem":
+        form["findings"] = [{"item_code": data["merged_checklist"]["clauses"][0]["covers"][0]["item"],
+                             "clause": clauses[0], "description": "检查发现问题", "hazard_grade": "medium"}]
+    return form
+
+
+def end_events(runtime, db, iid: int) -> list[str]:
+    """The end events the instance's own process reached."""
+    with db.tx() as s:
+        wf = runtime.load_workflow(s, iid)
+    return sorted(t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED)
+                  if t.workflow is wf and type(t.task_spec).__name__ == "EndEvent")
+
+
+def inspected(runtime, db, entity: Entity, code: str) -> int:
+    iid = start(runtime, db, entity, workload_cap=60)
+    (ht,) = open_tasks(db, iid)
+    assert ht.bpmn_id == "inspect"
+    data = task_data(runtime, db, ht)
+    assert data["path"] == "standard"  # class A/B: no supervisor review between the result and its branch
+    with clock.frozen(AT), db.tx() as s:
+        runtime.complete_task(s, ht.id, ht.assignee, inspection_form(code, data))
+    return iid
+
+
+def work_off(runtime, db, iid: int, days: int = 60) -> None:
+    """The simulated office completes whatever the instance asks for until it has ended."""
+    officers = Officers(runtime, db.factory, {}, random.Random(3))
+    now = AT
+    for _ in range(days):
+        for ht in open_tasks(db, iid):
+            with clock.frozen(now), db.tx() as s:
+                inst = s.get(ProcessInstance, iid)
+                wf = runtime.load_workflow(s, iid)
+                wfdata = dict(next(t for t in wf.get_tasks() if str(t.id) == ht.task_guid).data)
+                form = officers.data_for(ht, inst, wfdata, now.astimezone(SH).date())
+                if ht.bpmn_id == "investigate":
+                    form["conclusion"] = "penalty"
+                user = ht.assignee or GROUP_USER[(ht.candidate_groups or ["officers"])[0]]
+                runtime.complete_task(s, ht.id, user, form)
+        with db.tx() as s:
+            if s.get(ProcessInstance, iid).status != "running":
+                return
+        now += timedelta(days=1)
+        run_due(runtime, db.factory, now=now)
+
+
+def test_every_result_code_takes_its_branch(env):
+    runtime, db = env
+    with db.tx() as s:
+        pool = list(s.scalars(select(Entity).where(Entity.risk_class.in_(["A", "B"]), Entity.status == "active",
+                                                   Entity.abnormal_list.is_(False)).order_by(Entity.id).limit(20)))
+    codes = list(RESULT_OUTCOMES)
+    entity_of = dict(zip(codes, pool))
+    suspended = pool[len(codes)]
+    with db.tx() as s:
+        s.execute(update(Entity).where(Entity.id == suspended.id).values(status="suspended"))
+    iids = {code: inspected(runtime, db, entity_of[code], code) for code in codes}
+    iids["result_6 suspended"] = inspected(runtime, db, suspended, "result_6")
+
+    for label, iid in iids.items():
+        code = label.split()[0]
+        outcome = RESULT_OUTCOMES[code]
+        with db.tx() as s:
+            inst = s.get(ProcessInstance, iid)
+            (pub,) = s.scalars(select(Publication).where(Publication.source_instance_id == iid,
+                                                         Publication.kind == "result")).all()
+            assert pub.payload["result_code"] == code and pub.published_at is not None, label
+            team = s.scalars(select(TeamAssignment).where(TeamAssignment.instance_id == iid)).all()
+            assert team and all(a.released_at is not None for a in team), label
+            entity = s.scalars(select(Entity).where(Entity.uscc == inst.business_key)).one()
+            tasks = [t.bpmn_id for t in s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                                         HumanTask.status == "open"))]
+            hazards = s.scalars(select(Hazard).where(Hazard.source_instance_id == iid)).all()
+            cases = s.scalars(select(EnforcementCase).where(EnforcementCase.instance_id == iid)).all()
+        assert pub.payload["outcome"] == outcome, label
+        if outcome == "problem":  # -> hazard registry and rectification (call activity)
+            assert inst.status == "running" and tasks == ["serve_order"], label
+            assert [h.status for h in hazards] == ["open"] and not cases, label
+        elif outcome == "uncooperative":  # -> an enforcement case directly, no hazard entry
+            assert inst.status == "running" and tasks == ["verify_lead"], label
+            assert not hazards and [(c.status, c.lead_source) for c in cases] == [("lead", "inspection")], label
+        else:  # no problem, order to publicise, abnormal list, close: the inspection ends
+            assert inst.status == "completed" and tasks == [] and not hazards and not cases, label
+            assert end_events(runtime, db, iid) == ["end"], label
+        on_list = label in ("result_C", "result_6")  # a suspended entity is not "unreachable"
+        assert entity.abnormal_list is on_list, label
+
+    # result_8 end to end: the case runs to its close, then the inspection ends at "Case closed"
+    iid = iids["result_8"]
+    work_off(runtime, db, iid)
+    with db.tx() as s:
+        assert s.get(ProcessInstance, iid).status == "completed"
+        (case,) = s.scalars(select(EnforcementCase).where(EnforcementCase.instance_id == iid)).all()
+        assert case.status == "closed" and case.case_number
+    assert end_events(runtime, db, iid) == ["end_case"]

@@ -19,9 +19,6 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 FILES = sorted(p.name for p in PROCESSES.iterdir() if p.suffix in (".bpmn", ".dmn"))
-#: files whose diagram has no edges for the sequence flows (bpmn-js cannot draw or edit those flows)
-WITHOUT_EDGES = {"entity_inspection.bpmn", "inspection_campaign.bpmn"}
-
 
 def _node_or_skip() -> str:
     node = shutil.which("node")
@@ -108,9 +105,7 @@ def test_undeclared_extensions_are_reported(tmp_path):
     assert result["unknown"] == ["other:note"]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(f, marks=pytest.mark.xfail(strict=True, reason="the file has no BPMNEdge for its sequence flows"))
-    if f in WITHOUT_EDGES else f for f in FILES if f.endswith(".bpmn")])
+@pytest.mark.parametrize("name", [f for f in FILES if f.endswith(".bpmn")])
 def test_every_flow_element_has_diagram_information(name):
     """bpmn-js shows and edits only elements with diagram information (SPIFF.md §8)."""
     root = _tree((PROCESSES / name).read_text(encoding="utf-8"))

@@ -1,0 +1,200 @@
+"""The supervisors' area over real HTTP: the dashboard shows the registry, task and incident numbers and
+the chart data; the hazard registry with its filters and overdue orders; campaigns with progress and
+hit rates; open incidents with retry (supervisor only, audited; 403 for an auditor with nothing changed)."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+import tests.support.services  # noqa: F401  (registers test.record for the failing service task)
+from engine.runtime import clock
+from engine.runtime.models import AuditEvent, HumanTask, Incident
+from engine.supervision.campaign_models import Campaign, DrawResult
+from engine.supervision.loop_models import EntityHazardStats, Hazard, Publication, RectificationOrder
+from tests.conftest import DATA
+from tests.web.conftest import ROLE_USERS, HttpUser, sign_in
+
+
+
+@pytest.fixture
+def http(live):
+    """The shared ``http`` factory without keep-alive connections: a connection still open when the test
+    server shuts down makes waitress's loop thread fail at teardown."""
+    made = []
+
+    def make(role=None, username=None):
+        user = HttpUser(live)
+        user.http.headers["Connection"] = "close"
+        if role or username:
+            user.login(username or ROLE_USERS[role])
+        else:
+            user.refresh_csrf()
+        made.append(user)
+        return user
+
+    yield make
+    for user in made:
+        user.http.close()
+
+def _hazards(web_env) -> list[str]:
+    """Three listed hazards (two medium, one high) on two demo entities, one removed; an overdue order."""
+    from scoring.models import Entity
+
+    now = clock.now()
+    with web_env.tx() as s:
+        a, b = s.scalars(select(Entity).order_by(Entity.id).limit(2)).all()
+        for i, (e, grade, status) in enumerate([(a, "medium", "open"), (a, "medium", "open"), (b, "high", "open"),
+                                                (b, "low", "removed")]):
+            s.add(Hazard(uscc=e.uscc, entity_id=e.id, item_code="item-1", clause=f"clause-{i}", grade=grade,
+                         source_instance_id=900 + i, source_task="t", seq=0, found_at=now - timedelta(days=i),
+                         status=status, history=[]))
+        s.add(EntityHazardStats(uscc=a.uscc, entity_id=a.id, recurrence_count=4, hazards_total=6,
+                                first_recorded_at=now - timedelta(days=400), last_recorded_at=now))
+        s.add(RectificationOrder(instance_id=901, task_guid="t", uscc=a.uscc, hazard_ids=[], days=10,
+                                 deadline=now - timedelta(days=3), deadline_day=(now - timedelta(days=3)).date(),
+                                 issued_at=now - timedelta(days=20), status="served", history=[]))
+        return [a.uscc, b.uscc, a.name]
+
+
+def _incident(web_env) -> tuple[int, int]:
+    """An instance whose service task failed once (no automatic retries): an open incident."""
+    from engine.bootstrap import build_runtime
+    from engine.config import load_settings
+    from engine.runtime.deploy import deploy
+
+    rt = build_runtime(load_settings(database_url=web_env.url, service_retries=0))
+    files = {"service.bpmn": (DATA / "engine" / "service.bpmn").read_text(encoding="utf-8")}
+    with web_env.tx() as s:
+        deploy(rt, s, files, "designer")
+        iid = rt.start(s, "service_flow", data={"label": "web-retry", "mode": "flaky:1"}).instance.id
+    with web_env.tx() as s:
+        ht = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open")).one()
+        out = rt.complete_task(s, ht.id, "officer", {})
+        assert out.failure and out.failure.get("incident_id")
+        return iid, out.failure["incident_id"]
+
+
+def test_dashboard_renders_the_numbers(http, web_env):
+    _hazards(web_env)
+    _incident(web_env)
+    r = http("supervisor").get("/supervise/")
+    assert r.status_code == 200
+    html = r.text
+    assert re.search(r'id="kpi-hazards"><div class="value">3<', html)
+    assert re.search(r'id="kpi-overdue-orders"><div class="value">1<', html)
+    assert re.search(r'id="kpi-incidents"><div class="value"><a [^>]*>1</a>', html)
+    medium = re.search(r'<tr id="grade-medium">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'<td class="num">(\d+)</td>', medium) == ["2", "0", "2"]
+    assert "监督总览" in html and "各风险等级问题发现率与对照组对比" in html
+    throughput = json.loads(re.search(r'<script type="application/json" id="chart-throughput">(.*?)</script>',
+                                      html, re.S).group(1))
+    assert len(throughput["labels"]) == 30 and sum(throughput["datasets"][0]["data"]) >= 1  # the officer's task
+    assert "dist/charts.js" in html
+
+
+def test_hazard_registry_page(http, web_env):
+    a, b, name = _hazards(web_env)
+    sup = http("supervisor")
+    r = sup.get("/supervise/hazards")
+    assert r.status_code == 200 and "共 3 条隐患" in r.text and 'id="overdue-orders"' in r.text
+    assert re.search(r'<tr id="order-\d+">', r.text) and name in r.text
+    r = sup.get("/supervise/hazards?grade=high")
+    assert "共 1 条隐患" in r.text and b in r.text
+    assert "共 4 条隐患" in sup.get("/supervise/hazards?status=all").text
+    assert "共 1 条隐患" in sup.get("/supervise/hazards?status=removed").text
+    assert sup.get("/supervise/hazards?grade=huge").status_code == 400
+    assert sup.get("/supervise/hazards?page=x").status_code == 400
+
+
+def test_campaigns_page(http, web_env):
+    from scoring.models import Entity
+
+    now = clock.now()
+    with web_env.tx() as s:
+        c = Campaign(code="WEB-C1", name="网页测试抽查", departments=["amr"], items=["i1"], window_start=date(2026, 1, 1),
+                     window_end=date(2026, 12, 31), ratios={"A": "0.01"}, control_share="0.1", created_by="planner",
+                     created_at=now, status="published")
+        s.add(c)
+        s.flush()
+        ents = s.scalars(select(Entity).order_by(Entity.id).limit(3)).all()
+        for rank, (e, stratum) in enumerate(zip(ents, ["D", "D", "control"]), 1):
+            s.add(DrawResult(campaign_id=c.id, entity_id=e.id, uscc=e.uscc, stratum=stratum, risk_class="D",
+                             key_hex="0" * 64, rank=rank))
+            s.add(Publication(kind="result", uscc=e.uscc, ref=f"campaign:{c.id}", title="r", event_at=now, due_by=now,
+                              payload={"stratum": stratum, "risk_class": "D",
+                                       "result_code": "result_A" if rank == 1 else "result_1"},
+                              source_instance_id=800 + rank, source_task="t", created_at=now))
+        cid = c.id
+    sup = http("supervisor")
+    r = sup.get("/supervise/campaigns")
+    assert r.status_code == 200
+    row = re.search(rf'<tr id="campaign-{cid}">(.*?)</tr>', r.text, re.S).group(1)
+    assert "网页测试抽查" in row and '<td class="num" title="control 1 D 2 ">3</td>' in row  # drawn, by stratum
+    d = re.search(r'<tr id="hit-D">(.*?)</tr>', sup.get(f"/supervise/campaigns?campaign={cid}").text, re.S).group(1)
+    assert "50.0%" in d and "0.0%" in d
+    assert sup.get("/supervise/campaigns?campaign=abc").status_code == 400
+
+
+def test_supervisor_retries_an_incident(http, web_env):
+    iid, incident_id = _incident(web_env)
+    sup = http("supervisor")
+    r = sup.get("/supervise/incidents")
+    assert r.status_code == 200 and f'id="incident-{incident_id}"' in r.text and "flaky backend" in r.text
+    r = sup.post(f"/supervise/incidents/{incident_id}/retry", {})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/supervise/incidents")
+    with web_env.tx() as s:
+        inc = s.get(Incident, incident_id)
+        assert inc.status == "resolved" and inc.resolved_by == "supervisor"
+        open_tasks = s.scalars(select(HumanTask.bpmn_id).where(HumanTask.instance_id == iid,
+                                                               HumanTask.status == "open")).all()
+        assert open_tasks == ["done"]
+        retried = s.scalars(select(AuditEvent).where(AuditEvent.instance_id == iid,
+                                                     AuditEvent.kind == "incident_retried")).one()
+        assert retried.actor == "supervisor"
+    page = sup.get("/supervise/incidents").text
+    assert "故障 %d 已重试" % incident_id in page and f'id="incident-{incident_id}"' not in page
+    # a second retry: a clear message, nothing changed
+    r = sup.post(f"/supervise/incidents/{incident_id}/retry", {})
+    assert r.status_code == 303 and "未能重试" in sup.get("/supervise/incidents").text
+
+
+def test_auditor_may_not_retry(http, web_env):
+    iid, incident_id = _incident(web_env)
+    with web_env.tx() as s:
+        before = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == iid))
+    auditor = http("auditor")
+    assert auditor.post(f"/supervise/incidents/{incident_id}/retry", {}).status_code == 403
+    assert auditor.get("/supervise/incidents").status_code == 403
+    with web_env.tx() as s:
+        assert s.get(Incident, incident_id).status == "open"
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == iid)) == before
+
+
+@pytest.mark.parametrize("path", ["/supervise/", "/supervise/hazards", "/supervise/campaigns", "/supervise/incidents"])
+def test_supervisor_only(http, path):
+    assert http("supervisor").get(path).status_code == 200
+    for role in ("auditor", "officer", "designer"):
+        assert http(role).get(path).status_code == 403, role
+    assert http().get(path).status_code == 302
+
+
+def test_retry_needs_the_csrf_token(http, web_env):
+    _iid, incident_id = _incident(web_env)
+    sup = http("supervisor")
+    r = sup.post(f"/supervise/incidents/{incident_id}/retry", {"csrf_token": "forged"})
+    assert r.status_code == 400
+    with web_env.tx() as s:
+        assert s.get(Incident, incident_id).status == "open"
+
+
+def test_browser_dashboard_draws_charts(page, web_env):
+    _hazards(web_env)
+    sign_in(page, "supervisor")
+    page.goto("/supervise/")
+    page.wait_for_selector('canvas[data-chart="chart-throughput"][data-ready="1"]')
+    page.wait_for_selector('canvas[data-chart="chart-overdue"][data-ready="1"]')
+    assert page.locator("#kpi-hazards .value").inner_text() == "3"

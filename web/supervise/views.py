@@ -1,0 +1,129 @@
+"""Routes of the supervisors' area. Figures come from :mod:`engine.supervision.dashboard` (SQL
+aggregates, bounded lists); the only change is an incident retry, one ``write()`` block calling
+``Runtime.retry_incident`` (which writes the audit events)."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from engine.errors import EngineError, InvalidInput
+from engine.runtime import clock
+from engine.supervision import dashboard
+from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
+from web.auth import current_user, roles_required
+from web.extensions import read_session, runtime, write
+from web.i18n import gettext as _
+
+bp = Blueprint("supervise", __name__, url_prefix="/supervise")
+
+SUPERVISORS = ("supervisor",)
+PAGE_SIZE = 50
+GRADE_LABELS = {"low": "Low", "medium": "Medium", "high": "High"}
+HAZARD_STATUS_LABELS = {"listed": "Still listed", "open": "Awaiting rectification",
+                        "rectification_verified": "Rectification verified", "removed": "Removed",
+                        "closed_other": "Closed (entity ceased)"}
+ORDER_STATUS_LABELS = {"issued": "Order issued", "served": "Served", "reported": "Reported fixed",
+                       "verified": "Verified", "escalated": "Escalated to a case", "closed_other": "Closed"}
+CAMPAIGN_STATUS_LABELS = {"draft": "Draft", "approved": "Approved", "drawn": "Drawn", "published": "Published",
+                          "closed": "Closed"}
+
+
+def _int_arg(name: str, default: int | None = None, minimum: int = 1) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(_("The filter “{name}” must be a whole number, not “{value}”.", name=name,
+                             value=raw)) from None
+    if value < minimum:
+        raise InvalidInput(_("The filter “{name}” must be at least {minimum}.", name=name, minimum=minimum))
+    return value
+
+
+def _charts(series: dashboard.Series) -> dict:
+    labels = [d[5:] for d in series.days]  # MM-DD
+    return {
+        "throughput": {"type": "bar", "labels": labels, "datasets": [
+            {"label": _("Tasks completed"), "data": series.tasks_completed, "color": "#2563eb"},
+            {"label": _("Instances completed"), "data": series.instances_completed, "color": "#15803d"}]},
+        "overdue": {"type": "line", "labels": labels, "datasets": [
+            {"label": _("Open tasks past due (end of day)"), "data": series.overdue_open, "color": "#b91c1c"}]},
+    }
+
+
+@bp.route("/")
+@roles_required(*SUPERVISORS)
+def index():
+    s = read_session()
+    ov = dashboard.overview(s, clock.now())
+    return render_template("supervise/index.html", ov=ov, charts=_charts(ov.series), grade_labels=GRADE_LABELS,
+                           campaign_status_labels=CAMPAIGN_STATUS_LABELS, grades=HAZARD_GRADES)
+
+
+@bp.route("/hazards")
+@roles_required(*SUPERVISORS)
+def hazards():
+    s = read_session()
+    page_no = _int_arg("page", 1)
+    status = request.args.get("status", "listed")
+    status = None if status == "all" else status
+    grade = request.args.get("grade") or None
+    if status not in (None, "listed", *HAZARD_STATUSES):
+        raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="status",
+                             values=", ".join(("all", "listed", *HAZARD_STATUSES)), value=status))
+    if grade not in (None, *HAZARD_GRADES):
+        raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="grade",
+                             values=", ".join(HAZARD_GRADES), value=grade))
+    page = dashboard.list_hazards(s, status=status, grade=grade, uscc=request.args.get("uscc") or None,
+                                  limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
+    n_overdue, overdue = dashboard.overdue_orders(s, clock.now(), limit=100)
+    names = dashboard.entity_names(s, [o.uscc for o in overdue])
+    args = {k: v for k, v in request.args.items() if v and k != "page"}
+    return render_template("supervise/hazards.html", page=page, page_no=page_no, args=args,
+                           status=status or "all", grade=grade or "", uscc=request.args.get("uscc") or "",
+                           by_grade=dashboard.hazards_by_grade(s), leaders=dashboard.recurrence_leaders(s, limit=20),
+                           n_overdue=n_overdue, overdue=overdue, names=names, now=clock.now(),
+                           grade_labels=GRADE_LABELS, status_labels=HAZARD_STATUS_LABELS,
+                           order_status_labels=ORDER_STATUS_LABELS, grades=HAZARD_GRADES, statuses=HAZARD_STATUSES)
+
+
+@bp.route("/campaigns")
+@roles_required(*SUPERVISORS)
+def campaigns():
+    s = read_session()
+    campaign_id = _int_arg("campaign")
+    progress = dashboard.campaign_progress(s, limit=200)
+    rates = dashboard.hit_rates(s, campaign_id=campaign_id)
+    chosen = next((c for c in progress if c.id == campaign_id), None)
+    return render_template("supervise/campaigns.html", progress=progress, rates=rates, chosen=chosen,
+                           campaign_id=campaign_id, campaign_status_labels=CAMPAIGN_STATUS_LABELS)
+
+
+@bp.route("/incidents")
+@roles_required(*SUPERVISORS)
+def incidents():
+    s = read_session()
+    n, rows = dashboard.open_incidents(s, limit=200)
+    return render_template("supervise/incidents.html", n=n, rows=rows)
+
+
+@bp.route("/incidents/<int:incident_id>/retry", methods=["POST"])
+@roles_required(*SUPERVISORS)
+def retry_incident(incident_id: int):
+    user = current_user()
+    try:
+        with write() as s:
+            outcome = runtime().retry_incident(s, incident_id, user.username)
+            failure = outcome.failure
+            instance_id = outcome.instance.id
+    except EngineError as exc:
+        flash(_("Incident {id} was not retried: {error}", id=incident_id, error=str(exc)), "error")
+        return redirect(url_for("supervise.incidents")), 303
+    if failure:
+        flash(_("Incident {id} was retried, but the step failed again: {error}", id=incident_id,
+                error=failure.get("error", "?")), "error")
+    else:
+        flash(_("Incident {id} was retried; instance {instance} goes on.", id=incident_id, instance=instance_id),
+              "success")
+    return redirect(url_for("supervise.incidents")), 303

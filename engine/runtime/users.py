@@ -160,3 +160,54 @@ def user_for_token(session: Session, token: str) -> AppUser | None:
                           .where(ApiToken.token_sha256 == _token_digest(token), ApiToken.revoked_at.is_(None),
                                  AppUser.active.is_(True))).scalars().first()
     return row
+
+
+# --------------------------------------------------------------------------- read side for the admin pages
+def list_users(session: Session) -> list[tuple[AppUser, list[str]]]:
+    """Every user (by user name) with their group names, in two queries."""
+    users = list(session.scalars(select(AppUser).order_by(AppUser.username)))
+    groups: dict[int, list[str]] = {}
+    for user_id, name in session.execute(select(UserGroup.user_id, AppGroup.name)
+                                         .join(AppGroup, AppGroup.id == UserGroup.group_id).order_by(AppGroup.name)):
+        groups.setdefault(user_id, []).append(name)
+    return [(u, groups.get(u.id, [])) for u in users]
+
+
+def list_groups(session: Session) -> list[tuple[AppGroup, list[str]]]:
+    """Every group (by name) with the user names of its members."""
+    members: dict[int, list[str]] = {}
+    for group_id, username in session.execute(select(UserGroup.group_id, AppUser.username)
+                                              .join(AppUser, AppUser.id == UserGroup.user_id)
+                                              .order_by(AppUser.username)):
+        members.setdefault(group_id, []).append(username)
+    return [(g, members.get(g.id, [])) for g in session.scalars(select(AppGroup).order_by(AppGroup.name))]
+
+
+def tokens_of(session: Session, username: str) -> list[ApiToken]:
+    """The user's API tokens, newest first (revoked ones included; the plain token is never stored)."""
+    user = get_user(session, username)
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def system_events(session: Session, *, kind: str | None = None, actor: str | None = None, limit: int = 50,
+                  offset: int = 0):
+    """A page of the system audit chain (sign-ins, user and role changes, deployments, model activations),
+    newest first, by the ``(chain, seq)`` index. Returns ``(rows, has_next)``."""
+    from .models import AuditEvent
+
+    q = select(AuditEvent).where(AuditEvent.chain == audit.SYSTEM_CHAIN)
+    if kind:
+        q = q.where(AuditEvent.kind == kind)
+    if actor:
+        q = q.where(AuditEvent.actor == actor)
+    rows = list(session.scalars(q.order_by(AuditEvent.seq.desc()).offset(offset).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def system_event_kinds(session: Session) -> list[str]:
+    """The kinds present in the system chain (for the filter menu)."""
+    from .models import AuditEvent
+
+    return list(session.scalars(select(AuditEvent.kind).where(AuditEvent.chain == audit.SYSTEM_CHAIN)
+                                .distinct().order_by(AuditEvent.kind)))

@@ -29,16 +29,49 @@ PERSONAL_KEYS = frozenset({
     "legal_representative", "legal_rep", "person_name", "contact", "contact_name", "recipient", "name_of_person",
     "phone", "mobile", "telephone", "id_number", "id_card", "identity_number", "home_address", "email",
     "reporter", "complainant", "handlers", "investigators", "presiding_officer",
+    # added for the public pages (web/public): more spellings of the same personal data
+    "person", "persons", "natural_person", "operator_name", "owner_name", "principal", "person_in_charge",
+    "legal_person", "agent", "applicant", "party_name", "mobile_phone", "phone_number", "cellphone", "tel",
+    "id_no", "id_card_number", "identity_card", "citizen_id", "address_of_person",
 })
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+)")
+#: a mobile number written in groups: 138-1234-5678, 138 1234 5678, +86 138 1234 5678
+_MOBILE_GROUPED_RE = re.compile(r"(?<![\d+])((?:\+?86[\s-]?)?1[3-9]\d)[\s-]\d{4}[\s-](\d{4})(?!\d)")
+#: a personal name (2-4 Chinese characters, not followed by more) after a label that names a natural
+#: person: 法定代表人：张三丰, 负责人为李四, 投诉人王五
+_PERSON_LABELS = ("法定代表人", "负责人", "经营者", "联系人", "投诉人", "举报人", "申请人", "委托代理人", "代理人",
+                  "当事人", "姓名", "户主", "业主")
+_LABELLED_NAME_RE = re.compile(r"(" + "|".join(_PERSON_LABELS) + r")(\s*(?:[:：]|为|是)?\s*)"
+                               r"([\u4e00-\u9fff][\u4e00-\u9fff·]{1,3})(?![\u4e00-\u9fff*])")
+#: numbers masked by an earlier pass (masking twice must change nothing)
+_ALREADY_MASKED_RE = re.compile(r"(?<!\d)(?:\d{6}\*{8}\d{3}[\dXx]|1[3-9]\d(?:\*{4}|-\*{4}-)\d{4})(?!\d)")
+_BIRTH_DATE_RE = re.compile(r"^\d{6}(?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
+
+
+def _is_entity_code(text: str) -> bool:
+    """A valid USCC (entity code, public) that cannot be an ID-card number (no plausible birth date);
+    many USCCs are 17 digits plus a digit or X, the same shape as an ID-card number."""
+    from scoring.uscc import is_valid_uscc
+
+    return is_valid_uscc(text) and not _BIRTH_DATE_RE.match(text)
+
+
+def _mask_id(m: re.Match) -> str:
+    return m.group(0) if _is_entity_code(m.group(0)) else m.group(1) + "********" + m.group(2)
+
+
+def _mask_name(name: str) -> str:
+    return name[0] + "*" if len(name) == 2 else name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def _mask_text(value: str) -> str:
     """Keep first and last character: 张三丰 → 张*丰, 张三 → 张*; numbers keep their ends."""
     value = str(value)
-    if _ID_RE.search(value) or _MOBILE_RE.search(value) or _EMAIL_RE.search(value):
+    if (_ID_RE.search(value) or _MOBILE_RE.search(value) or _EMAIL_RE.search(value)
+            or _MOBILE_GROUPED_RE.search(value) or _LABELLED_NAME_RE.search(value)
+            or _ALREADY_MASKED_RE.search(value)):
         return _mask_free_text(value)
     if len(value) <= 1:
         return "*"
@@ -48,8 +81,10 @@ def _mask_text(value: str) -> str:
 
 
 def _mask_free_text(value: str) -> str:
-    value = _ID_RE.sub(lambda m: m.group(1) + "********" + m.group(2), value)
+    value = _ID_RE.sub(_mask_id, value)
     value = _MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(2), value)
+    value = _MOBILE_GROUPED_RE.sub(lambda m: m.group(1) + "-****-" + m.group(2), value)
+    value = _LABELLED_NAME_RE.sub(lambda m: m.group(1) + m.group(2) + _mask_name(m.group(3)), value)
     return _EMAIL_RE.sub(lambda m: m.group(1) + "***" + m.group(2), value)
 
 
@@ -145,3 +180,19 @@ def public_feed(session: Session, *, kind: str | None = None, uscc: str | None =
     q = q.order_by(Publication.published_at.desc(), Publication.id.desc()).limit(limit).offset(offset)
     return [{"id": p.id, "kind": p.kind, "uscc": p.uscc, "title": p.title, "ref": p.ref, "payload": p.payload,
              "published_at": p.published_at.isoformat()} for p in session.scalars(q)]
+
+
+def public_record(session: Session, publication_id: int) -> dict:
+    """One record as the public may see it: a published record with its (masked) payload, or — once
+    withdrawn — only what was withdrawn, when and why. Unpublished or unknown records are :class:`NotFound`.
+    The payload is masked again on the way out, so a row written without :func:`record` leaks nothing."""
+    p = session.get(Publication, int(publication_id))
+    if p is None or p.published_at is None:
+        raise NotFound(f"publication {publication_id} not found")
+    out = {"id": p.id, "kind": p.kind, "uscc": p.uscc, "title": mask(p.title), "ref": p.ref,
+           "published_at": p.published_at.isoformat(), "withdrawn": p.withdrawn_at is not None}
+    if p.withdrawn_at is not None:
+        out.update(withdrawn_at=p.withdrawn_at.isoformat(), withdraw_note=p.withdraw_note or "")
+    else:
+        out["payload"] = mask(p.payload or {})
+    return out

@@ -1,0 +1,123 @@
+"""The public pages ("one public"): published inspection plans, results and penalties, without sign-in.
+
+Everything comes from :mod:`engine.supervision.publication`: the feed lists published, not withdrawn
+records; personal data of natural persons (names, ID-card numbers, phone numbers, e-mail addresses) is
+masked before storage and again on the way out. A withdrawn record's page shows when and why it was
+withdrawn instead of its content.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+
+from engine.errors import InvalidInput
+from engine.supervision import publication
+from engine.supervision.loop_models import PUBLICATION_KINDS
+from web.extensions import read_session
+from web.i18n import gettext as _
+
+bp = Blueprint("public", __name__, url_prefix="/public")
+
+PAGE_SIZE = 30
+FEED_MAX = 200
+KIND_LABELS = {"plan": "Inspection plan", "result": "Inspection result", "penalty": "Administrative penalty"}
+#: labels of the payload fields the processes publish (others are shown by their key)
+FIELD_LABELS = {
+    "campaign": "Campaign", "name": "Name", "items": "Check items", "window_start": "Inspection window from",
+    "window_end": "Inspection window to", "seed": "Draw seed", "population_hash": "Population hash",
+    "public_value": "Public random value", "by_stratum": "Drawn per stratum", "control": "Control stratum",
+    "total": "Total drawn", "result_code": "Result", "outcome": "Outcome", "inspection_date": "Inspection date",
+    "findings_count": "Findings", "case_number": "Case number", "decision_number": "Decision number",
+    "uscc": "USCC", "decision_type": "Decision", "penalties": "Penalties", "fine": "Fine (yuan)",
+    "legal_basis": "Legal basis", "decision_date": "Decision date", "legal_representative": "Legal representative",
+    "phone": "Phone", "id_number": "ID number", "entity_name": "Entity", "note": "Note",
+}
+
+
+def _filters() -> tuple[str | None, str | None, int]:
+    kind = (request.args.get("kind") or "").strip() or None
+    if kind and kind not in PUBLICATION_KINDS:
+        raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="kind",
+                             values=", ".join(PUBLICATION_KINDS), value=kind))
+    uscc = (request.args.get("entity") or request.args.get("uscc") or "").strip().upper() or None
+    if uscc and (len(uscc) != 18 or not uscc.isalnum()):
+        raise InvalidInput(_("The entity filter takes an 18-character unified social credit code (USCC), not "
+                             "“{value}”.", value=uscc))
+    raw = (request.args.get("page") or "1").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(_("The filter “{name}” must be a whole number of at least 1, not “{value}”.", name="page",
+                             value=raw))
+    return kind, uscc, int(raw)
+
+
+def _feed(kind, uscc, limit: int, offset: int) -> tuple[list[dict], bool]:
+    rows = publication.public_feed(read_session(), kind=kind, uscc=uscc, limit=limit + 1, offset=offset)
+    for r in rows:  # masked at storage; masked again in case a row was written some other way
+        r["payload"] = publication.mask(r["payload"] or {})
+        r["title"] = publication.mask(r["title"])
+    return rows[:limit], len(rows) > limit
+
+
+def _names(rows) -> dict:
+    from engine.supervision.dashboard import entity_names
+
+    return entity_names(read_session(), [r["uscc"] for r in rows if r.get("uscc")])
+
+
+@bp.route("/")
+def index():
+    kind, uscc, page_no = _filters()
+    rows, has_next = _feed(kind, uscc, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
+    args = {k: v for k, v in {"kind": kind, "entity": uscc}.items() if v}
+    return render_template("public/index.html", rows=rows, has_next=has_next, page_no=page_no, args=args,
+                           kind=kind or "", uscc=uscc or "", kinds=PUBLICATION_KINDS, kind_labels=KIND_LABELS,
+                           names=_names(rows))
+
+
+@bp.route("/feed.json")
+def feed_json():
+    """The feed as JSON: ``kind``, ``entity`` (USCC), ``limit`` (≤ 200) and ``offset``; errors are JSON too."""
+    try:
+        kind, uscc, _page = _filters()
+        try:
+            limit = int(request.args.get("limit") or 50)
+            offset = int(request.args.get("offset") or 0)
+        except ValueError:
+            raise InvalidInput(_("“limit” and “offset” must be whole numbers.")) from None
+        if not 1 <= limit <= FEED_MAX or offset < 0:
+            raise InvalidInput(_("“limit” must be between 1 and {max} and “offset” must not be negative.",
+                                 max=FEED_MAX))
+    except InvalidInput as exc:
+        return jsonify({"error": {"status": 400, "message": str(exc)}}), 400
+    rows, has_next = _feed(kind, uscc, limit, offset)
+    for r in rows:
+        r["url"] = url_for("public.detail", publication_id=r["id"], _external=True)
+    body = {"items": rows, "kind": kind, "entity": uscc, "limit": limit, "offset": offset,
+            "next_offset": offset + limit if has_next else None}
+    resp = jsonify(body)
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    return resp
+
+
+@bp.route("/<int:publication_id>")
+def detail(publication_id: int):
+    rec = publication.public_record(read_session(), publication_id)
+    names = _names([rec])
+    status = 410 if rec["withdrawn"] else 200
+    return render_template("public/detail.html", rec=rec, kind_labels=KIND_LABELS, field_labels=FIELD_LABELS,
+                           entity=names.get(rec["uscc"])), status
+
+
+@bp.app_template_filter("public_value")
+def public_value(value) -> str:
+    """A payload value as text: lists joined, objects as compact JSON."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if value is None:
+        return "—"
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)

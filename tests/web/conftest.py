@@ -101,16 +101,16 @@ def client(app):
 
 @pytest.fixture
 def live(app):
-    """The app behind a real HTTP server on a free port: yields the base URL."""
-    from waitress.server import create_server
+    """The app behind a real HTTP server on a free port (werkzeug's threaded server, which stops
+    cleanly; ``regflow serve`` uses waitress, covered by test_serve.py): yields the base URL."""
+    from werkzeug.serving import make_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="regflow-test")
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    # let handler threads finish before the listening socket goes away (else "Bad file descriptor")
-    server.task_dispatcher.shutdown()
-    server.close()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
     thread.join(timeout=5)
 
 
@@ -125,6 +125,9 @@ class HttpUser:
 
         self.base = base
         self.http = requests.Session()
+        # no keep-alive: a connection still open when the test server stops makes waitress's loop
+        # thread fail at teardown
+        self.http.headers["Connection"] = "close"
         self.csrf = ""
 
     def refresh_csrf(self, html: str | None = None) -> str:

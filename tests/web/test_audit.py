@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from engine.runtime.history import CSV_COLUMNS
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
-from tests.web.conftest import ARTIFACTS, ROLE_USERS, HttpUser, sign_in
+from tests.web.conftest import ARTIFACTS, sign_in
 
 CHECKED = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -108,25 +108,6 @@ def _events(web_env, iid: int) -> int:
 
 
 
-@pytest.fixture
-def http(live):
-    """The shared ``http`` factory without keep-alive connections: a connection still open when the test
-    server shuts down makes waitress's loop thread fail at teardown."""
-    made = []
-
-    def make(role=None, username=None):
-        user = HttpUser(live)
-        user.http.headers["Connection"] = "close"
-        if role or username:
-            user.login(username or ROLE_USERS[role])
-        else:
-            user.refresh_csrf()
-        made.append(user)
-        return user
-
-    yield make
-    for user in made:
-        user.http.close()
 
 # ------------------------------------------------------------------------------------------- search
 def test_search_filters(http, web_env, checked):

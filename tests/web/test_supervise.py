@@ -16,29 +16,10 @@ from engine.runtime.models import AuditEvent, HumanTask, Incident
 from engine.supervision.campaign_models import Campaign, DrawResult
 from engine.supervision.loop_models import EntityHazardStats, Hazard, Publication, RectificationOrder
 from tests.conftest import DATA
-from tests.web.conftest import ROLE_USERS, HttpUser, sign_in
+from tests.web.conftest import sign_in
 
 
 
-@pytest.fixture
-def http(live):
-    """The shared ``http`` factory without keep-alive connections: a connection still open when the test
-    server shuts down makes waitress's loop thread fail at teardown."""
-    made = []
-
-    def make(role=None, username=None):
-        user = HttpUser(live)
-        user.http.headers["Connection"] = "close"
-        if role or username:
-            user.login(username or ROLE_USERS[role])
-        else:
-            user.refresh_csrf()
-        made.append(user)
-        return user
-
-    yield make
-    for user in made:
-        user.http.close()
 
 def _hazards(web_env) -> list[str]:
     """Three listed hazards (two medium, one high) on two demo entities, one removed; an overdue order."""

@@ -322,10 +322,15 @@ def _stale(task_id: int, rev: int, current: int) -> str:
 @api_roles(*TASK_WORKERS)
 def complete_task(task_id: int):
     """Body ``{"data": {...}, "rev": n}``: checked in this order — the task exists (404), the caller may
-    work on it (403), it is open (409), ``rev`` is current (409), the data is valid for its form (422
+    work on it (403), the body is well formed (400), it is open (409), ``rev`` is current (409), the data
+    is valid for its form (422
     with ``field_errors``) — then completed in one transaction."""
     from forms.validate import bind_runtime, validate
 
+    user = current_user()
+    s = read_session()
+    ht = _task_or_404(s, task_id)
+    _check_task(s, ht)
     body = _body()
     data, rev = body.get("data") or {}, body.get("rev")
     if not isinstance(data, dict):
@@ -333,10 +338,6 @@ def complete_task(task_id: int):
     if isinstance(rev, bool) or not isinstance(rev, int):
         raise InvalidInput(_("“rev” is required: the instance revision the data was prepared at (GET the task "
                              "to read it)."), field="rev")
-    user = current_user()
-    s = read_session()
-    ht = _task_or_404(s, task_id)
-    _check_task(s, ht)
     if ht.status != "open":
         return error_response(409, _not_open(ht), task_status=ht.status)
     inst = s.get(ProcessInstance, ht.instance_id)

@@ -1,0 +1,99 @@
+"""End to end in the browser, across roles, on the real process library: every role signs in and
+lands on its area; an officer works a real inspection of a demo campaign (the merged checklist),
+first with an invalid submission (error shown, nothing saved), then a valid one; an auditor then
+finds that instance, sees the path on the diagram and the officer's action in the timeline."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
+from tests.web.conftest import ARTIFACTS, ROLE_USERS, sign_in
+
+LANDING = {"designer": "/designer/", "officer": "/inbox/", "team_leader": "/inbox/", "supervisor": "/supervise/",
+           "auditor": "/audit/", "admin": "/admin/"}
+
+
+@pytest.mark.parametrize("role", sorted(LANDING))
+def test_each_role_signs_in_and_lands_on_its_area(page, role):
+    sign_in(page, role)
+    assert page.url.endswith(LANDING[role]), page.url
+    assert page.locator("#sign-out").is_visible()
+    who = page.locator(".topbar .who").inner_text()
+    assert ROLE_USERS[role] in who
+    page.click("#sign-out")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#sign-in").is_visible()
+
+
+@pytest.fixture
+def demo_campaign(web_env):
+    """A demo campaign launched through the real processes: an inspection is delegated to ``officer``."""
+    from engine.demo import start_demo_campaigns
+
+    start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)
+    with web_env.tx() as s:
+        ht = s.scalars(select(HumanTask).where(HumanTask.assignee == "officer", HumanTask.status == "open",
+                                               HumanTask.bpmn_id == "inspect")).first()
+        assert ht is not None, "the demo campaign delegated no inspection to officer"
+        return ht.id, ht.instance_id, ht.business_key
+
+
+def _state(web_env, instance_id: int) -> tuple:
+    with web_env.tx() as s:
+        inst = s.get(ProcessInstance, instance_id)
+        n = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.instance_id == instance_id))
+        return inst.rev, inst.status, n
+
+
+def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
+    task_id, instance_id, uscc = demo_campaign
+    sign_in(page, "officer")
+    page.goto(f"/inbox/?entity={uscc}")
+    page.locator(f"#task-{task_id} a.task-link").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("form.rf-form").is_visible()
+    before = _state(web_env, instance_id)
+
+    # invalid: nothing filled in
+    page.click("form.rf-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".rf-error-summary").is_visible()
+    assert _state(web_env, instance_id) == before
+    page.screenshot(path=str(ARTIFACTS / "e2e-1-invalid-inspection.png"), full_page=True)
+
+    # valid: no problem found, every clause of the merged checklist compliant
+    page.fill("#f-inspection_date", "2026-11-20")
+    page.select_option("#f-method", "on_site")
+    page.check("input[name='credentials_shown'][value='true']")
+    page.select_option("#f-result_code", "result_1")
+    for radio in page.locator("input[type=radio][value='compliant']").all():
+        radio.check()
+    page.check("input[name='party_signed'][value='true']")
+    page.screenshot(path=str(ARTIFACTS / "e2e-2-filled-inspection.png"), full_page=True)
+    page.click("form.rf-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/inbox/"), page.locator("body").inner_text()[:2000]
+    with web_env.tx() as s:
+        ht = s.get(HumanTask, task_id)
+        assert (ht.status, ht.completed_by) == ("completed", "officer")
+    page.click("#sign-out")
+
+    sign_in(page, "auditor")
+    page.goto("/audit/")
+    page.fill("#audit-search input[name=entity]", uscc)
+    page.click("#audit-apply")
+    page.wait_for_selector(f"#instance-{instance_id}")
+    page.click(f"#instance-{instance_id} a.instance-link")
+    page.wait_for_selector('#instance-diagram[data-ready="1"]')
+    assert page.locator('#instance-diagram .djs-element.rf-done[data-element-id="inspect"]').count() == 1
+    assert page.locator('#instance-diagram .djs-element.rf-done[data-element-id="score"]').count() == 1
+    assert page.locator("#instance-diagram .djs-element.rf-flow").count() > 3
+    # "no problem found" ends the inspection: the end event is on the path and nothing is current
+    assert _state(web_env, instance_id)[1] == "completed"
+    assert page.locator('#instance-diagram .djs-element.rf-done[data-element-id="end"]').count() == 1
+    assert page.locator("#instance-diagram .djs-element.rf-current").count() == 0
+    action = page.locator('#timeline li[data-kind="task_completed"][data-actor="officer"]')
+    assert action.count() == 1 and "result_1" in action.inner_text()
+    assert page.locator("#chain-verdict").get_attribute("data-ok") == "1"
+    page.screenshot(path=str(ARTIFACTS / "e2e-3-auditor-trace.png"), full_page=True)

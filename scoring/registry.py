@@ -16,6 +16,7 @@ import skops.io as sio
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine import txcache
 from engine.db import utcnow
 from scoring.errors import ModelLoadError, ModelVersionNotFound, NoActiveModel
 from scoring.models import ModelVersion
@@ -144,5 +145,8 @@ def load_row(row: ModelVersion) -> RiskModel:
 
 
 def load_active(session: Session) -> tuple[str, RiskModel]:
-    row = get_active(session)
-    return row.version, load_row(row)
+    """The active model (read once per transaction: :mod:`engine.txcache`, dropped when a version changes)."""
+    def load():
+        row = get_active(session)
+        return row.version, load_row(row)
+    return txcache.get(session, "scoring.active_model", (ModelVersion.__tablename__,), load)

@@ -15,12 +15,14 @@ so they cannot be read as credit risk classes.
 """
 from __future__ import annotations
 
+import copy
 import math
 from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import txcache
 from engine.errors import Conflict, InvalidInput, NotFound
 
 #: result code -> outcome branch of entity_inspection (DOMAIN.md §2 step 7)
@@ -155,6 +157,8 @@ def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id
                        "items": list(c.items), "stratum": r.stratum, "campaign_seed": c.seed or "",
                        "workload_cap": cap}}
              for r in rows if r.uscc not in started]
+    if items:
+        _prefetch_for_launch(session, [it["data"]["entity_id"] for it in items])
     rt = runtime or get_runtime()
     outcomes = rt.start_many(session, "entity_inspection", items, parent_instance_id=parent_instance_id) \
         if items else []
@@ -162,6 +166,20 @@ def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id
     session.flush()
     return {"campaign_id": campaign_id, "launched": len(outcomes), "already_started": len(started),
             "total": len(rows), "workload_cap": cap}
+
+
+def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
+    """Every child reads its entity (risk.score, team.form) and forms a team: read those rows in batches
+    now, and keep them for the transaction, instead of one query per child and step."""
+    from scoring.models import Entity
+
+    from . import teams
+
+    entities = []
+    for lo in range(0, len(entity_ids), 500):
+        entities.extend(session.scalars(select(Entity).where(Entity.id.in_(entity_ids[lo:lo + 500]))))
+    txcache.hold(session, entities)
+    teams.prefetch(session, entities)
 
 
 def campaign_progress(session: Session, parent_instance_id: int) -> dict:
@@ -198,6 +216,7 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
 
     from .draw import joint_check_for
     from .registries import items_for, required_skills
+    from .registry_models import CheckItem
 
     if depth not in ("core", "full"):
         raise InvalidInput(f"checklist depth must be core or full, not {depth!r}")
@@ -214,16 +233,23 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
             pass
     if not codes:
         raise InvalidInput("an inspection needs at least one check item")
-    rows = items_for(session, codes)
-    limit = None if depth == "full" else CORE_CLAUSES_PER_ITEM
-    merged = merge_checklist([{"code": i.code, "name": i.name, "department": i.department,
-                               "clauses": list(i.clauses)[:limit]} for i in rows])
-    return {"items": [i.code for i in rows], "skills": required_skills(rows),
-            "departments": sorted({i.department for i in rows}), "campaign_ids": campaigns,
+    def merge():
+        rows = items_for(session, codes)
+        limit = None if depth == "full" else CORE_CLAUSES_PER_ITEM
+        merged = merge_checklist([{"code": i.code, "name": i.name, "department": i.department,
+                                   "clauses": list(i.clauses)[:limit]} for i in rows])
+        return {"items": [i.code for i in rows], "skills": required_skills(rows),
+                "departments": sorted({i.department for i in rows}), "merged_checklist": merged.field,
+                "clauses_before": merged.clauses_before, "clauses_after": merged.clauses_after}
+
+    # the same items give the same merged checklist: built once per transaction (a launch builds thousands)
+    merged = txcache.get(session, ("inspection.merged", tuple(codes), depth), (CheckItem.__tablename__,), merge)
+    return {"items": list(merged["items"]), "skills": list(merged["skills"]),
+            "departments": list(merged["departments"]), "campaign_ids": campaigns,
             "joint": len(campaigns) > 1, "is_lead": not campaigns or campaigns[0] == campaign_id,
             "window_start": window[0], "window_end": window[1], "depth": depth,
-            "merged_checklist": merged.field, "clauses_before": merged.clauses_before,
-            "clauses_after": merged.clauses_after}
+            "merged_checklist": copy.deepcopy(merged["merged_checklist"]),
+            "clauses_before": merged["clauses_before"], "clauses_after": merged["clauses_after"]}
 
 
 # ------------------------------------------------------------------------------------------ the result

@@ -36,14 +36,15 @@ import hmac
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import txcache
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from .registries import (conflicts_with, get_entity, is_certified, leaves_overlapping, local_date,
                          open_assignment_counts, region_covers)
-from .registry_models import Inspector, Skill, TeamAssignment, TeamDraw
+from .registry_models import Inspector, InspectorConflict, InspectorLeave, Skill, TeamAssignment, TeamDraw
 
 ALGORITHM = "hmac-sha256-order/v1"
 
@@ -91,9 +92,63 @@ class Candidate:
     key: str = ""
 
     @classmethod
-    def of(cls, i: Inspector, seed: str) -> "Candidate":
+    def of(cls, i: "Inspector | InspectorRow", seed: str) -> "Candidate":
         return cls(i.id, i.code, tuple(sorted(i.skills)), bool(i.is_expert), bool(i.leader_eligible),
                    int(i.seniority), inspector_key(seed, i.code))
+
+    def doc(self) -> dict:
+        """The record of the candidate kept in the draw (``verify_draw`` rebuilds it from this)."""
+        return {"id": self.id, "code": self.code, "skills": list(self.skills), "is_expert": self.is_expert,
+                "leader_eligible": self.leader_eligible, "seniority": self.seniority, "key": self.key}
+
+
+@dataclass(frozen=True)
+class InspectorRow:
+    """A read-only copy of an ``inspector`` row, shared by every team drawn in one transaction."""
+
+    id: int
+    code: str
+    name: str
+    username: str | None
+    department: str
+    cert_no: str | None
+    cert_expires: date | None
+    skills: tuple[str, ...]
+    region: str
+    is_expert: bool
+    leader_eligible: bool
+    seniority: int
+    active: bool
+
+
+_INSPECTOR_TABLES = (Inspector.__tablename__,)
+_LEAVE_TABLES = (InspectorLeave.__tablename__,)
+_WORKLOAD_TABLES = (TeamAssignment.__tablename__,)
+
+
+def _inspectors(session: Session) -> tuple[InspectorRow, ...]:
+    """Every inspector, by code (cached for the transaction: :mod:`engine.txcache`)."""
+    def load():
+        cols = [getattr(Inspector, f) for f in InspectorRow.__dataclass_fields__]
+        return tuple(InspectorRow(*r[:7], tuple(sorted(r[7] or ())), *r[8:])
+                     for r in session.execute(select(*cols).order_by(Inspector.code)))
+    return txcache.get(session, "teams.inspectors", _INSPECTOR_TABLES, load)
+
+
+def _leaves(session: Session, start: date, end: date) -> dict[int, list[tuple[date, date, str]]]:
+    def load():
+        return {iid: [(lv.start_date, lv.end_date, lv.reason) for lv in rows]
+                for iid, rows in leaves_overlapping(session, start, end).items()}
+    return txcache.get(session, ("teams.leaves", start, end), _LEAVE_TABLES, load)
+
+
+def _workload(session: Session) -> dict[int, int]:
+    return txcache.get(session, "teams.workload", _WORKLOAD_TABLES, lambda: open_assignment_counts(session))
+
+
+def _known_skills(session: Session) -> frozenset[str]:
+    return txcache.get(session, "teams.skills", (Skill.__tablename__,),
+                       lambda: frozenset(session.scalars(select(Skill.code))))
 
 
 @dataclass
@@ -138,8 +193,61 @@ class Pool:
         return out
 
 
+_LAST_TEAMS = "teams.last_team"
+_CONFLICTS = "teams.conflicts"
+_PREFETCH_CHUNK = 500
+
+
+def prefetch(session: Session, entities: list) -> None:
+    """Read, in a few batched queries, what forming teams for many ``entities`` (campaign launch) would read
+    one entity at a time: declared conflicts and each entity's last team. Kept for the transaction
+    (:mod:`engine.txcache`); conflicts are dropped when the conflict table changes, and this module keeps
+    the last teams current as it forms and changes teams."""
+    usccs = sorted({e.uscc for e in entities})
+    ids = sorted({e.id for e in entities})
+    conflicts: dict[str, dict[int, str]] = {u: {} for u in usccs}
+    last_form: dict[int, int] = {}
+    for lo in range(0, max(len(usccs), len(ids)), _PREFETCH_CHUNK):
+        chunk = usccs[lo:lo + _PREFETCH_CHUNK]
+        if chunk:
+            for iid, uscc, reason in session.execute(
+                    select(InspectorConflict.inspector_id, InspectorConflict.entity_uscc, InspectorConflict.reason)
+                    .where(InspectorConflict.entity_uscc.in_(chunk))):
+                conflicts[uscc][iid] = reason
+        chunk_ids = ids[lo:lo + _PREFETCH_CHUNK]
+        if chunk_ids:
+            last_form.update(session.execute(
+                select(TeamDraw.entity_id, func.max(TeamDraw.id)).where(
+                    TeamDraw.entity_id.in_(chunk_ids), TeamDraw.kind == "form").group_by(TeamDraw.entity_id)).all())
+    last: dict[int, set[int]] = {i: set() for i in ids}
+    teams_ = sorted(set(last_form.values()))
+    for lo in range(0, len(teams_), _PREFETCH_CHUNK):
+        chunk = teams_[lo:lo + _PREFETCH_CHUNK]
+        replaced = {(d.team_id, d.inputs.get("replaces")) for d in session.scalars(
+            select(TeamDraw).where(TeamDraw.team_id.in_(chunk)))}
+        for aid, team_id, entity_id, iid in session.execute(
+                select(TeamAssignment.id, TeamAssignment.team_id, TeamAssignment.entity_id,
+                       TeamAssignment.inspector_id).where(TeamAssignment.team_id.in_(chunk))):
+            if (team_id, aid) not in replaced and last_form.get(entity_id) == team_id:
+                last[entity_id].add(iid)
+    txcache.put(session, _CONFLICTS, (InspectorConflict.__tablename__,), conflicts)
+    prior = txcache.peek(session, _LAST_TEAMS) or {}
+    txcache.put(session, _LAST_TEAMS, (), {**prior, **last})
+
+
+def _conflicts(session: Session, uscc: str) -> dict[int, str]:
+    known = txcache.peek(session, _CONFLICTS)
+    if known is not None and uscc in known:
+        return known[uscc]
+    return conflicts_with(session, uscc)
+
+
 def _last_team_members(session: Session, entity_id: int, *, before_team: int | None) -> set[int]:
     """Inspectors who served on the entity's previous team (members replaced before the visit did not)."""
+    if before_team is None:
+        known = txcache.peek(session, _LAST_TEAMS)
+        if known is not None and entity_id in known:
+            return known[entity_id]
     q = select(TeamDraw.id).where(TeamDraw.entity_id == entity_id, TeamDraw.kind == "form")
     if before_team is not None:
         q = q.where(TeamDraw.id < before_team)
@@ -154,12 +262,12 @@ def _last_team_members(session: Session, entity_id: int, *, before_team: int | N
 def build_pool(session: Session, *, entity, seed: str, start: date, end: date, policy: TeamPolicy,
                exclude_ids: set[int] = frozenset(), before_team: int | None = None) -> Pool:
     """The filtered pool for ``entity`` and the window ``[start, end]``, in key order."""
-    leave = leaves_overlapping(session, start, end)
-    conflicts = conflicts_with(session, entity.uscc)
-    load = open_assignment_counts(session)
+    leave = _leaves(session, start, end)
+    conflicts = _conflicts(session, entity.uscc)
+    load = _workload(session)
     last_team = _last_team_members(session, entity.id, before_team=before_team) if policy.rotation != "off" else set()
     candidates, rotation, excluded = [], [], {}
-    for i in session.scalars(select(Inspector).order_by(Inspector.code)):
+    for i in _inspectors(session):
         if not region_covers(i.region, entity.district) or i.id in exclude_ids:
             continue
         if not i.active:
@@ -168,8 +276,8 @@ def build_pool(session: Session, *, entity, seed: str, start: date, end: date, p
             excluded[i.code] = ("certificate: expired" if i.cert_expires else "certificate: none") + \
                                (f" (valid to {i.cert_expires})" if i.cert_expires else "")
         elif i.id in leave:
-            lv = leave[i.id][0]
-            excluded[i.code] = f"leave: {lv.start_date}..{lv.end_date}" + (f" {lv.reason}" if lv.reason else "")
+            lv_start, lv_end, lv_reason = leave[i.id][0]
+            excluded[i.code] = f"leave: {lv_start}..{lv_end}" + (f" {lv_reason}" if lv_reason else "")
         elif i.id in conflicts:
             excluded[i.code] = f"conflict: {conflicts[i.id]}"
         elif load.get(i.id, 0) >= policy.workload_cap:
@@ -271,7 +379,7 @@ def _window(now: datetime, start: date | None, end: date | None) -> tuple[date, 
 
 def _check_skills(session: Session, skills: list[str]) -> list[str]:
     skills = sorted(set(skills))
-    known = set(session.scalars(select(Skill.code).where(Skill.code.in_(skills)))) if skills else set()
+    known = _known_skills(session) if skills else frozenset()
     unknown = [s for s in skills if s not in known]
     if unknown:
         raise InvalidInput(f"unknown skill(s): {', '.join(unknown)}")
@@ -313,15 +421,27 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
                     algorithm=ALGORITHM, inputs=inputs, pool=_pool_doc(pool, relaxed), result={}, created_at=now)
     session.add(draw)
     session.flush()
+    load = dict(_workload(session))
     rows = _assign(session, draw, draw.id, entity.id, picks, now)
-    draw.result = _result_doc(session, draw, rows, rotation_relaxed=relaxed)
-    session.flush()
+    for c, _role in picks:  # the workload read above plus this team: no re-count for the next draw
+        load[c.id] = load.get(c.id, 0) + 1
+    txcache.put(session, "teams.workload", _WORKLOAD_TABLES, load)
+    known = txcache.peek(session, _LAST_TEAMS)
+    if known is not None:  # this team is now the entity's last one
+        known[entity.id] = {c.id for c, _role in picks}
+    by_id = {i.id: i for i in _inspectors(session)}
+    order = {"leader": 0, "member": 1, "expert": 2}
+    members = [_member_doc(a, by_id[a.inspector_id]) for a in sorted(rows, key=lambda a: (order[a.role], a.id))]
+    leader = next((m for m in members if m["role"] == "leader"), None)
+    draw.result = {"team_id": draw.id, "draw_id": draw.id, "seed": draw.seed, "algorithm": draw.algorithm,
+                   "members": members, "leader": (leader["username"] or leader["code"]) if leader else None,
+                   "assignment_ids": [r.id for r in rows], "rotation_relaxed": relaxed}
     return _result_of(draw)
 
 
 def _pool_doc(pool: Pool, relaxed: bool) -> dict:
     cands = pool.candidates + (pool.rotation_excluded if relaxed else [])
-    return {"candidates": [asdict(c) for c in sorted(cands, key=lambda c: c.key)],
+    return {"candidates": [c.doc() for c in sorted(cands, key=lambda c: c.key)],
             "rotation_excluded": [c.code for c in pool.rotation_excluded],
             "excluded": pool.excluded, "rotation_relaxed": relaxed}
 
@@ -335,7 +455,7 @@ def _assign(session: Session, draw: TeamDraw, team_id: int, entity_id: int, pick
     return rows
 
 
-def _member_doc(a: TeamAssignment, i: Inspector) -> dict:
+def _member_doc(a: TeamAssignment, i: "Inspector | InspectorRow") -> dict:
     return {"assignment_id": a.id, "code": i.code, "name": i.name, "username": i.username, "role": a.role,
             "department": i.department, "skills": sorted(i.skills)}
 
@@ -385,6 +505,9 @@ def replace_member(session: Session, assignment: TeamAssignment, reason: str, *,
         raise Conflict(f"assignment {assignment.id} was already released ({assignment.release_reason})")
     team = session.get(TeamDraw, assignment.team_id)
     entity = get_entity(session, assignment.entity_id)
+    known = txcache.peek(session, _LAST_TEAMS)
+    if known is not None:  # the entity's last team changes: read it from the database from now on
+        known.pop(entity.id, None)
     inputs = team.inputs
     policy = TeamPolicy(**inputs["policy"])
     start, end = (date.fromisoformat(d) for d in inputs["window"])

@@ -431,9 +431,9 @@ def profile(args) -> None:
                                     runtime.start(s, PROCESS_ID, actor="bench")
                         else:
                             for i in range(0, count, args.batch):
-                                with db.tx() as s:
-                                    for _ in range(min(args.batch, count - i)):
-                                        runtime.start(s, PROCESS_ID, actor="bench")
+                                with db.tx() as s:  # as the timed batched mode: one start_many per batch
+                                    runtime.start_many(s, PROCESS_ID, [{}] * min(args.batch, count - i),
+                                                       actor="bench")
                     work(args.warmup)
                     prof = cProfile.Profile()
                     t0 = time.perf_counter()

@@ -5,6 +5,7 @@ transaction.
 """
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -58,6 +59,20 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.close()
 
 
+class JsonText(str):
+    """A value of a JSON column that is already encoded: :func:`json_dumps` stores it as it is (the audit log
+    hashes the exact text it stores, so it encodes each value once, not once to hash and again to store)."""
+
+    __slots__ = ()
+
+
+def json_dumps(value) -> str:
+    """The engines' JSON serializer: ``json.dumps``, except for :class:`JsonText`, passed through."""
+    if type(value) is JsonText:
+        return value
+    return json.dumps(value)
+
+
 _engines: dict[str, Engine] = {}
 
 
@@ -66,7 +81,7 @@ def get_engine(url: str) -> Engine:
     eng = _engines.get(url)
     if eng is None:
         if url.startswith("sqlite"):
-            eng = create_engine(url, connect_args={"timeout": 30})
+            eng = create_engine(url, connect_args={"timeout": 30}, json_serializer=json_dumps)
             event.listen(eng, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
             # BEGIN IMMEDIATE can take the write lock at the start of a step.
@@ -81,7 +96,7 @@ def get_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
         else:
             # no pre-ping (a round trip per transaction); recycle connections instead
-            eng = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
+            eng = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20, json_serializer=json_dumps)
         _engines[url] = eng
     return eng
 

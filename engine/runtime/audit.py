@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+
+from engine.db import JsonText, json_dumps
 
 from . import clock
 from .models import AuditAnchor, AuditChain, AuditEvent
@@ -69,28 +72,72 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
+class _Fallback:
+    """``default`` of the canonical encoder: ``str`` for values JSON has no type for (e.g. datetimes)."""
+
+    __slots__ = ()
+
+    def __call__(self, value: Any) -> str:
+        return str(value)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_Fallback())
+_encode = _CANONICAL.encode
+_string = json.encoder.encode_basestring  # what the encoder above writes for a str (ensure_ascii=False)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _string(value)
+    if type(value) is int:
+        return str(value)
+    return _encode(value)
+
+
+#: a key the encoder may have written for a non-str key (int, float, bool, None): sorted before conversion,
+#: such keys can come back in another order once read as strings ({2:…, 10:…} → "10" < "2")
+_NON_STR_KEY = re.compile(r'"(?:-?[0-9][0-9.eE+-]*|-?Infinity|NaN|true|false|null)":')
+
+
+def _compound(value: Any) -> str:
+    if not value and type(value) in (list, dict):
+        return "[]" if type(value) is list else "{}"
+    text = _encode(value)
+    if _NON_STR_KEY.search(text):  # rare: settle on the form the database will give back
+        text = _encode(json.loads(text))
+    return text
+
+
 def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tuple[list[dict], tuple[int, str]]:
-    """Hash-chain ``events`` after ``head`` = (seq, hash); returns the rows and the new head."""
+    """Hash-chain ``events`` after ``head`` = (seq, hash); returns the rows and the new head.
+
+    The canonical form (:func:`_canonical_with`: sorted keys, no spaces, UTF-8) is assembled from its fields,
+    each encoded once; the three JSON columns are stored as exactly the text that was hashed
+    (:class:`~engine.db.JsonText`), so a value JSON cannot represent (a datetime) is stored as the string
+    that was hashed, and ``verify`` re-encoding what it reads gives the same bytes."""
     seq, prev = head
     now = clock.now()
     rows = []
+    chain_text = _string(chain)
     for ev in events:
         seq += 1
-        row = {
-            "chain": chain, "seq": seq, "at": ev.at or now, "actor": ev.actor, "kind": ev.kind,
-            "instance_id": ev.instance_id, "bpmn_id": ev.bpmn_id, "task_guid": ev.task_guid,
-            "flow_ids": ev.flow_ids, "data_diff": ev.data_diff, "detail": ev.detail,
-        }
-        fallback = _NonJson()
-        body = _canonical_with(chain, seq, row, fallback)
-        if fallback.used:  # store exactly what was hashed (e.g. datetimes as text)
-            for key in ("flow_ids", "data_diff", "detail"):
-                row[key] = _jsonable(row[key])
+        at = ev.at or now
+        flow, diff, detail = _compound(ev.flow_ids), _compound(ev.data_diff), _compound(ev.detail)
+        body = "".join((
+            '{"actor":', _scalar(ev.actor), ',"at":', _string(at.isoformat(timespec="microseconds")),
+            ',"bpmn_id":', _scalar(ev.bpmn_id), ',"chain":', chain_text, ',"data_diff":', diff,
+            ',"detail":', detail, ',"flow_ids":', flow, ',"instance_id":', _scalar(ev.instance_id),
+            ',"kind":', _scalar(ev.kind), ',"seq":', str(seq), ',"task_guid":', _scalar(ev.task_guid), "}"))
         h = hashlib.sha256(prev.encode())
-        h.update(body)
-        row["prev_hash"] = prev
-        row["hash"] = prev = h.hexdigest()
-        rows.append(row)
+        h.update(body.encode())
+        rows.append({
+            "chain": chain, "seq": seq, "at": at, "actor": ev.actor, "kind": ev.kind,
+            "instance_id": ev.instance_id, "bpmn_id": ev.bpmn_id, "task_guid": ev.task_guid,
+            "flow_ids": JsonText(flow), "data_diff": JsonText(diff), "detail": JsonText(detail),
+            "prev_hash": prev, "hash": h.hexdigest()})
+        prev = rows[-1]["hash"]
     return rows, (seq, prev)
 
 
@@ -108,8 +155,13 @@ _INSERT_EVENTS = AuditEvent.__table__.insert()
 
 
 def insert_rows(session: Session, rows: list[dict]) -> None:
-    if rows:
-        session.execute(_INSERT_EVENTS, rows)
+    if not rows:
+        return
+    if session.get_bind().dialect._json_serializer is not json_dumps:
+        # an engine not made by engine.db would encode the texts again: hand it the values instead
+        rows = [{**r, **{k: json.loads(r[k]) for k in ("flow_ids", "data_diff", "detail")
+                         if type(r[k]) is JsonText}} for r in rows]
+    session.execute(_INSERT_EVENTS, rows)
 
 
 def append(session: Session, chain: str, events: Iterable[Event]) -> int:

@@ -109,3 +109,42 @@ def test_edited_anchor_detected(db, history):
         heads = dict(anchor.heads)
         s.execute(update(AuditAnchor).where(AuditAnchor.id == anchor.id).values(heads={k: v for k, v in list(heads.items())[1:]}))
     assert "anchor edited" in problems(db)
+
+
+EVENTS = [
+    audit.Event("instance_started", "system", 7, detail={"process_id": "p", "version": 2},
+                data_diff={"amount": {"new": 7.25}, "名称": {"new": "郑州市某某有限公司"}}),
+    audit.Event("element_completed", "张三", 7, "Task_1", "0b7f", flow_ids=["Flow_1"],
+                data_diff={"due": {"new": __import__("datetime").datetime(2026, 3, 5, 8, 0)}}),
+    audit.Event("task_created", "system", None, None, None),
+    audit.Event("odd", "x\"\\\n", 7, "B", "g", data_diff={"nested": {"new": [1, {"b": None, "a": True}]}},
+                detail={2: "int key", 10: "u\u2028"}),
+]
+
+
+def test_rows_hash_the_canonical_form_and_store_what_was_hashed():
+    """The hash of each row is sha256(prev ‖ canonical JSON of the row as it will be read back), the form
+    verify recomputes; values JSON has no type for are stored as the text that was hashed."""
+    import json
+
+    rows, (seq, head) = audit.build_rows("instance:7", EVENTS, (3, audit.GENESIS))
+    assert [r["seq"] for r in rows] == [4, 5, 6, 7] and seq == 7 and head == rows[-1]["hash"]
+    prev = audit.GENESIS
+    for r in rows:
+        read_back = {**r, **{k: json.loads(r[k]) for k in ("flow_ids", "data_diff", "detail")}}
+        assert r["prev_hash"] == prev
+        assert audit.row_hash(prev, r["chain"], r["seq"], read_back) == r["hash"]
+        prev = r["hash"]
+    assert json.loads(rows[1]["data_diff"]) == {"due": {"new": "2026-03-05 08:00:00"}}
+    # int keys are hashed as the strings they are read back as, in that order ("10" before "2")
+    assert rows[3]["detail"] == '{"10":"u\u2028","2":"int key"}'
+
+
+def test_stored_rows_verify_on_both_databases(db):
+    with db.tx() as s:
+        audit.append(s, audit.SYSTEM_CHAIN, EVENTS)
+    with db.tx() as s:
+        assert audit.verify(s).ok
+        stored = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert stored[1].data_diff == {"due": {"new": "2026-03-05 08:00:00"}}
+        assert stored[0].data_diff["名称"] == {"new": "郑州市某某有限公司"}

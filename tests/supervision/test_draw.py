@@ -154,6 +154,17 @@ def test_changing_one_uscc_or_the_public_value_changes_the_result():
     assert pv.seed_hex != base.seed_hex and pv.drawn_set() != base.drawn_set()
 
 
+def test_population_order_is_bytewise_for_any_length():
+    rng = np.random.default_rng(4)
+    chars = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    codes = {"".join(rng.choice(chars, int(n))) for n in rng.integers(1, 19, 3000)}
+    codes |= {c[:-1] for c in list(codes)[:300] if len(c) > 1}  # prefixes sort before their extensions
+    codes = sorted(codes, key=lambda _: rng.random())
+    pop = d.Population.build(codes, ["A"] * len(codes))
+    assert pop.usccs.tolist() == sorted(c.encode() for c in codes)
+    assert pop.csv == b"".join(c.encode() + b",A\n" for c in sorted(codes))
+
+
 # ------------------------------------------------------------------------------------------- database
 def add_entities(s, codes, classes, *, status=None, industry="F", district="350102", start_id=1):
     from sqlalchemy import insert
@@ -410,3 +421,78 @@ def test_cli_verify_and_show(db, registry, monkeypatch):
     assert bad.exit_code == 1
     assert not json.loads(bad.output)["ok"]
     assert runner.invoke(draw_group, ["verify", "NOPE"]).exit_code == 3
+
+
+def _scope_set(scope) -> set:
+    usccs = [u.decode() if isinstance(u, bytes) else u for u in scope.usccs.tolist()]
+    return set(zip(scope.ids.tolist(), usccs, scope.classes.tolist(), scope.terminal.tolist()))
+
+
+def test_in_scope_columns_match_the_registry(db, registry):
+    """The column-wise read of the registry (SQLite: one aggregate row) is the registry, row by row."""
+    from scoring.models import Entity
+
+    with db.tx() as s:
+        cid = make_campaign(s, jurisdiction=["3501"])
+        c = s.get(Campaign, cid)
+        scope = d._in_scope(s, c)
+        expected = {(e.id, e.uscc, (e.risk_class or "-").encode(),
+                     d.TERMINAL_STATUSES.index(e.status) if e.status in d.TERMINAL_STATUSES else -1)
+                    for e in s.scalars(select(Entity).where(Entity.district.startswith("3501"),
+                                                            Entity.industry_section == "F"))}
+    assert len(scope.ids) == len(expected) == 600
+    assert _scope_set(scope) == expected
+
+
+def test_odd_uscc_and_sqlite_length_limit_fall_back_to_rows(db, registry, monkeypatch):
+    """SQLite reads the registry as packed columns; a USCC that is not 18 characters, or a column over SQLite's
+    string limit, makes it read row by row instead, with the same population and the same exclusions."""
+    import sqlite3
+
+    from scoring.models import Entity
+
+    with db.tx() as s:
+        add_entities(s, ["ABC123"], [None], start_id=1001)
+        cid = make_campaign(s)
+        first = d.freeze_population(s, cid, NOW)
+        assert b"ABC123,B\n" in d.load_population(s, s.get(Campaign, cid)).csv
+    assert first.eligible == 600 - 2 + 1 and first.unclassified == 1 + sum(k is None for k in registry["classes"])
+    if db.kind != "sqlite":
+        return
+    with db.tx() as s:
+        s.execute(update(Entity).where(Entity.id == 1001).values(uscc="91350102MA2Y0ABC12"))
+        packed_id = make_campaign(s, "FZ-2026-02")
+        rows_id = make_campaign(s, "FZ-2026-03")
+        t = Entity.__table__
+        assert d._in_scope_packed(s, t, []) is not None
+        raw = s.connection().connection.driver_connection
+        old = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+        try:
+            assert d._in_scope_packed(s, t, []) is None
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, old)
+        packed = d.freeze_population(s, packed_id, NOW)
+        with monkeypatch.context() as m:
+            m.setattr(d, "_in_scope_packed", lambda *a: None)
+            by_rows = d.freeze_population(s, rows_id, NOW)
+        logged = {c: s.execute(select(CampaignExclusion.entity_id, CampaignExclusion.uscc, CampaignExclusion.reason,
+                                      CampaignExclusion.detail).where(CampaignExclusion.campaign_id == c)
+                               .order_by(CampaignExclusion.entity_id)).all() for c in (packed_id, rows_id)}
+    assert packed.population_hash == by_rows.population_hash != first.population_hash
+    assert {k: v for k, v in packed.to_dict().items() if k != "campaign_id"} == \
+        {k: v for k, v in by_rows.to_dict().items() if k != "campaign_id"}
+    assert logged[packed_id] == logged[rows_id] and len(logged[packed_id]) == 2
+
+
+def test_exclusion_rows_are_written_in_batches(db, registry):
+    """Multi-row inserts: a full batch of 500 rows and a partial one, on each backend."""
+    with db.tx() as s:
+        cid = make_campaign(s, approve=False)
+        rows = [(cid, i + 1, registry["codes"][i], "open_task", f"open instance {i}" if i % 3 else None)
+                for i in range(640)]
+        d._insert_raw(s, CampaignExclusion.__table__, d.EXCLUSION_COLUMNS, rows)
+    with db.tx() as s:
+        got = sorted(s.execute(select(CampaignExclusion.campaign_id, CampaignExclusion.entity_id, CampaignExclusion.uscc,
+                                      CampaignExclusion.reason, CampaignExclusion.detail)
+                               .where(CampaignExclusion.campaign_id == cid)).all())
+    assert [tuple(r) for r in got] == rows

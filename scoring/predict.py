@@ -129,18 +129,34 @@ class RiskModel:
     # ---- one entity -----------------------------------------------------------------------------------
     def score_one(self, row: dict, entity_id=None, config: ClassConfig | None = None) -> tuple[float, str, list[dict]]:
         """Validate and score one entity given as a dict of columns; returns ``(score, class, reasons)``."""
-        frame = {k: [row.get(k)] for k in MODEL_INPUTS}
-        X, _, _ = frame_to_matrix(frame, ids=[entity_id if entity_id is not None else row.get("id", "row 0")])
-        p, deltas = self.reason_deltas(X)
-        reasons = self.render_reasons(X[0], deltas[0], row)
+        out = self.score_many([row], [entity_id if entity_id is not None else row.get("id", "row 0")], config,
+                              strict=True)
+        return out[0]
+
+    def score_many(self, rows: list[dict], ids: list, config: ClassConfig | None = None,
+                   strict: bool = False) -> list[tuple[float, str, list[dict]] | None]:
+        """:meth:`score_one` for many rows at once (one matrix): ``(score, class, reasons)`` per row, ``None``
+        for a row that does not validate (with ``strict`` the first such row raises instead)."""
+        frame = {k: [r.get(k) for r in rows] for k in MODEL_INPUTS}
+        X, valid, _errors = frame_to_matrix(frame, ids=ids, strict=strict)
+        out: list = [None] * len(rows)
+        idx = np.flatnonzero(valid)
+        if not len(idx):
+            return out
+        Xv = X[idx]
+        p, deltas = self.reason_deltas(Xv)
         cls = self.classes(p)
+        rule = np.full(len(idx), -1)
         if config is not None and config.overrides:
-            flags = {k: [row.get(k, False)] for k in ("serious_list", "abnormal_list")}
-            after, rule = apply_overrides(cls, {**frame, **flags}, config)
-            if rule[0] >= 0:
-                reasons = [override_reason(config, int(rule[0]), CLASSES[after[0]])] + reasons
-            cls = after
-        return float(p[0]), CLASSES[int(cls[0])], reasons
+            sub = {k: [frame[k][i] for i in idx] for k in MODEL_INPUTS}
+            sub.update({k: [rows[i].get(k, False) for i in idx] for k in ("serious_list", "abnormal_list")})
+            cls, rule = apply_overrides(cls, sub, config)
+        for r, i in enumerate(idx):
+            reasons = self.render_reasons(Xv[r], deltas[r], rows[i])
+            if rule[r] >= 0:
+                reasons = [override_reason(config, int(rule[r]), CLASSES[cls[r]])] + reasons
+            out[i] = (float(p[r]), CLASSES[int(cls[r])], reasons)
+        return out
 
 
 def reason_text(name: str, x: float, delta: float, raw_row: dict | None = None) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from engine import txcache
 from engine.db import utcnow
 from scoring import classes as cls
 from scoring.errors import EntityNotFound, InvalidFactors
@@ -161,6 +162,35 @@ def _row_dict(entity: Entity) -> dict:
     return d
 
 
+_MEMO = "scoring.memo"
+_MEMO_FIELDS = tuple(MODEL_INPUTS) + FLAG_COLUMNS
+
+
+def _memo_key(version: str, row: dict) -> tuple:
+    return (version, id(class_config()), tuple(row[k] for k in _MEMO_FIELDS))
+
+
+def prefetch_scores(session: Session, entities: list[Entity]) -> int:
+    """Score many entities in one matrix and remember the results for this transaction, keyed by the model
+    version and every input value: a later :func:`score_entity` of an entity whose inputs are unchanged
+    takes its result from here (the same model on the same inputs; a batch and a single row may differ in
+    the last bits of a float, far below the six decimals a score keeps). For batch work such as a campaign
+    launch, where every child instance scores its entity. Rows that do not validate are left out
+    (scoring them one by one raises the error). Returns how many were remembered."""
+    if not entities:
+        return 0
+    version, model = load_active(session)
+    rows = [_row_dict(e) for e in entities]
+    results = model.score_many(rows, [e.id for e in entities], class_config())
+    memo = txcache.get(session, _MEMO, (ModelVersion.__tablename__,), dict)
+    n = 0
+    for row, res in zip(rows, results):
+        if res is not None:
+            memo[_memo_key(version, row)] = res
+            n += 1
+    return n
+
+
 def score_entity(session: Session, entity_id: int, record: bool = True) -> ScoreResult:
     """Score one entity with the active model; store the result on its row unless ``record`` is false.
 
@@ -171,7 +201,13 @@ def score_entity(session: Session, entity_id: int, record: bool = True) -> Score
     if entity is None:
         raise EntityNotFound(entity_id)
     version, model = load_active(session)
-    score, klass, reasons = model.score_one(_row_dict(entity), entity_id=entity_id, config=class_config())
+    row = _row_dict(entity)
+    memo = txcache.peek(session, _MEMO)
+    hit = memo.get(_memo_key(version, row)) if memo else None
+    if hit is not None:
+        score, klass, reasons = hit[0], hit[1], [dict(r) for r in hit[2]]
+    else:
+        score, klass, reasons = model.score_one(row, entity_id=entity_id, config=class_config())
     if record:
         entity.risk_score, entity.risk_class, entity.risk_reasons = score, klass, reasons
         entity.model_version, entity.scored_at = version, utcnow()

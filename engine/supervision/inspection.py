@@ -16,6 +16,7 @@ so they cannot be read as credit risk classes.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from datetime import date, datetime
 
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from engine import txcache
 from engine.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 
 #: result code -> outcome branch of entity_inspection (DOMAIN.md §2 step 7)
 RESULT_OUTCOMES: dict[str, str] = {
@@ -169,8 +172,9 @@ def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id
 
 
 def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
-    """Every child reads its entity (risk.score, team.form) and forms a team: read those rows in batches
-    now, and keep them for the transaction, instead of one query per child and step."""
+    """Every child reads its entity (risk.score, team.form), scores it and forms a team: read those rows in
+    batches now, score them in one matrix, and keep all of it for the transaction, instead of one query and
+    one model call per child and step."""
     from scoring.models import Entity
 
     from . import teams
@@ -180,6 +184,13 @@ def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
         entities.extend(session.scalars(select(Entity).where(Entity.id.in_(entity_ids[lo:lo + 500]))))
     txcache.hold(session, entities)
     teams.prefetch(session, entities)
+    from scoring.errors import ScoringError
+    from scoring.service import prefetch_scores
+
+    try:
+        prefetch_scores(session, entities)
+    except ScoringError as exc:  # no active model, say: each child's risk.score reports it (incident) itself
+        log.warning("batch scoring before the launch: %s; every instance scores on its own", exc)
 
 
 def campaign_progress(session: Session, parent_instance_id: int) -> dict:

@@ -36,7 +36,7 @@ import hmac
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import txcache
@@ -121,6 +121,8 @@ class InspectorRow:
     active: bool
 
 
+_DRAW = TeamDraw.__table__
+_ASSIGNMENT = TeamAssignment.__table__
 _INSPECTOR_TABLES = (Inspector.__tablename__,)
 _LEAVE_TABLES = (InspectorLeave.__tablename__,)
 _WORKLOAD_TABLES = (TeamAssignment.__tablename__,)
@@ -417,12 +419,17 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
     inputs = {"instance_id": instance_id, "uscc": entity.uscc, "district": entity.district,
               "campaign_seed": campaign_seed, "skills": skills, "team_size": team_size,
               "window": [start.isoformat(), end.isoformat()], "policy": asdict(policy)}
-    draw = TeamDraw(kind="form", instance_id=instance_id, task_key=task_key, entity_id=entity.id, seed=seed,
-                    algorithm=ALGORITHM, inputs=inputs, pool=_pool_doc(pool, relaxed), result={}, created_at=now)
-    session.add(draw)
-    session.flush()
     load = dict(_workload(session))
-    rows = _assign(session, draw, draw.id, entity.id, picks, now)
+    # three Core statements (the draw, its assignments, its result): a launch forms thousands of teams
+    draw_id = session.execute(insert(_DRAW).returning(_DRAW.c.id), [{
+        "kind": "form", "team_id": None, "instance_id": instance_id, "task_key": task_key, "entity_id": entity.id,
+        "seed": seed, "algorithm": ALGORITHM, "inputs": inputs, "pool": _pool_doc(pool, relaxed), "result": {},
+        "created_at": now}]).scalar_one()
+    assignment_ids = list(session.execute(
+        insert(_ASSIGNMENT).returning(_ASSIGNMENT.c.id, sort_by_parameter_order=True),
+        [{"team_id": draw_id, "draw_id": draw_id, "instance_id": instance_id, "task_key": task_key,
+          "entity_id": entity.id, "inspector_id": c.id, "role": role, "assigned_at": now} for c, role in picks]
+    ).scalars())
     for c, _role in picks:  # the workload read above plus this team: no re-count for the next draw
         load[c.id] = load.get(c.id, 0) + 1
     txcache.put(session, "teams.workload", _WORKLOAD_TABLES, load)
@@ -431,12 +438,17 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
         known[entity.id] = {c.id for c, _role in picks}
     by_id = {i.id: i for i in _inspectors(session)}
     order = {"leader": 0, "member": 1, "expert": 2}
-    members = [_member_doc(a, by_id[a.inspector_id]) for a in sorted(rows, key=lambda a: (order[a.role], a.id))]
+    picked = sorted(zip(assignment_ids, picks), key=lambda p: (order[p[1][1]], p[0]))
+    members = [{"assignment_id": aid, "code": i.code, "name": i.name, "username": i.username, "role": role,
+                "department": i.department, "skills": sorted(i.skills)}
+               for aid, (c, role) in picked for i in (by_id[c.id],)]
     leader = next((m for m in members if m["role"] == "leader"), None)
-    draw.result = {"team_id": draw.id, "draw_id": draw.id, "seed": draw.seed, "algorithm": draw.algorithm,
-                   "members": members, "leader": (leader["username"] or leader["code"]) if leader else None,
-                   "assignment_ids": [r.id for r in rows], "rotation_relaxed": relaxed}
-    return _result_of(draw)
+    result = {"team_id": draw_id, "draw_id": draw_id, "seed": seed, "algorithm": ALGORITHM,
+              "members": members, "leader": (leader["username"] or leader["code"]) if leader else None,
+              "assignment_ids": assignment_ids, "rotation_relaxed": relaxed}
+    session.execute(update(_DRAW).where(_DRAW.c.id == draw_id).values(result=result))
+    return TeamResult(team_id=draw_id, draw_id=draw_id, seed=seed, algorithm=ALGORITHM, members=members,
+                      leader=result["leader"], assignment_ids=assignment_ids, rotation_relaxed=relaxed)
 
 
 def _pool_doc(pool: Pool, relaxed: bool) -> dict:

@@ -112,3 +112,37 @@ def test_retrain_from_outcomes(loaded_db, trained):
     with transaction(loaded_db) as s:
         with pytest.raises(EntityNotFound):
             service.retrain_from_outcomes(s, [(999999, "2024-01-01", True, True)])
+
+
+def test_prefetched_scores_equal_scoring_one_by_one(loaded_db):
+    """A campaign launch scores its entities in one matrix; each instance's risk.score then takes the result
+    made for exactly its inputs, and it is the result scoring that entity alone gives."""
+    from engine import txcache
+
+    with transaction(loaded_db) as s:
+        ids = list(s.scalars(select(Entity.id).order_by(Entity.id).limit(400)))
+        alone = [service.score_entity(s, i, record=False) for i in ids]
+    with transaction(loaded_db) as s:
+        entities = list(s.scalars(select(Entity).where(Entity.id.in_(ids)).order_by(Entity.id)))
+        assert service.prefetch_scores(s, entities) == len(ids)
+        model_calls = []
+        _, model = registry.load_active(s)
+        real = model.score_one
+        model.score_one = lambda *a, **k: model_calls.append(1) or real(*a, **k)
+        try:
+            batch = [service.score_entity(s, i) for i in ids]
+            assert model_calls == []  # every result came from the batch
+            # an entity whose inputs change is scored again, not served the remembered result
+            entities[0].complaints_12m = (entities[0].complaints_12m or 0) + 5
+            s.flush()
+            again = service.score_entity(s, ids[0], record=False)
+            assert model_calls == [1] and again.score != batch[0].score
+        finally:
+            model.score_one = real
+        assert s.get(Entity, ids[1]).risk_score == pytest.approx(batch[1].score, abs=1e-6)  # recorded as before
+    assert txcache.peek(s, "scoring.memo") is None  # nothing outlives the transaction
+    for a, b in zip(alone, batch):
+        assert (a.risk_class, a.model_version) == (b.risk_class, b.model_version)
+        assert abs(a.score - b.score) < 1e-9
+        assert [r["factor"] for r in a.reasons] == [r["factor"] for r in b.reasons]
+        assert [r["zh"] for r in a.reasons] == [r["zh"] for r in b.reasons]

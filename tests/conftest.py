@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 PG_BASE = os.environ.get("REGFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# every workflow state the suite writes (here and in the CLI/worker processes it starts) is also built with
+# SpiffWorkflow's own converter and compared with regflow's faster one (engine/runtime/serializer.py)
+os.environ.setdefault("REGFLOW_SERIALIZER_CROSS_CHECK", "1")
 
 _pg_state: dict = {}
 

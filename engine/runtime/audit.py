@@ -104,10 +104,12 @@ _NON_STR_KEY = re.compile(r'"(?:-?[0-9][0-9.eE+-]*|-?Infinity|NaN|true|false|nul
 def _compound(value: Any) -> str:
     if not value and type(value) in (list, dict):
         return "[]" if type(value) is list else "{}"
-    text = _encode(value)
-    if _NON_STR_KEY.search(text):  # rare: settle on the form the database will give back
-        text = _encode(json.loads(text))
-    return text
+    return _encode(value)
+
+
+def _settled(text: str) -> str:
+    """``text`` as the database will give it back and the encoder write it again."""
+    return _encode(json.loads(text)) if _NON_STR_KEY.search(text) else text
 
 
 def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tuple[list[dict], tuple[int, str]]:
@@ -121,12 +123,18 @@ def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tu
     now = clock.now()
     rows = []
     chain_text = _string(chain)
+    stamps: dict[datetime, str] = {}
     for ev in events:
         seq += 1
         at = ev.at or now
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = _string(at.isoformat(timespec="microseconds"))
         flow, diff, detail = _compound(ev.flow_ids), _compound(ev.data_diff), _compound(ev.detail)
+        if _NON_STR_KEY.search(diff + detail + flow):  # (no match can span the joins: "}{", "]{", …)
+            flow, diff, detail = _settled(flow), _settled(diff), _settled(detail)  # rare
         body = "".join((
-            '{"actor":', _scalar(ev.actor), ',"at":', _string(at.isoformat(timespec="microseconds")),
+            '{"actor":', _scalar(ev.actor), ',"at":', stamp,
             ',"bpmn_id":', _scalar(ev.bpmn_id), ',"chain":', chain_text, ',"data_diff":', diff,
             ',"detail":', detail, ',"flow_ids":', flow, ',"instance_id":', _scalar(ev.instance_id),
             ',"kind":', _scalar(ev.kind), ',"seq":', str(seq), ',"task_guid":', _scalar(ev.task_guid), "}"))

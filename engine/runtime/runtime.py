@@ -347,6 +347,15 @@ class Runtime:
             audit.instance_chain(inst.id), events, (inst.audit_seq, inst.audit_head))
         audit.insert_rows(session, rows)
 
+    def append_event(self, session: Session, instance_id: int, kind: str, actor: str, *,
+                     bpmn_id: str | None = None, task_guid: str | None = None, detail: dict | None = None) -> int:
+        """Record a domain event that is not a step of the workflow (evidence attached, say) in the instance's
+        hash chain, under the instance's lock like every step. Returns the event's seq."""
+        inst = self._lock_instance(session, instance_id)
+        self._append_events(session, inst, [Event(kind, actor, inst.id, bpmn_id, task_guid, detail=detail or {})])
+        self._save_instance_head(session, inst)
+        return inst.audit_seq
+
     def _save_instance_head(self, session: Session, inst: InstanceRow, **extra) -> None:
         session.execute(update(_PI).where(_PI.c.id == inst.id).values(
             audit_seq=inst.audit_seq, audit_head=inst.audit_head, **extra))

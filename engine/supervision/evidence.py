@@ -193,6 +193,21 @@ def store_upload(session: Session, *, upload_dir: str | Path, max_bytes: int, st
     return row
 
 
+def attach(session: Session, runtime, *, upload_dir: str | Path, max_bytes: int, stream: BinaryIO, filename: str,
+           instance_id: int, task_id: int | None, uploaded_by: str, bpmn_id: str | None = None,
+           task_guid: str | None = None) -> Evidence:
+    """:func:`store_upload`, and an ``evidence_attached`` event in the instance's hash chain naming the file and
+    its SHA-256: the audit log then vouches for the evidence (a swapped file no longer matches the digest the
+    chain recorded; a deleted row leaves its event behind)."""
+    row = store_upload(session, upload_dir=upload_dir, max_bytes=max_bytes, stream=stream, filename=filename,
+                       instance_id=instance_id, task_id=task_id, uploaded_by=uploaded_by)
+    runtime.append_event(session, instance_id, "evidence_attached", uploaded_by, bpmn_id=bpmn_id,
+                         task_guid=task_guid, detail={"evidence_id": row.id, "task_id": task_id,
+                                                      "filename": row.filename, "sha256": row.sha256,
+                                                      "size": row.size, "content_type": row.content_type})
+    return row
+
+
 def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB"
 

@@ -105,3 +105,47 @@ def test_check_type_names_what_was_found():
         evidence.check_type("scan.pdf", PNG)
     assert "PNG" in exc.value.message and exc.value.details["detected"] == "png"
     assert evidence.check_type("gbk.txt", "检查记录".encode("gb18030")).name == "text"
+
+
+def test_attached_evidence_is_recorded_in_the_instance_hash_chain(runtime, db, tmp_path, task):
+    """The audit log vouches for the file: its name and SHA-256 are an event of the instance's chain; editing
+    that event (to cover a swapped file) breaks the chain."""
+    from sqlalchemy import update
+
+    from engine.runtime import audit, history
+    from engine.runtime.models import AuditEvent, HumanTask
+
+    task_id, instance_id = task
+    with db.tx() as s:
+        ht = s.get(HumanTask, task_id)
+        ev = evidence.attach(s, runtime, upload_dir=tmp_path / "up", max_bytes=LIMIT, stream=io.BytesIO(PDF),
+                             filename="通知书.pdf", instance_id=instance_id, task_id=task_id, uploaded_by="alice",
+                             bpmn_id=ht.bpmn_id, task_guid=ht.task_guid)
+        ev_id = ev.id
+    with db.tx() as s:
+        events = history.events_of(s, instance_id)
+        last = events[-1]
+        assert (last.kind, last.actor, last.bpmn_id) == ("evidence_attached", "alice", ht.bpmn_id)
+        assert last.detail == {"evidence_id": ev_id, "task_id": task_id, "filename": "通知书.pdf",
+                               "sha256": hashlib.sha256(PDF).hexdigest(), "size": len(PDF),
+                               "content_type": "application/pdf"}
+        assert audit.verify(s).ok
+        s.execute(update(AuditEvent).where(AuditEvent.id == last.id)
+                  .values(detail={**last.detail, "sha256": "0" * 64}))
+    with db.tx() as s:
+        assert not audit.verify(s).ok
+
+
+def test_refused_attachment_records_nothing(runtime, db, tmp_path, task):
+    from engine.runtime import history
+
+    task_id, instance_id = task
+    with db.tx() as s:
+        before = len(history.events_of(s, instance_id))
+    with pytest.raises(evidence.EvidenceTypeRejected):
+        with db.tx() as s:
+            evidence.attach(s, runtime, upload_dir=tmp_path / "up", max_bytes=LIMIT, stream=io.BytesIO(EXE),
+                            filename="x.pdf", instance_id=instance_id, task_id=task_id, uploaded_by="alice")
+    with db.tx() as s:
+        assert len(history.events_of(s, instance_id)) == before
+        assert s.scalar(select(func.count()).select_from(Evidence)) == 0

@@ -159,6 +159,32 @@ def test_instance_page_shows_path_timeline_and_reasons(http, web_env, checked):
     assert 'id="audit_check"' in xml.text
 
 
+def test_evidence_upload_appears_in_the_timeline_with_its_digest(http, web_env):
+    """An officer uploads evidence over HTTP; the auditor's timeline shows who attached which file, with its
+    SHA-256, as an event of the hash chain."""
+    import hashlib
+
+    from scoring.models import Entity
+
+    _deploy(web_env)
+    with web_env.tx() as s:
+        uscc = s.scalars(select(Entity.uscc).order_by(Entity.id).limit(1)).one()
+        iid = web_env.runtime.start(s, "audit_check", business_key=uscc, data={"uscc": uscc}).instance.id
+        ht = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open")).one()
+        web_env.runtime.claim(s, ht.id, "officer")
+    pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    r = http("officer").post(f"/inbox/tasks/{ht.id}/evidence", {},
+                             files={"file": ("现场照片说明.pdf", pdf, "application/pdf")}, headers={"Accept": "application/json"})
+    assert r.status_code == 201, r.text
+    html = http("auditor").get(f"/audit/instances/{iid}").text
+    m = re.search(r'<li id="event-(\d+)" class="event kind-evidence_attached human" data-kind="evidence_attached" '
+                  r'data-actor="officer">(.*?)</li>', html, re.S)
+    assert m, "the upload is not in the timeline"
+    assert "上传证据材料" in m.group(2) and "现场照片说明.pdf" in m.group(2)
+    assert hashlib.sha256(pdf).hexdigest() in m.group(2)
+    assert 'data-ok="1"' in html
+
+
 def test_supervisor_reads_the_audit_area_too(http, checked):
     iid, _uscc, _name = checked
     sup = http("supervisor")

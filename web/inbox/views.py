@@ -418,9 +418,10 @@ def upload(task_id: int):
     try:
         with write() as w:
             for f in files:
-                ev = evidence_service.store_upload(
-                    w, upload_dir=cfg.upload_dir, max_bytes=int(cfg.max_upload_mb * 1024 * 1024), stream=f.stream,
-                    filename=f.filename or "", instance_id=ht.instance_id, task_id=ht.id, uploaded_by=user.username)
+                ev = evidence_service.attach(
+                    w, runtime(), upload_dir=cfg.upload_dir, max_bytes=int(cfg.max_upload_mb * 1024 * 1024),
+                    stream=f.stream, filename=f.filename or "", instance_id=ht.instance_id, task_id=ht.id,
+                    uploaded_by=user.username, bpmn_id=ht.bpmn_id, task_guid=ht.task_guid)
                 stored.append(evidence_service.reference(ev) | {"id": ev.id})
     except evidence_service.EvidenceRejected as exc:
         return error_response(exc.http_status, _upload_message(exc))

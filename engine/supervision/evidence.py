@@ -16,6 +16,7 @@ import re
 import tempfile
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -206,6 +207,63 @@ def attach(session: Session, runtime, *, upload_dir: str | Path, max_bytes: int,
                                                       "filename": row.filename, "sha256": row.sha256,
                                                       "size": row.size, "content_type": row.content_type})
     return row
+
+
+def verify_files(session: Session, upload_dir: str | Path) -> dict:
+    """Re-hash every stored file against its ``evidence`` row: ``{"ok", "checked", "missing": [...],
+    "mismatched": [...]}`` (each problem names the evidence id, instance, file name and expected SHA-256).
+    With the digests in the instances' hash chains, a replaced file is caught here and an edited digest there."""
+    root = Path(upload_dir)
+    missing, mismatched, checked, seen = [], [], 0, {}
+    rows = session.execute(select(Evidence.id, Evidence.instance_id, Evidence.filename, Evidence.sha256)
+                           .order_by(Evidence.id)).all()
+    for ev_id, instance_id, filename, sha in rows:
+        checked += 1
+        problem = {"evidence_id": ev_id, "instance_id": instance_id, "filename": filename, "sha256": sha}
+        if sha not in seen:
+            path = blob_path(root, sha)
+            if not path.is_file():
+                seen[sha] = "missing"
+            else:
+                digest = hashlib.sha256()
+                with path.open("rb") as f:
+                    for chunk in iter(lambda: f.read(CHUNK), b""):
+                        digest.update(chunk)
+                seen[sha] = "ok" if digest.hexdigest() == sha else digest.hexdigest()
+        state = seen[sha]
+        if state == "missing":
+            missing.append(problem)
+        elif state != "ok":
+            mismatched.append(problem | {"found": state})
+    return {"ok": not missing and not mismatched, "checked": checked, "missing": missing, "mismatched": mismatched}
+
+
+def sweep(session: Session, upload_dir: str | Path, *, older_than: timedelta, now: datetime,
+          dry_run: bool = False) -> dict:
+    """Delete stored files that no ``evidence`` row refers to and interrupted uploads (``tmp/``), when last
+    modified before ``now - older_than`` (an upload whose transaction is still running is younger than that).
+    A file is left behind when the transaction that stored it rolls back; this removes it."""
+    root = Path(upload_dir)
+    cutoff = (now - older_than).timestamp()
+    known = set(session.scalars(select(Evidence.sha256).distinct()))
+    removed, kept_recent, freed = [], 0, 0
+    if not root.is_dir():
+        return {"removed": [], "kept_recent": 0, "bytes_freed": 0, "dry_run": dry_run}
+    for path in sorted(root.glob("*/*")):
+        if not path.is_file():
+            continue
+        is_tmp = path.parent.name == "tmp"
+        if not is_tmp and (path.name in known or len(path.name) != 64 or path.parent.name != path.name[:2]):
+            continue  # referenced, or not a file of ours
+        st = path.stat()
+        if st.st_mtime >= cutoff:
+            kept_recent += 1
+            continue
+        removed.append(str(path.relative_to(root)))
+        freed += st.st_size
+        if not dry_run:
+            path.unlink(missing_ok=True)
+    return {"removed": removed, "kept_recent": kept_recent, "bytes_freed": freed, "dry_run": dry_run}
 
 
 def _mb(n: int) -> str:

@@ -149,3 +149,76 @@ def test_refused_attachment_records_nothing(runtime, db, tmp_path, task):
     with db.tx() as s:
         assert len(history.events_of(s, instance_id)) == before
         assert s.scalar(select(func.count()).select_from(Evidence)) == 0
+
+
+def test_verify_files_finds_missing_and_altered_files(db, tmp_path, task):
+    up = tmp_path / "up"
+    pdf = _store(db, tmp_path, task, "a.pdf", PDF)
+    txt = _store(db, tmp_path, task, "b.txt", TEXT)
+    with db.tx() as s:
+        assert evidence.verify_files(s, up) == {"ok": True, "checked": 2, "missing": [], "mismatched": []}
+    evidence.blob_path(up, pdf["sha256"]).unlink()
+    evidence.blob_path(up, txt["sha256"]).write_bytes(TEXT + b"tampered")
+    with db.tx() as s:
+        report = evidence.verify_files(s, up)
+    assert not report["ok"]
+    assert [p["filename"] for p in report["missing"]] == ["a.pdf"]
+    assert [p["filename"] for p in report["mismatched"]] == ["b.txt"]
+    assert report["mismatched"][0]["found"] == hashlib.sha256(TEXT + b"tampered").hexdigest()
+
+
+def test_sweep_removes_only_old_unreferenced_files(db, tmp_path, task):
+    import os
+    from datetime import datetime, timedelta, timezone
+
+    up = tmp_path / "up"
+    kept = _store(db, tmp_path, task, "a.pdf", PDF)
+    # a file whose transaction rolled back: stored on disk, no row
+    with pytest.raises(RuntimeError):
+        with db.tx() as s:
+            task_id, instance_id = task
+            evidence.store_upload(s, upload_dir=up, max_bytes=LIMIT, stream=io.BytesIO(PNG), filename="p.png",
+                                  instance_id=instance_id, task_id=task_id, uploaded_by="alice")
+            raise RuntimeError("the request failed after the upload")
+    orphan = evidence.blob_path(up, hashlib.sha256(PNG).hexdigest())
+    assert orphan.is_file()
+    interrupted = up / "tmp" / "upload-x"
+    interrupted.write_bytes(b"partial")
+    stranger = up / "notes.txt"  # not ours: never touched
+    stranger.write_text("x")
+    now = datetime.now(timezone.utc)
+    with db.tx() as s:
+        young = evidence.sweep(s, up, older_than=timedelta(hours=1), now=now)
+    assert young["removed"] == [] and young["kept_recent"] == 2  # still within a running upload's time
+    old = (now - timedelta(hours=2)).timestamp()
+    for p in (orphan, interrupted, evidence.blob_path(up, kept["sha256"])):
+        os.utime(p, (old, old))
+    with db.tx() as s:
+        dry = evidence.sweep(s, up, older_than=timedelta(hours=1), now=now, dry_run=True)
+        assert sorted(dry["removed"]) == sorted([str(orphan.relative_to(up)), "tmp/upload-x"]) and orphan.is_file()
+        done = evidence.sweep(s, up, older_than=timedelta(hours=1), now=now)
+    assert done["bytes_freed"] == len(PNG) + len(b"partial")
+    assert not orphan.exists() and not interrupted.exists()
+    assert evidence.blob_path(up, kept["sha256"]).is_file() and stranger.is_file()
+
+
+def test_evidence_cli(db, tmp_path, task, monkeypatch):
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from engine.supervision.evidence_cli import evidence as evidence_group
+
+    monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
+    up = tmp_path / "up"
+    stored = _store(db, tmp_path, task, "a.pdf", PDF)
+    run = CliRunner().invoke
+    r = run(evidence_group, ["verify", "--upload-dir", str(up), "--json"])
+    assert r.exit_code == 0 and _json.loads(r.output)["checked"] == 1
+    evidence.blob_path(up, stored["sha256"]).write_bytes(PDF + b"x")
+    r = run(evidence_group, ["verify", "--upload-dir", str(up)])
+    assert r.exit_code == 1 and "altered: evidence" in r.output and "a.pdf" in r.output
+    r = run(evidence_group, ["sweep", "--upload-dir", str(up), "--older-than-hours", "-1"])
+    assert r.exit_code == 2 and "--older-than-hours" in r.output
+    r = run(evidence_group, ["sweep", "--upload-dir", str(up), "--json"])
+    assert r.exit_code == 0 and _json.loads(r.output)["removed"] == []

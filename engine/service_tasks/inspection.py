@@ -68,6 +68,15 @@ def inspection_record_result(ctx: ServiceContext, uscc: str, result_code: str, e
 
 
 @registry.register(
+    "inspection.list_abnormal",
+    params=[Param("entity_id", "int"), Param("reason", "str", description="why (recorded in the audit log)")],
+    description="Put the entity on the abnormal operations list (result B: order to publicise not complied with).",
+    errors=ERRORS)
+def inspection_list_abnormal(ctx: ServiceContext, entity_id: int, reason: str) -> dict:
+    return inspection.list_abnormal(ctx.session, entity_id=entity_id, reason=reason)
+
+
+@registry.register(
     "inspection.entity_gone",
     params=[Param("uscc", "str"),
             Param("reason", "str", description="status_deregistered | status_revoked | status_cancelled | status_moved_out")],

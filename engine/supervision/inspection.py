@@ -287,6 +287,23 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
             "problem_found": outcome == "problem", "findings_count": len(findings)}
 
 
+def list_abnormal(session: Session, *, entity_id: int, reason: str) -> dict:
+    """Put the entity on the abnormal operations list (result B: the order to publicise was not complied
+    with in time). The reason is recorded by the step's audit event; the entity keeps it until removed."""
+    from scoring.models import Entity
+
+    if not reason or not reason.strip():
+        raise InvalidInput("listing an entity as abnormal needs a reason")
+    e = session.get(Entity, entity_id)
+    if e is None:
+        raise NotFound(f"entity {entity_id} not found")
+    already = bool(e.abnormal_list)
+    e.abnormal_list = True
+    session.flush()
+    return {"entity_id": entity_id, "uscc": e.uscc, "abnormal_list": True, "already_listed": already,
+            "reason": reason.strip()}
+
+
 def entity_gone(session: Session, *, uscc: str, reason: str, now: datetime) -> dict:
     """The entity ceased to exist while its inspection was open (DOMAIN.md §6): close its hazards, orders
     and cases with the reason (``hazards.close_for_entity``) and give the result code for the reason

@@ -106,6 +106,8 @@ class Officers:
     def __init__(self, runtime, db_factory, truth: dict[str, float], rng: random.Random):
         self.runtime, self.factory, self.truth, self.rng = runtime, db_factory, truth, rng
         self.reported: set[str] = set()
+        self.publicised: set[tuple[str, str]] = set()
+        self.publicity_rolls: dict[str, date] = {}
         self.fix_on_first: dict[str, bool] = {}
         self.mix = OutcomeMix()
 
@@ -329,7 +331,8 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
             tasks = list(s.scalars(select(HumanTask).where(HumanTask.status == "open").order_by(HumanTask.id)))
             subs = list(s.execute(select(MessageSubscription.message_name, ProcessInstance.business_key)
                                   .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
-                                  .where(MessageSubscription.message_name == "rectification_report")))
+                                  .where(MessageSubscription.message_name.in_(("rectification_report",
+                                                                               "information_publicised")))))
         did = 0
         for ht in tasks:
             with transaction(factory) as s:
@@ -344,7 +347,21 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
                 user = ht.assignee or GROUP_USER[(ht.candidate_groups or ["officers"])[0]]
                 runtime.complete_task(s, ht.id, user, data)
                 did += 1
-        for _name, uscc in subs:
+        for name, uscc in subs:
+            if name == "information_publicised":
+                # ordered to publicise (result B): most do it on a given day of the 10, some never do
+                today = now.astimezone(SH).date()
+                if (name, uscc) in officers.publicised or officers.publicity_rolls.get(uscc) == today:
+                    continue
+                officers.publicity_rolls[uscc] = today  # one decision per entity and day
+                if officers.rng.random() >= 0.25:
+                    continue
+                officers.publicised.add((name, uscc))
+                with transaction(factory) as s:
+                    runtime.correlate_message(s, name, {"publicised_on": now.astimezone(SH).date().isoformat()},
+                                              {"uscc": uscc})
+                did += 1
+                continue
             # the party reports the fix once, with the entity's own diligence
             if uscc in officers.reported:
                 continue

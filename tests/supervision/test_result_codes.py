@@ -10,7 +10,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 
 from engine.runtime import clock
-from engine.runtime.models import HumanTask, ProcessInstance
+from engine.runtime.models import HumanTask, Job, MessageSubscription, ProcessInstance
 from engine.runtime.worker import run_due
 from engine.supervision.inspection import RESULT_OUTCOMES
 from engine.supervision.loop_models import EnforcementCase, Hazard, Publication
@@ -118,7 +118,13 @@ def test_every_result_code_takes_its_branch(env):
         elif outcome == "uncooperative":  # -> an enforcement case directly, no hazard entry
             assert inst.status == "running" and tasks == ["verify_lead"], label
             assert not hazards and [(c.status, c.lead_source) for c in cases] == [("lead", "inspection")], label
-        else:  # no problem, order to publicise, abnormal list, close: the inspection ends
+        elif outcome == "order_to_publicise":  # -> waits 10 days for the entity to publicise
+            assert inst.status == "running" and tasks == [] and not hazards and not cases, label
+            with db.tx() as s:
+                subs = s.scalars(select(MessageSubscription.message_name)
+                                 .where(MessageSubscription.instance_id == iid)).all()
+            assert "information_publicised" in subs, label
+        else:  # no problem, abnormal list, close: the inspection ends
             assert inst.status == "completed" and tasks == [] and not hazards and not cases, label
             assert end_events(runtime, db, iid) == ["end"], label
         on_list = label in ("result_C", "result_6")  # a suspended entity is not "unreachable"
@@ -132,3 +138,38 @@ def test_every_result_code_takes_its_branch(env):
         (case,) = s.scalars(select(EnforcementCase).where(EnforcementCase.instance_id == iid)).all()
         assert case.status == "closed" and case.case_number
     assert end_events(runtime, db, iid) == ["end_case"]
+
+
+def test_order_to_publicise_complied_or_missed(env):
+    """Result B: the order to publicise gives 10 days (calendar days, a last day on a holiday moves to the next
+    working day); the entity that publicises (message, correlated by USCC) ends the inspection there, the one
+    that does not is put on the abnormal operations list when the timer fires."""
+    runtime, db = env
+    with db.tx() as s:
+        complies, misses = s.scalars(select(Entity).where(
+            Entity.risk_class.in_(["A", "B"]), Entity.status == "active", Entity.abnormal_list.is_(False))
+            .order_by(Entity.id.desc()).limit(2)).all()
+    ok_iid = inspected(runtime, db, complies, "result_B")
+    late_iid = inspected(runtime, db, misses, "result_B")
+    with db.tx() as s:
+        (due,) = s.scalars(select(Job.due_at).where(Job.instance_id == late_iid, Job.kind == "timer")).all()
+    from engine.supervision.calendar import legal_days
+    with clock.frozen(AT):
+        assert due == legal_days(10, AT.date().isoformat())
+    assert due.astimezone(SH).date() >= AT.date() + timedelta(days=10)
+
+    with clock.frozen(AT + timedelta(days=3)), db.tx() as s:
+        runtime.correlate_message(s, "information_publicised", {"publicised_on": "2026-03-09"},
+                                  {"uscc": complies.uscc})
+    assert end_events(runtime, db, ok_iid) == ["end_publicised"]
+
+    run_due(runtime, db.factory, now=due - timedelta(minutes=1))  # not yet
+    with db.tx() as s:
+        assert s.get(ProcessInstance, late_iid).status == "running"
+        assert s.get(Entity, misses.id).abnormal_list is False
+    run_due(runtime, db.factory, now=due + timedelta(minutes=1))
+    assert end_events(runtime, db, late_iid) == ["end_abnormal"]
+    with db.tx() as s:
+        assert s.get(ProcessInstance, late_iid).status == "completed"
+        assert s.get(Entity, misses.id).abnormal_list is True
+        assert s.get(Entity, complies.id).abnormal_list is False

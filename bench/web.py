@@ -4,13 +4,16 @@ history page (issue: web workbench, "Must show").
 Seeds a database (SQLite file, and a PostgreSQL schema of its own) with bulk inserts:
 
 * the bench process (``bench/data/minimal.bpmn``) deployed with regflow's ``deploy``;
-* ``--entities`` market entities (the inbox shows their names; the entity search scans their names);
+* ``--entities`` market entities (the inbox shows their names; the entity search finds them through the
+  bigram index of their names, which the schema's triggers (SQLite) or GIN index (PostgreSQL) fill as
+  they are loaded);
 * ``--campaigns`` campaign instances and one process instance per ``--tasks-per-instance`` tasks, each
   with a valid two-event hash chain (``--audit-per-instance``), so the audit table is not empty;
 * ``--tasks`` open human tasks in ``GROUPS`` candidate groups (a skewed mix: the largest group holds
   about a fifth of the tasks; a fifth of the tasks have two groups), 30 % claimed by one of
   ``OFFICERS`` officers, due dates spread over ±60 days (10 % without one), and the candidate rows
-  (group, claimed, due key) consistent with each task;
+  (group, claimed, due key) consistent with each task; the database's triggers give each candidate row
+  its entity's district as it is loaded, as they do for the runtime's rows;
 * one instance started through ``Runtime.start`` and brought to ``--history-events`` audit events
   with ``engine.runtime.audit.build_rows`` (``verify`` is checked);
 * signed-in users created with ``engine.runtime.users.add_user``: ``bench_officer`` (officer in the
@@ -28,7 +31,8 @@ service's statements instead of timing.
     .venv/bin/python bench/web.py --reuse var/bench-web.db --reuse-pg bench_web   # keep the seeded data
 
 ``--reuse PATH`` keeps the SQLite file (seeded on the first run, reused while the sizes match) and
-``--reuse-pg SCHEMA`` keeps the PostgreSQL schema; without them both are temporary and dropped.
+``--reuse-pg SCHEMA`` keeps the PostgreSQL schema; without them both are temporary and dropped. Reused
+data seeded by an older schema is first upgraded to the head revision (timed and printed).
 The machine is shared: the load average is printed with the numbers; run-to-run noise is ±30 % or more.
 """
 from __future__ import annotations
@@ -375,7 +379,8 @@ def seed(target: Target, args) -> dict:
         t = time.perf_counter()
         if ev_cols["chain"]:
             for k in ("flow_ids", "data_diff", "detail"):
-                ev_cols[k] = [json.dumps(v, ensure_ascii=False) for v in ev_cols[k]]
+                # already encoded (engine.db.JsonText, the exact text that was hashed) or a value to encode
+                ev_cols[k] = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in ev_cols[k]]
             ev_cols["at"] = [a.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
                              + ("+00" if kind == "postgresql" else "") for a in ev_cols["at"]]
             loader.load("audit_event", ev_cols)
@@ -453,12 +458,38 @@ def prepare(target: Target, args) -> dict:
                              "delete it (or the schema) or pass the same sizes")
         log(f"{target.kind}: reusing the seeded data ({meta['sizes']['tasks']:,} tasks)")
         meta["reused"] = True
+        meta["upgraded"] = upgrade_reused(target)
         return meta
     log(f"{target.kind}: seeding {args.tasks:,} open tasks, {args.entities:,} entities…")
     meta = seed(target, args)
     meta["reused"] = False
     log(f"{target.kind}: seeded in {meta['seed_times_s']['total_s']} s {meta['seed_times_s']}")
     return meta
+
+
+def _revision(url: str) -> str | None:
+    from sqlalchemy import text
+
+    from engine.db import get_engine
+
+    with get_engine(url).connect() as c:
+        return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade_reused(target: Target) -> dict | None:
+    """Bring reused data seeded by an older schema to the head revision (the migrations fill what they add,
+    e.g. 0008's district of every queue row and the entity-name bigram index); None when already there."""
+    from engine.schema import heads, upgrade
+
+    before = _revision(target.url)
+    if [before] == heads():
+        return None
+    log(f"{target.kind}: upgrading the reused data from {before} to {heads()[0]}…")
+    t = time.perf_counter()
+    upgrade(target.url)
+    took = round(time.perf_counter() - t, 1)
+    log(f"{target.kind}: upgraded in {took} s")
+    return {"from": before, "to": _revision(target.url), "s": took}
 
 
 def counts(url: str) -> dict:
@@ -766,6 +797,9 @@ def print_report(res: dict) -> None:
             continue
         seed = r["seed"]
         how = "reused" if seed.get("reused") else f"seeded in {seed['seed_times_s']['total_s']} s"
+        if seed.get("upgraded"):
+            up = seed["upgraded"]
+            how += f" (upgraded from {up['from']} to {up['to']} in {up['s']} s)"
         print(f"{kind}: {r['url']}; {how}; rows {r['rows']}")
         if not seed.get("reused"):
             print(f"   seeding: {seed['seed_times_s']}")

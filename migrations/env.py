@@ -6,14 +6,15 @@ from sqlalchemy import pool
 
 from engine.config import load_settings
 from engine.db import get_engine
-from engine.schema import metadata
+from engine.schema import include_name, metadata
 
 config = context.config
 url = config.attributes.get("database_url") or load_settings().database_url
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True)
+    context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -21,13 +22,15 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = get_engine(url)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
         conn.commit()

@@ -11,17 +11,18 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from engine.db import get_engine
-from engine.schema import alembic_config, metadata, upgrade
+from engine.schema import alembic_config, include_name, metadata, upgrade
 
 VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 
 
 def test_one_head_and_every_revision_named():
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    assert script.get_heads() == ["0007_web"]
+    assert script.get_heads() == ["0008_inbox"]
     revisions = list(script.walk_revisions())
     assert [r.revision for r in reversed(revisions)] == [
-        "0001_runtime", "0002_scoring", "0003_calendar", "0004_registries", "0005_campaigns", "0006_loop", "0007_web"]
+        "0001_runtime", "0002_scoring", "0003_calendar", "0004_registries", "0005_campaigns", "0006_loop", "0007_web",
+        "0008_inbox"]
     for r in revisions:
         assert r.doc and len(r.doc) > 10, r.revision
     for f in VERSIONS.glob("*.py"):
@@ -30,7 +31,8 @@ def test_one_head_and_every_revision_named():
 
 def test_head_matches_the_models(db):
     with get_engine(db.url).connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": False,
+                                                     "include_name": include_name})
         diff = [d for d in compare_metadata(ctx, metadata)
                 # the engine tests' own side-effect table is created by tests/conftest.py, not by the schema
                 if not (d[0] == "remove_table" and d[1].name == "test_effect")]

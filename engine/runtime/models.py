@@ -134,8 +134,14 @@ class HumanTaskCandidate(Base):
     #: and whether someone has claimed the task
     due_key: Mapped[datetime] = mapped_column(UTCDateTime, default=lambda: NO_DUE)
     claimed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the district of the task's entity (``entity.uscc = human_task.business_key``), NULL when the task has
+    #: no entity: written by database triggers (migration 0008), never by the runtime, so that an officer's
+    #: jurisdiction is an index range of the queue too
+    district: Mapped[Optional[str]] = mapped_column(String(6))
     __table_args__ = (Index("ix_human_task_candidate_group", "group_name", "task_id"),
-                      Index("ix_human_task_candidate_queue", "group_name", "claimed", "due_key"))
+                      Index("ix_human_task_candidate_queue", "group_name", "claimed", "due_key"),
+                      Index("ix_human_task_candidate_district", "group_name", "claimed", "district", "due_key",
+                            "task_id"))
 
 
 class Job(Base):

@@ -7,14 +7,21 @@ on, soonest due first — is a merge of ordered index ranges: my own tasks
 (``ix_human_task_candidate_queue``: group, claimed, due). It reads ``offset + limit`` rows per range
 whatever the number of open tasks. Filtered views walk the same order and stop at ``limit``.
 Counts are capped (``COUNT_CAP``): "1000+" is as useful to an officer as an exact 873,412.
+
+An officer with a jurisdiction reads, per group, one range per district of the jurisdiction and one for
+tasks without an entity (``ix_human_task_candidate_district``: group, claimed, district, due, task; the
+queue rows carry their entity's district, kept by database triggers — migration 0008). A search on part
+of an entity name looks the name up through its bigrams (GIN on PostgreSQL, FTS5 on SQLite, same
+migration) instead of scanning the entity table; the tasks of the matching entities are then read once,
+sorted and counted in Python (a few per entity), and only the page's rows in full.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import and_, false, func, literal, or_, select
+from sqlalchemy import ARRAY, Integer, Text, and_, column, false, func, literal, or_, select, table, union_all
 from sqlalchemy.orm import Session
 
 from engine.runtime import clock
@@ -133,18 +140,42 @@ def _visible(viewer: Viewer, scope: str):
     return in_groups if scope == "groups" else or_(mine, in_groups)
 
 
+ENTITY_MATCHES = 500
+
+#: SQLite's FTS5 table of name bigrams (migration 0008): rowid = entity id
+_BIGRAM_FTS = table("entity_name_bigram", column("rowid", Integer), column("entity_name_bigram", Text))
+#: SQLite's lower() and LIKE fold ASCII letters only (no ICU in the standard build)
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
 def _entity_keys(session: Session, text: str, jurisdiction: tuple[str, ...]) -> list[str]:
-    """USCCs matching a search text: an exact USCC, or a name containing the text (first 500)."""
+    """USCCs matching a search text: an exact USCC, or a name containing the text (``name LIKE '%text%'``,
+    the first ``ENTITY_MATCHES`` by entity id).
+
+    A text of two or more characters is looked up through the bigram index of names: the entities whose
+    names hold every bigram of the text, checked with the same LIKE. A single character has no bigram and
+    is looked for by a scan, which stops at the ``ENTITY_MATCHES``-th match."""
     from scoring.models import Entity
 
     q = select(Entity.uscc)
-    if len(text) == 18 and text.isalnum():
-        q = q.where(Entity.uscc == text.upper())
-    else:
-        q = q.where(Entity.name.contains(text, autoescape=True))
     if jurisdiction:
         q = q.where(Entity.district.in_(jurisdiction))
-    return list(session.scalars(q.limit(500)))
+    if len(text) == 18 and text.isalnum():
+        return list(session.scalars(q.where(Entity.uscc == text.upper())))
+    q = q.where(Entity.name.contains(text, autoescape=True))
+    if len(text) < 2:
+        return list(session.scalars(q.order_by(Entity.id).limit(ENTITY_MATCHES)))
+    if session.get_bind().dialect.name == "postgresql":
+        grams = sorted({text[i:i + 2] for i in range(len(text) - 1)})
+        q = q.where(func.entity_name_bigrams(Entity.name).op("@>")(literal(grams, ARRAY(Text))))
+        return list(session.scalars(q.order_by(Entity.id).limit(ENTITY_MATCHES)))
+    # SQLite: the document of a name is the hex of each ASCII-lower-cased bigram, one FTS5 token each
+    folded = text.translate(_ASCII_LOWER)
+    grams = sorted({folded[i:i + 2].encode().hex() for i in range(len(folded) - 1)})
+    match = " AND ".join(f'"{g}"' for g in grams)
+    q = (q.join(_BIGRAM_FTS, _BIGRAM_FTS.c.rowid == Entity.id)
+         .where(_BIGRAM_FTS.c.entity_name_bigram.op("MATCH")(match)).order_by(_BIGRAM_FTS.c.rowid))
+    return list(session.scalars(q.limit(ENTITY_MATCHES)))
 
 
 def _outside_jurisdiction(jurisdiction: tuple[str, ...]):
@@ -182,20 +213,18 @@ def _mine_filters(viewer: Viewer, q: TaskQuery, now: datetime) -> list:
     return out
 
 
-def _queue_filters(viewer: Viewer, q: TaskQuery, now: datetime) -> list:
-    """Conditions on a group's unclaimed queue in the default view. The jurisdiction is checked row by row
-    while the queue is walked in due order (a task and an entity looked up by key), so the walk stops
-    after ``offset + limit`` visible tasks."""
-    out = []
+def _queue_ranges(viewer: Viewer, q: TaskQuery, now: datetime, group: str) -> list[list]:
+    """The conditions of each ordered index range of a group's unclaimed queue in the default view: the
+    whole queue, or with a jurisdiction one range per district and one for tasks without an entity
+    (``district`` is the entity's, NULL without one: a task is outside the jurisdiction exactly when its
+    entity is registered in another district)."""
+    base = [_HTC.c.group_name == group, _HTC.c.claimed.is_(False)]
     if q.due == "overdue":
-        out.append(_HTC.c.due_key < now)
-    if viewer.jurisdiction:
-        from scoring.models import Entity
-
-        task = _HT.alias("queued_task")
-        out.append(~select(task.c.id).select_from(task.join(Entity, Entity.uscc == task.c.business_key))
-                   .where(task.c.id == _HTC.c.task_id, Entity.district.not_in(viewer.jurisdiction)).exists())
-    return out
+        base.append(_HTC.c.due_key < now)
+    if not viewer.jurisdiction:
+        return [base]
+    return [[*base, _HTC.c.district == d] for d in sorted(set(viewer.jurisdiction))] + [
+        [*base, _HTC.c.district.is_(None)]]
 
 
 def _default_ids(session: Session, viewer: Viewer, q: TaskQuery, now: datetime) -> list[int]:
@@ -209,15 +238,14 @@ def _default_ids(session: Session, viewer: Viewer, q: TaskQuery, now: datetime) 
         parts.append(mine.order_by("due_key", "task_id").limit(want))
     if q.scope in ("all", "groups"):
         for group in sorted(viewer.groups):
-            g = select(_HTC.c.task_id, _HTC.c.due_key).where(_HTC.c.group_name == group, _HTC.c.claimed.is_(False),
-                                                             *_queue_filters(viewer, q, now))
-            parts.append(g.order_by(_HTC.c.due_key, _HTC.c.task_id).limit(want))
+            for conds in _queue_ranges(viewer, q, now, group):
+                g = select(_HTC.c.task_id, _HTC.c.due_key).where(*conds)
+                parts.append(g.order_by(_HTC.c.due_key, _HTC.c.task_id).limit(want))
     if not parts:
         return []
     seen: dict[int, datetime] = {}
-    for part in parts:
-        for task_id, due_key in session.execute(select(part.subquery())):
-            seen.setdefault(task_id, due_key)
+    for task_id, due_key in session.execute(_all_of(parts)):
+        seen.setdefault(task_id, due_key)
     ordered = sorted(seen.items(), key=lambda kv: (kv[1], kv[0]))
     return [task_id for task_id, _ in ordered[q.offset:want]]
 
@@ -232,28 +260,27 @@ def _default_count(session: Session, viewer: Viewer, q: TaskQuery, now: datetime
         for group in sorted(viewer.groups):
             if len(ids) > COUNT_CAP:
                 break
-            stmt = select(_HTC.c.task_id).where(_HTC.c.group_name == group, _HTC.c.claimed.is_(False),
-                                                *_queue_filters(viewer, q, now))
-            ids.update(session.scalars(stmt.limit(COUNT_CAP + 1)))
+            ranges = [select(_HTC.c.task_id).where(*conds).limit(COUNT_CAP + 1)
+                      for conds in _queue_ranges(viewer, q, now, group)]
+            ids.update(session.scalars(_all_of(ranges)))
     return min(len(ids), COUNT_CAP), len(ids) > COUNT_CAP
 
 
-def _open_tasks_of(session: Session, keys: list[str]) -> list[int]:
-    """Ids of the open tasks of these entities, found through the business-key index alone. In one
-    statement with ``status = 'open'``, SQLite (no statistics) prefers ``ix_human_task_status_due`` and
-    walks every open task — seconds with a million — even for a handful of entities."""
-    if not keys:
-        return []
-    return [i for i, status in session.execute(select(_HT.c.id, _HT.c.status).where(_HT.c.business_key.in_(keys)))
-            if status == "open"]
+def _all_of(parts: list):
+    """One statement reading every part (each limited and ordered on its own): one round trip, not one
+    per index range."""
+    if len(parts) == 1:
+        return parts[0]
+    return union_all(*(select(part.subquery()) for part in parts))
 
 
-def _filtered_stmt(session: Session, viewer: Viewer, q: TaskQuery, now: datetime):
-    if q.entity:  # the tasks are looked up by primary key (see _open_tasks_of)
-        ids = _open_tasks_of(session, _entity_keys(session, q.entity, viewer.jurisdiction))
-        stmt = select(*_COLS).where(_HT.c.id.in_(ids), _visible(viewer, q.scope))
+def _filtered_stmt(viewer: Viewer, q: TaskQuery, now: datetime, columns=_COLS, keys: list[str] | None = None):
+    """The filtered view's statement; with ``keys``, the tasks of those business keys in any status (see
+    :func:`_entity_page`)."""
+    if keys is not None:
+        stmt = select(*columns).where(_HT.c.business_key.in_(keys), _visible(viewer, q.scope))
     else:
-        stmt = select(*_COLS).where(_HT.c.status == "open", _visible(viewer, q.scope))
+        stmt = select(*columns).where(_HT.c.status == "open", _visible(viewer, q.scope))
     if q.process_id:
         stmt = stmt.where(_HT.c.process_id == q.process_id)
     if q.campaign_id:
@@ -275,8 +302,10 @@ def list_tasks(session: Session, viewer: Viewer, query: TaskQuery | None = None,
         rows_by_id = {r.id: r for r in _fetch(session, select(*_COLS).where(_HT.c.id.in_(ids)))} if ids else {}
         rows = [rows_by_id[i] for i in ids if i in rows_by_id]
         total, capped = _default_count(session, viewer, q, now)
+    elif q.entity:
+        rows, total, capped = _entity_page(session, viewer, q, now)
     else:
-        stmt = _filtered_stmt(session, viewer, q, now)
+        stmt = _filtered_stmt(viewer, q, now)
         if viewer.jurisdiction:
             stmt = stmt.where(~_outside_jurisdiction(viewer.jurisdiction))
         order = {"due": (_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.id),
@@ -288,6 +317,33 @@ def list_tasks(session: Session, viewer: Viewer, query: TaskQuery | None = None,
         total, capped = min(n, COUNT_CAP), n > COUNT_CAP
     _decorate(session, rows)
     return InboxPage(rows, total, capped, q, now)
+
+
+_NO_TIME = datetime.min.replace(tzinfo=timezone.utc)
+_SORT_KEYS = {  # the ORDER BY of the filtered views, on (id, due_at, priority, created_at)
+    "due": lambda r: (r[1] is None, r[1] or _NO_TIME, r[0]),
+    "priority": lambda r: (-r[2], r[1] is None, r[1] or _NO_TIME, r[0]),
+    "created": lambda r: (r[3], r[0]),
+}
+
+
+def _entity_page(session: Session, viewer: Viewer, q: TaskQuery, now: datetime) -> tuple[list[InboxRow], int, bool]:
+    """A search by entity: the tasks of the matching entities (a few per entity) are read once through the
+    business-key index, with the keys they are sorted by; they are sorted and counted here, and only the
+    page's rows are read in full. The status is checked here too: with ``status = 'open'`` in the statement
+    SQLite (no statistics) prefers ``ix_human_task_status_due`` and walks every open task — seconds with a
+    million — even for a handful of entities. No jurisdiction check per task: the entities are already
+    those of the viewer's districts."""
+    keys = _entity_keys(session, q.entity, viewer.jurisdiction)
+    if not keys:
+        return [], 0, False
+    stmt = _filtered_stmt(viewer, q, now, (_HT.c.id, _HT.c.due_at, _HT.c.priority, _HT.c.created_at,
+                                           _HT.c.status), keys=keys)
+    found = sorted((r for r in session.execute(stmt) if r[4] == "open"), key=_SORT_KEYS[q.sort],
+                   reverse=q.sort == "created")
+    page = [r[0] for r in found[q.offset:q.offset + q.limit]]
+    by_id = {r.id: r for r in _fetch(session, select(*_COLS).where(_HT.c.id.in_(page)))} if page else {}
+    return [by_id[i] for i in page if i in by_id], min(len(found), COUNT_CAP), len(found) > COUNT_CAP
 
 
 def _fetch(session: Session, stmt) -> list[InboxRow]:

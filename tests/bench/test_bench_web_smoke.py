@@ -73,6 +73,11 @@ def test_sqlite_smoke_and_reuse(tmp_path):
             "WHERE k.claimed != (t.assignee IS NOT NULL) "
             "OR k.due_key != coalesce(t.due_at, '9999-12-31 00:00:00.000000')")).scalar()
         assert bad == 0
+        # each queue row carries its entity's district (NULL without one), as the schema's triggers keep it
+        assert c.execute(text(
+            "SELECT count(*) FROM human_task_candidate k JOIN human_task t ON t.id = k.task_id "
+            "LEFT JOIN entity e ON e.uscc = t.business_key WHERE k.district IS NOT e.district")).scalar() == 0
+        assert c.execute(text("SELECT count(*) FROM human_task_candidate WHERE district IS NOT NULL")).scalar() > 0
         groups = c.execute(text("SELECT t.candidate_groups, count(k.group_name) FROM human_task t "
                                 "JOIN human_task_candidate k ON k.task_id = t.id GROUP BY t.id")).all()
         assert all(len(json.loads(g)) == n for g, n in groups)

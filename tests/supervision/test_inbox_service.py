@@ -186,3 +186,239 @@ def test_colleagues_share_a_group(db, world):
     with db.tx() as s:
         assert [u for u, _ in inbox.colleagues(s, ["officers"], exclude="alice")] == ["bob"]
         assert inbox.colleagues(s, []) == []
+
+
+# ----------------------------------------------------------------------- indexes behind search and jurisdiction
+def _by_scan(s, text: str, jurisdiction: tuple[str, ...] = ()) -> list[str]:
+    """What the entity search answered before the bigram index: a LIKE over the entity table."""
+    from sqlalchemy import select
+
+    from scoring.models import Entity
+
+    q = select(Entity.uscc).where(Entity.name.contains(text, autoescape=True)).order_by(Entity.id)
+    if jurisdiction:
+        q = q.where(Entity.district.in_(jurisdiction))
+    return list(s.scalars(q.limit(inbox.ENTITY_MATCHES)))
+
+
+NAMES = {
+    "91410102MA00000011": "郑州市中原区达食餐饮有限公司",
+    "91410102MA00000022": "郑州市二七区达食品商贸有限公司",
+    "91410103MA00000033": "Acme Trading 郑州 Co.",
+    "91410103MA00000044": "百分之100%_折扣店",
+    "91410104MA00000055": "（郑州）·恒通 科技",
+    "91410104MA00000066": "甲",
+    "91410104MA00000077": "ÉCOLE 郑州 école",
+    "91410102MA00000088": "a\"b'c 达食",
+}
+SEARCHES = ["达食", "达食餐", "食品商贸有限公司", "郑州市中原区达食餐饮有限公司", "acme", "ACME TR", "e t", "Co.",
+            "100%", "%_", "0%_折", "_", "（郑", "）·", "· 恒", "甲", "郑", "州", "école", "ÉCOLE", "COLE", "xyz", "  ",
+            "\"b'", "a\"", "达食餐饮有限公司集团"]
+
+
+def _check_searches(s, districts=((), ("410102",), ("410103", "410104"))):
+    for text in SEARCHES:
+        for jurisdiction in districts:
+            assert inbox._entity_keys(s, text, jurisdiction) == _by_scan(s, text, jurisdiction), (text, jurisdiction)
+
+
+def test_entity_name_search_through_bigrams_answers_as_the_scan(db):
+    """Case, LIKE wildcards, quotes, punctuation, spaces, one character, and texts longer than any name:
+    the same USCCs as ``name LIKE '%text%'`` (each database's own LIKE) — also after renames and deletes."""
+    from sqlalchemy import delete, text as sql, update
+
+    from scoring.models import Entity
+
+    with db.tx() as s:
+        for uscc, name in NAMES.items():
+            add_entity(s, uscc, name, f"41010{uscc[7]}")
+    with db.tx() as s:
+        assert inbox._entity_keys(s, "达食", ()) == ["91410102MA00000011", "91410102MA00000022", "91410102MA00000088"]
+        _check_searches(s)
+    with db.tx() as s:
+        s.execute(update(Entity).where(Entity.uscc == "91410102MA00000011").values(name="郑州市惠济区新宇药房"))
+        s.execute(delete(Entity).where(Entity.uscc == "91410102MA00000022"))
+        add_entity(s, "91410105MA00000099", "郑州达食（新店）", "410105")
+    with db.tx() as s:
+        assert inbox._entity_keys(s, "达食", ()) == ["91410102MA00000088", "91410105MA00000099"]
+        assert inbox._entity_keys(s, "宇药", ()) == ["91410102MA00000011"]
+        _check_searches(s)
+        if db.kind == "sqlite":  # the FTS5 index is consistent after inserts, updates and deletes
+            s.execute(sql("INSERT INTO entity_name_bigram (entity_name_bigram) VALUES ('integrity-check')"))
+
+
+def _candidate_districts(s, task_id: int) -> set:
+    from sqlalchemy import select
+
+    from engine.runtime.models import HumanTaskCandidate as C
+
+    return set(s.scalars(select(C.district).where(C.task_id == task_id)))
+
+
+def test_queue_rows_carry_the_district_of_their_entity(runtime, db, people):
+    """The database keeps ``human_task_candidate.district`` equal to the entity's district: when the task is
+    created, when its entity is registered later, moves, changes its USCC or is deleted, and when the task's
+    business key changes."""
+    from sqlalchemy import delete, update
+
+    from engine.runtime.models import HumanTask
+    from scoring.models import Entity
+
+    uscc_c = "91410104MA0000003C"
+    with db.tx() as s:
+        deploy_task_processes(runtime, s, ("inbox_two", {"groups": "officers,supervisors"}))
+        add_entity(s, USCC_A, "郑州甲商贸有限公司", "410102")
+        a = start_task(runtime, s, "inbox_two", key=USCC_A).id
+        c = start_task(runtime, s, "inbox_two", key=uscc_c).id  # not in the registry (yet)
+        none = start_task(runtime, s, "inbox_two").id
+    near = Viewer("alice", OFFICERS, ("410104",))
+
+    def visible() -> set:
+        with db.tx() as s:
+            return set(_ids(list_tasks(s, near)))
+
+    with db.tx() as s:
+        assert _candidate_districts(s, a) == {"410102"}
+        assert _candidate_districts(s, c) == {None} and _candidate_districts(s, none) == {None}
+    assert visible() == {c, none}
+    with db.tx() as s:
+        add_entity(s, uscc_c, "郑州丙科技有限公司", "410103")
+    with db.tx() as s:
+        assert _candidate_districts(s, c) == {"410103"}
+    assert visible() == {none}
+    with db.tx() as s:
+        s.execute(update(Entity).where(Entity.uscc == uscc_c).values(district="410104"))
+    with db.tx() as s:
+        assert _candidate_districts(s, c) == {"410104"}
+    assert visible() == {c, none}
+    with db.tx() as s:
+        s.execute(update(Entity).where(Entity.uscc == uscc_c).values(uscc="91410104MA0000004D"))
+    with db.tx() as s:
+        assert _candidate_districts(s, c) == {None}
+        s.execute(update(Entity).where(Entity.uscc == "91410104MA0000004D").values(uscc=uscc_c))
+    with db.tx() as s:
+        assert _candidate_districts(s, c) == {"410104"}
+        s.execute(update(HumanTask).where(HumanTask.id == a).values(business_key=uscc_c))
+    with db.tx() as s:
+        assert _candidate_districts(s, a) == {"410104"}
+    assert visible() == {a, c, none}
+    with db.tx() as s:
+        s.execute(delete(Entity).where(Entity.uscc == uscc_c))
+    with db.tx() as s:
+        assert _candidate_districts(s, a) == {None} and _candidate_districts(s, c) == {None}
+    with db.tx() as s:
+        runtime.claim(s, c, "alice")  # claiming keeps the district (only ``claimed`` changes)
+        add_entity(s, uscc_c, "郑州丙科技有限公司", "410102")
+    with db.tx() as s:
+        assert _candidate_districts(s, c) == {"410102"}
+    assert visible() == {none}
+
+
+@pytest.fixture
+def queues(runtime, db, people):
+    """40 tasks of two processes (one for two groups, priority 90) on entities in three districts, without an
+    entity, or with a key no entity has; due dates on whole hours (ties), some none; every fifth claimed.
+    Returns the open tasks as (id, key, assignee, due, groups, priority, created) and each USCC's
+    (district, name)."""
+    import random
+
+    from sqlalchemy import select
+
+    from engine.runtime.models import HumanTask
+    from scoring.models import Entity
+
+    rnd = random.Random(7)
+    now = clock.now()
+    districts = ["410102", "410103", "410104"]
+    with db.tx() as s:
+        deploy_task_processes(runtime, s, ("inbox_o", {}), ("inbox_os", {"groups": "officers,supervisors",
+                                                                          "priority": 90}))
+        keys = []
+        for i in range(6):
+            keys.append(f"9141010{i}MA0000{i:03d}X")
+            add_entity(s, keys[-1], ["郑州达食商贸有限公司", "郑州市达食品店", "新郑食达有限公司"][i % 3], districts[i % 3])
+        tasks = []
+        for i in range(40):
+            key = rnd.choice(keys + [None, "BENCH-NOT-AN-ENTITY"])
+            due = None if i % 7 == 0 else now + timedelta(hours=rnd.randint(-12, 12))
+            tasks.append(start_task(runtime, s, rnd.choice(["inbox_o", "inbox_os"]), key=key, due=due).id)
+    with db.tx() as s:
+        for t in tasks[::5]:
+            runtime.claim(s, t, rnd.choice(["alice", "bob"]))
+    with db.tx() as s:
+        entities = {u: (d, n) for u, d, n in s.execute(select(Entity.uscc, Entity.district, Entity.name))}
+        rows = s.execute(select(HumanTask.id, HumanTask.business_key, HumanTask.assignee, HumanTask.due_at,
+                                HumanTask.candidate_groups, HumanTask.priority, HumanTask.created_at)
+                         .where(HumanTask.status == "open")).all()
+    return rows, entities, now
+
+
+def _expected(queues, viewer: Viewer, q: TaskQuery) -> list[int]:
+    """The tasks ``viewer`` may see for ``q``, in the query's order, by checking each task."""
+    rows, entities, now = queues
+    out = []
+    for tid, key, assignee, due, groups, priority, created in rows:
+        mine = assignee == viewer.username
+        queued = assignee is None and bool(set(groups) & viewer.groups)
+        if not ((q.scope in ("all", "mine") and mine) or (q.scope in ("all", "groups") and queued)):
+            continue
+        if viewer.jurisdiction and key in entities and entities[key][0] not in viewer.jurisdiction:
+            continue
+        if q.due == "overdue" and not (due is not None and due < now):
+            continue
+        if q.entity and not (key in entities and q.entity in entities[key][1]):
+            continue
+        undated = (due is None, due or now)
+        out.append({"due": (*undated, tid), "priority": (-priority, *undated, tid),
+                    "created": (-created.timestamp(), -tid)}[q.sort] + (tid,))
+    return [key[-1] for key in sorted(out)]
+
+
+def test_jurisdiction_default_view_pages_as_the_entity_check(db, queues):
+    """With a jurisdiction the default view reads one range per district (and one for tasks without an
+    entity) per group; the rows, their order, paging and the capped count are those of checking every
+    task's entity against the districts."""
+    rows, _, now = queues
+    checked = 0
+    for jurisdiction in [(), ("410102",), ("410103", "410104"), ("410199",)]:
+        for groups in [OFFICERS, frozenset({"officers", "supervisors"})]:
+            viewer = Viewer("alice", groups, jurisdiction)
+            for scope in ("all", "groups", "mine"):
+                for due in (None, "overdue"):
+                    every = _expected(queues, viewer, TaskQuery(scope=scope, due=due))
+                    for offset in (0, 4, 8):
+                        with db.tx() as s:
+                            page = list_tasks(s, viewer, TaskQuery(scope=scope, due=due, limit=4, offset=offset), now=now)
+                        assert _ids(page) == every[offset:offset + 4], (jurisdiction, groups, scope, due, offset)
+                        assert page.total == len(every) and not page.capped
+                        checked += 1
+    assert checked == 4 * 2 * 3 * 2 * 3
+
+
+def test_entity_search_pages_sorts_and_counts_as_the_task_check(db, queues, monkeypatch):
+    """A search by entity name or USCC: rows, order for each sort (ties on due dates broken by id), paging and
+    the count are those of checking every task; the count is capped."""
+    rows, entities, now = queues
+    uscc = next(iter(entities))
+    checked = 0
+    for text in ("达食", "食达", "达", "郑州", uscc, "无此企业"):
+        for jurisdiction in [(), ("410102",), ("410103", "410104")]:
+            viewer = Viewer("alice", frozenset({"officers", "supervisors"}), jurisdiction)
+            for sort in ("due", "priority", "created"):
+                for scope, due in (("all", None), ("groups", None), ("all", "overdue")):
+                    q = dict(entity=text, sort=sort, scope=scope, due=due)
+                    every = _expected(queues, viewer, TaskQuery(**q).normalised() if text != uscc else
+                                      TaskQuery(**{**q, "entity": None}).normalised())
+                    if text == uscc:
+                        every = [t for t in every if next(r for r in rows if r[0] == t)[1] == uscc]
+                    for offset in (0, 5):
+                        with db.tx() as s:
+                            page = list_tasks(s, viewer, TaskQuery(**q, limit=5, offset=offset), now=now)
+                        assert _ids(page) == every[offset:offset + 5], (text, jurisdiction, sort, scope, due, offset)
+                        assert (page.total, page.capped) == (len(every), False)
+                        checked += 1
+    assert checked == 6 * 3 * 3 * 3 * 2
+    monkeypatch.setattr(inbox, "COUNT_CAP", 3)
+    with db.tx() as s:
+        page = list_tasks(s, Viewer("bob", OFFICERS), TaskQuery(entity="郑州", limit=2), now=now)
+    assert (page.total, page.capped, len(page.rows)) == (3, True, 2)

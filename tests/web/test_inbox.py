@@ -276,6 +276,27 @@ def test_jurisdiction_limits_tasks_and_dossiers(http, web_env, tasks):
     assert "不在您的管辖范围内" in officer2.get("/inbox/").text
 
 
+def test_name_part_search_within_a_jurisdiction(http, web_env, tasks):
+    """Two characters of an entity's name find its task (through the name bigram index) for an officer whose
+    jurisdiction holds the entity's district, in the search and in the default view; not for one whose
+    jurisdiction does not."""
+    from engine.runtime.users import set_jurisdiction
+    from scoring.models import Entity
+
+    ht = _task(web_env, tasks[0])
+    with web_env.tx() as s:
+        name, district = s.execute(select(Entity.name, Entity.district).where(Entity.uscc == ht.business_key)).one()
+        other = s.scalars(select(Entity.district).where(Entity.district != district)).first()
+        set_jurisdiction(s, "officer", district, actor="admin")
+        set_jurisdiction(s, "officer2", other, actor="admin")
+    part = name[len(name) // 2 - 1:len(name) // 2 + 1]
+    officer, officer2 = http("officer"), http(username="officer2")
+    assert f'id="task-{tasks[0]}"' in officer.get("/inbox/", params={"entity": part}).text
+    assert f'id="task-{tasks[0]}"' in officer.get("/inbox/").text
+    assert f'id="task-{tasks[0]}"' not in officer2.get("/inbox/", params={"entity": part}).text
+    assert f'id="task-{tasks[0]}"' not in officer2.get("/inbox/").text
+
+
 def test_dossier_shows_score_reasons_and_history(http, web_env, tasks):
     from scoring.models import Entity
 

@@ -15,7 +15,8 @@ algorithm ``regflow-draw/1``, byte for byte:
    *stratum order* compares ``key[0:16]`` and the *control order* ``key[16:32]``, each as a big-endian
    unsigned integer, ties (never seen) broken by USCC. The halves of one HMAC output are independent,
    so this is the "separate HMAC domain" for the control stratum at the cost of one HMAC per entity
-   (two would take about 3.6 s of the 5 s budget for a million entities on this machine).
+   (one HMAC costs about 0.65 s per million entities on this machine; two would double the largest part
+   of the draw and of its verification).
 4. **Stochastic rounding.** ``sround(x, label) = floor(x) + [u < frac(x)]`` with
    ``u = int(HMAC-SHA256(seed, "round|" + label)[0:8], big-endian) / 2**64``, computed exactly
    (ratios are decimal strings, arithmetic on rationals).

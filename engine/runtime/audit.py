@@ -46,44 +46,26 @@ class Event:
     at: datetime | None = None
 
 
+#: the canonical encoder: sorted keys, no spaces, UTF-8 text; ``str`` for values JSON has no type for (datetimes)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_encode = _CANONICAL.encode
+_string = json.encoder.encode_basestring  # what the encoder above writes for a str (ensure_ascii=False)
+
+
 def _canonical(chain: str, seq: int, row: dict) -> bytes:
-    return _canonical_with(chain, seq, row, str)
+    """The hashed form of a row as read back (``verify``); :func:`build_rows` writes the same bytes."""
+    return _encode({
+        "chain": chain, "seq": seq, "at": row["at"].isoformat(timespec="microseconds"), "actor": row["actor"],
+        "kind": row["kind"], "instance_id": row["instance_id"], "bpmn_id": row["bpmn_id"],
+        "task_guid": row["task_guid"], "flow_ids": row["flow_ids"], "data_diff": row["data_diff"],
+        "detail": row["detail"],
+    }).encode()
 
 
 def row_hash(prev_hash: str, chain: str, seq: int, row: dict) -> str:
     h = hashlib.sha256(prev_hash.encode())
     h.update(_canonical(chain, seq, row))
     return h.hexdigest()
-
-
-class _NonJson:
-    """Records whether ``json.dumps`` had to fall back to ``str`` for some value."""
-
-    def __init__(self) -> None:
-        self.used = False
-
-    def __call__(self, value: Any) -> str:
-        self.used = True
-        return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    """Round-trip through JSON so the hashed form equals what the database gives back."""
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
-
-
-class _Fallback:
-    """``default`` of the canonical encoder: ``str`` for values JSON has no type for (e.g. datetimes)."""
-
-    __slots__ = ()
-
-    def __call__(self, value: Any) -> str:
-        return str(value)
-
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_Fallback())
-_encode = _CANONICAL.encode
-_string = json.encoder.encode_basestring  # what the encoder above writes for a str (ensure_ascii=False)
 
 
 def _scalar(value: Any) -> str:
@@ -115,7 +97,7 @@ def _settled(text: str) -> str:
 def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tuple[list[dict], tuple[int, str]]:
     """Hash-chain ``events`` after ``head`` = (seq, hash); returns the rows and the new head.
 
-    The canonical form (:func:`_canonical_with`: sorted keys, no spaces, UTF-8) is assembled from its fields,
+    The canonical form (:func:`_canonical`: sorted keys, no spaces, UTF-8) is assembled from its fields,
     each encoded once; the three JSON columns are stored as exactly the text that was hashed
     (:class:`~engine.db.JsonText`), so a value JSON cannot represent (a datetime) is stored as the string
     that was hashed, and ``verify`` re-encoding what it reads gives the same bytes."""
@@ -149,14 +131,6 @@ def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tu
     return rows, (seq, prev)
 
 
-def _canonical_with(chain: str, seq: int, row: dict, default) -> bytes:
-    body = {
-        "chain": chain, "seq": seq, "at": row["at"].isoformat(timespec="microseconds"), "actor": row["actor"],
-        "kind": row["kind"], "instance_id": row["instance_id"], "bpmn_id": row["bpmn_id"],
-        "task_guid": row["task_guid"], "flow_ids": row["flow_ids"], "data_diff": row["data_diff"],
-        "detail": row["detail"],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default).encode()
 
 
 _INSERT_EVENTS = AuditEvent.__table__.insert()

@@ -39,6 +39,7 @@ class RegflowWorkflow(BpmnWorkflow):
 
 
 SpecResolver = Callable[[int], tuple[Any, dict[str, Any]]]
+_TASK_TYPENAME = "Task"
 
 
 def tasks_to_dict(converter, tasks: dict) -> dict:
@@ -65,7 +66,7 @@ def tasks_to_dict(converter, tasks: dict) -> dict:
         internal = task.internal_data
         out[names[u]] = {
             "id": names[u],
-            "parent": (names.get(parent_id) or str(parent_id)) if parent is not None else None,
+            "parent": names[parent_id] if parent is not None else None,
             "children": [names.get(c) or str(c) for c in task._children],
             "last_state_change": task.last_state_change,
             "state": task._state,
@@ -77,9 +78,6 @@ def tasks_to_dict(converter, tasks: dict) -> dict:
             "typename": _TASK_TYPENAME,
         }
     return out
-
-
-_TASK_TYPENAME = "Task"
 
 
 #: set (tests do) to check every state written against SpiffWorkflow's own converter

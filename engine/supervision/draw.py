@@ -602,6 +602,10 @@ class _Scope:
     classes: np.ndarray  # S1; b"-" for an entity without a credit class
     terminal: np.ndarray  # int8: index into TERMINAL_STATUSES, -1 when not terminal
 
+    @classmethod
+    def empty(cls) -> "_Scope":
+        return cls(np.empty(0, np.int64), np.empty(0, "S18"), np.empty(0, "S1"), np.empty(0, np.int8))
+
 
 def _in_scope(session: Session, campaign: Campaign) -> _Scope:
     from sqlalchemy import or_
@@ -620,7 +624,7 @@ def _in_scope(session: Session, campaign: Campaign) -> _Scope:
             return scope
     rows = _fetch_raw(session, select(t.c.id, t.c.uscc, t.c.risk_class, t.c.status).where(*conds))
     if not rows:
-        return _Scope(np.empty(0, np.int64), np.empty(0, "S18"), np.empty(0, "S1"), np.empty(0, np.int8))
+        return _Scope.empty()
     ids, usccs, classes, statuses = zip(*rows)
     terminal = {s: i for i, s in enumerate(TERMINAL_STATUSES)}
     return _Scope(np.array(ids, dtype=np.int64), np.array(usccs, dtype=str),
@@ -647,7 +651,7 @@ def _in_scope_packed(session: Session, t, conds: list) -> _Scope | None:
     except sqlite3.DataError:  # a string over SQLite's length limit (1 GB: some 55 million USCCs)
         return None
     if not n:
-        return _Scope(np.empty(0, np.int64), np.empty(0, "S18"), np.empty(0, "S1"), np.empty(0, np.int8))
+        return _Scope.empty()
     if odd or len(uscc_text) != 18 * n or len(class_text) != n or len(flag_text) != n or not uscc_text.isascii() \
             or not class_text.isascii():
         return None

@@ -175,18 +175,17 @@ def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
     """Every child reads its entity (risk.score, team.form), scores it and forms a team: read those rows in
     batches now, score them in one matrix, and keep all of it for the transaction, instead of one query and
     one model call per child and step."""
+    from scoring.errors import ScoringError
     from scoring.models import Entity
+    from scoring.service import prefetch_scores
 
     from . import teams
 
     entities = []
-    for lo in range(0, len(entity_ids), 500):
-        entities.extend(session.scalars(select(Entity).where(Entity.id.in_(entity_ids[lo:lo + 500]))))
+    for chunk in teams.chunks(entity_ids):
+        entities.extend(session.scalars(select(Entity).where(Entity.id.in_(chunk))))
     txcache.hold(session, entities)
     teams.prefetch(session, entities)
-    from scoring.errors import ScoringError
-    from scoring.service import prefetch_scores
-
     try:
         prefetch_scores(session, entities)
     except ScoringError as exc:  # no active model, say: each child's risk.score reports it (incident) itself

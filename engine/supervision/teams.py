@@ -208,23 +208,18 @@ def prefetch(session: Session, entities: list) -> None:
     usccs = sorted({e.uscc for e in entities})
     ids = sorted({e.id for e in entities})
     conflicts: dict[str, dict[int, str]] = {u: {} for u in usccs}
+    for chunk in chunks(usccs):
+        for iid, uscc, reason in session.execute(
+                select(InspectorConflict.inspector_id, InspectorConflict.entity_uscc, InspectorConflict.reason)
+                .where(InspectorConflict.entity_uscc.in_(chunk))):
+            conflicts[uscc][iid] = reason
     last_form: dict[int, int] = {}
-    for lo in range(0, max(len(usccs), len(ids)), _PREFETCH_CHUNK):
-        chunk = usccs[lo:lo + _PREFETCH_CHUNK]
-        if chunk:
-            for iid, uscc, reason in session.execute(
-                    select(InspectorConflict.inspector_id, InspectorConflict.entity_uscc, InspectorConflict.reason)
-                    .where(InspectorConflict.entity_uscc.in_(chunk))):
-                conflicts[uscc][iid] = reason
-        chunk_ids = ids[lo:lo + _PREFETCH_CHUNK]
-        if chunk_ids:
-            last_form.update(session.execute(
-                select(TeamDraw.entity_id, func.max(TeamDraw.id)).where(
-                    TeamDraw.entity_id.in_(chunk_ids), TeamDraw.kind == "form").group_by(TeamDraw.entity_id)).all())
+    for chunk in chunks(ids):
+        last_form.update(session.execute(
+            select(TeamDraw.entity_id, func.max(TeamDraw.id)).where(
+                TeamDraw.entity_id.in_(chunk), TeamDraw.kind == "form").group_by(TeamDraw.entity_id)).all())
     last: dict[int, set[int]] = {i: set() for i in ids}
-    teams_ = sorted(set(last_form.values()))
-    for lo in range(0, len(teams_), _PREFETCH_CHUNK):
-        chunk = teams_[lo:lo + _PREFETCH_CHUNK]
+    for chunk in chunks(sorted(set(last_form.values()))):
         replaced = {(d.team_id, d.inputs.get("replaces")) for d in session.scalars(
             select(TeamDraw).where(TeamDraw.team_id.in_(chunk)))}
         for aid, team_id, entity_id, iid in session.execute(
@@ -235,6 +230,11 @@ def prefetch(session: Session, entities: list) -> None:
     txcache.put(session, _CONFLICTS, (InspectorConflict.__tablename__,), conflicts)
     prior = txcache.peek(session, _LAST_TEAMS) or {}
     txcache.put(session, _LAST_TEAMS, (), {**prior, **last})
+
+
+def chunks(values: list) -> list[list]:
+    """``values`` in slices short enough for one ``IN (…)`` list."""
+    return [values[lo:lo + _PREFETCH_CHUNK] for lo in range(0, len(values), _PREFETCH_CHUNK)]
 
 
 def _conflicts(session: Session, uscc: str) -> dict[int, str]:
@@ -437,15 +437,11 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
     if known is not None:  # this team is now the entity's last one
         known[entity.id] = {c.id for c, _role in picks}
     by_id = {i.id: i for i in _inspectors(session)}
-    order = {"leader": 0, "member": 1, "expert": 2}
-    picked = sorted(zip(assignment_ids, picks), key=lambda p: (order[p[1][1]], p[0]))
-    members = [{"assignment_id": aid, "code": i.code, "name": i.name, "username": i.username, "role": role,
-                "department": i.department, "skills": sorted(i.skills)}
-               for aid, (c, role) in picked for i in (by_id[c.id],)]
-    leader = next((m for m in members if m["role"] == "leader"), None)
+    members = [_member_doc(aid, role, by_id[c.id]) for aid, (c, role)
+               in sorted(zip(assignment_ids, picks), key=lambda p: (_ROLE_ORDER[p[1][1]], p[0]))]
     result = {"team_id": draw_id, "draw_id": draw_id, "seed": seed, "algorithm": ALGORITHM,
-              "members": members, "leader": (leader["username"] or leader["code"]) if leader else None,
-              "assignment_ids": assignment_ids, "rotation_relaxed": relaxed}
+              "members": members, "leader": _leader_of(members), "assignment_ids": assignment_ids,
+              "rotation_relaxed": relaxed}
     session.execute(update(_DRAW).where(_DRAW.c.id == draw_id).values(result=result))
     return TeamResult(team_id=draw_id, draw_id=draw_id, seed=seed, algorithm=ALGORITHM, members=members,
                       leader=result["leader"], assignment_ids=assignment_ids, rotation_relaxed=relaxed)
@@ -467,9 +463,18 @@ def _assign(session: Session, draw: TeamDraw, team_id: int, entity_id: int, pick
     return rows
 
 
-def _member_doc(a: TeamAssignment, i: "Inspector | InspectorRow") -> dict:
-    return {"assignment_id": a.id, "code": i.code, "name": i.name, "username": i.username, "role": a.role,
+#: members are listed leader first, then members, then experts
+_ROLE_ORDER = {"leader": 0, "member": 1, "expert": 2}
+
+
+def _member_doc(assignment_id: int, role: str, i: "Inspector | InspectorRow") -> dict:
+    return {"assignment_id": assignment_id, "code": i.code, "name": i.name, "username": i.username, "role": role,
             "department": i.department, "skills": sorted(i.skills)}
+
+
+def _leader_of(members: list[dict]) -> str | None:
+    leader = next((m for m in members if m["role"] == "leader"), None)
+    return (leader["username"] or leader["code"]) if leader else None
 
 
 def team_members(session: Session, team_id: int) -> list[tuple[TeamAssignment, Inspector]]:
@@ -477,16 +482,14 @@ def team_members(session: Session, team_id: int) -> list[tuple[TeamAssignment, I
     rows = session.execute(select(TeamAssignment, Inspector).join(Inspector, Inspector.id == TeamAssignment.inspector_id)
                            .where(TeamAssignment.team_id == team_id, TeamAssignment.released_at.is_(None))
                            .order_by(TeamAssignment.id)).all()
-    order = {"leader": 0, "member": 1, "expert": 2}
-    return sorted(((a, i) for a, i in rows), key=lambda p: (order[p[0].role], p[0].id))
+    return sorted(((a, i) for a, i in rows), key=lambda p: (_ROLE_ORDER[p[0].role], p[0].id))
 
 
 def _result_doc(session: Session, draw: TeamDraw, new_rows: list[TeamAssignment], **extra) -> dict:
     team_id = draw.team_id or draw.id
-    members = [_member_doc(a, i) for a, i in team_members(session, team_id)]
-    leader = next((m for m in members if m["role"] == "leader"), None)
+    members = [_member_doc(a.id, a.role, i) for a, i in team_members(session, team_id)]
     return {"team_id": team_id, "draw_id": draw.id, "seed": draw.seed, "algorithm": draw.algorithm,
-            "members": members, "leader": (leader["username"] or leader["code"]) if leader else None,
+            "members": members, "leader": _leader_of(members),
             "assignment_ids": [r.id for r in new_rows], **extra}
 
 
@@ -615,7 +618,7 @@ def team_doc(session: Session, team_id: int) -> dict:
     history = session.execute(select(TeamAssignment, Inspector.code).join(
         Inspector, Inspector.id == TeamAssignment.inspector_id).where(TeamAssignment.team_id == team_id)
         .order_by(TeamAssignment.id)).all()
-    members = [_member_doc(a, i) for a, i in team_members(session, team_id)]
+    members = [_member_doc(a.id, a.role, i) for a, i in team_members(session, team_id)]
     return {"team_id": team_id, "entity_id": team.entity_id, "instance_id": team.instance_id,
             "members": members,
             "draws": [{"draw_id": d.id, "kind": d.kind, "seed": d.seed, "algorithm": d.algorithm,

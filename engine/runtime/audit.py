@@ -14,13 +14,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.db import JsonText, json_dumps
+from engine.db import JsonText, RowInserter, json_dumps
 
 from . import clock
 from .models import AuditAnchor, AuditChain, AuditEvent
@@ -40,9 +40,10 @@ class Event:
     instance_id: int | None = None
     bpmn_id: str | None = None
     task_guid: str | None = None
-    flow_ids: list[str] = field(default_factory=list)
+    # flow_ids and detail may be given already encoded (:func:`encoded`)
+    flow_ids: list[str] | JsonText = field(default_factory=list)
     data_diff: dict[str, Any] = field(default_factory=dict)
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] | JsonText = field(default_factory=dict)
     at: datetime | None = None
 
 
@@ -83,7 +84,14 @@ def _scalar(value: Any) -> str:
 _NON_STR_KEY = re.compile(r'"(?:-?[0-9][0-9.eE+-]*|-?Infinity|NaN|true|false|null)":')
 
 
+def encoded(value: list | dict) -> JsonText:
+    """``value`` in the canonical form, for an :class:`Event` field that many events share (encoded once)."""
+    return JsonText(_settled(_compound(value)))
+
+
 def _compound(value: Any) -> str:
+    if type(value) is JsonText:
+        return value
     if not value and type(value) in (list, dict):
         return "[]" if type(value) is list else "{}"
     return _encode(value)
@@ -109,31 +117,47 @@ def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tu
     for ev in events:
         seq += 1
         at = ev.at or now
+        if at.tzinfo is not timezone.utc:  # hashed as it is stored and read back: in UTC
+            at = at.astimezone(timezone.utc)
         stamp = stamps.get(at)
         if stamp is None:
             stamp = stamps[at] = _string(at.isoformat(timespec="microseconds"))
-        flow, diff, detail = _compound(ev.flow_ids), _compound(ev.data_diff), _compound(ev.detail)
-        if _NON_STR_KEY.search(diff + detail + flow):  # (no match can span the joins: "}{", "]{", …)
+        flow, diff, detail = ev.flow_ids, ev.data_diff, ev.detail
+        # JsonText fields come settled from encoded(); the others are encoded and checked here
+        check = ""
+        if type(flow) is not JsonText:
+            flow = _compound(flow)
+            check = flow
+        if type(diff) is not JsonText:
+            diff = _compound(diff)
+            check += diff
+        if type(detail) is not JsonText:
+            detail = _compound(detail)
+            check += detail
+        if check and _NON_STR_KEY.search(check):  # (no match can span the joins: "}{", "]{", …)
             flow, diff, detail = _settled(flow), _settled(diff), _settled(detail)  # rare
         body = "".join((
-            '{"actor":', _scalar(ev.actor), ',"at":', stamp,
+            prev, '{"actor":', _scalar(ev.actor), ',"at":', stamp,
             ',"bpmn_id":', _scalar(ev.bpmn_id), ',"chain":', chain_text, ',"data_diff":', diff,
             ',"detail":', detail, ',"flow_ids":', flow, ',"instance_id":', _scalar(ev.instance_id),
             ',"kind":', _scalar(ev.kind), ',"seq":', str(seq), ',"task_guid":', _scalar(ev.task_guid), "}"))
-        h = hashlib.sha256(prev.encode())
-        h.update(body.encode())
+        digest = hashlib.sha256(body.encode()).hexdigest()  # sha256(prev_hash ‖ canonical content)
         rows.append({
             "chain": chain, "seq": seq, "at": at, "actor": ev.actor, "kind": ev.kind,
             "instance_id": ev.instance_id, "bpmn_id": ev.bpmn_id, "task_guid": ev.task_guid,
-            "flow_ids": JsonText(flow), "data_diff": JsonText(diff), "detail": JsonText(detail),
-            "prev_hash": prev, "hash": h.hexdigest()})
-        prev = rows[-1]["hash"]
+            "flow_ids": flow if type(flow) is JsonText else JsonText(flow),
+            "data_diff": diff if type(diff) is JsonText else JsonText(diff),
+            "detail": detail if type(detail) is JsonText else JsonText(detail),
+            "prev_hash": prev, "hash": digest})
+        prev = digest
     return rows, (seq, prev)
 
 
 
 
-_INSERT_EVENTS = AuditEvent.__table__.insert()
+_INSERT_EVENTS = RowInserter(AuditEvent.__table__, ["chain", "seq", "at", "actor", "kind", "instance_id", "bpmn_id",
+                                                     "task_guid", "flow_ids", "data_diff", "detail", "prev_hash",
+                                                     "hash"])
 
 
 def insert_rows(session: Session, rows: list[dict]) -> None:
@@ -143,7 +167,7 @@ def insert_rows(session: Session, rows: list[dict]) -> None:
         # an engine not made by engine.db would encode the texts again: hand it the values instead
         rows = [{**r, **{k: json.loads(r[k]) for k in ("flow_ids", "data_diff", "detail")
                          if type(r[k]) is JsonText}} for r in rows]
-    session.execute(_INSERT_EVENTS, rows)
+    _INSERT_EVENTS.insert(session, rows)
 
 
 def append(session: Session, chain: str, events: Iterable[Event]) -> int:

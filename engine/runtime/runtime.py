@@ -34,6 +34,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.config import Settings, load_settings
+from engine.db import JsonText, RowInserter
 from engine.errors import Conflict, FormValidationError, InvalidInput, NotAllowed, NotFound
 
 from . import audit, clock
@@ -70,9 +71,6 @@ _SUB = MessageSubscription.__table__
 _U, _G, _UG = AppUser.__table__, AppGroup.__table__, UserGroup.__table__
 # Hot-path statements are built once: SQLAlchemy memoizes a statement object's cache key, so reusing
 # the object skips re-building and re-keying it on every step.
-_INS_PI = insert(_PI)
-_INS_HT = insert(_HT).returning(_HT.c.id, sort_by_parameter_order=True)
-_INS_HTC = insert(_HTC)
 _INS_JOB = insert(_JOB)
 _INS_SUB = insert(_SUB)
 _SAVE_PI = (update(_PI).where(_PI.c.id == bindparam("b_id"), _PI.c.rev == bindparam("b_rev"))
@@ -124,6 +122,12 @@ class InstanceRow:
 
 
 _INSTANCE_COLUMNS = [_PI.c[f.name] for f in fields(InstanceRow) if f.name != "persisted"]
+# the three tables every start writes go through the driver's executemany (no txcache entry reads them)
+_INS_PI = RowInserter(_PI, [c.name for c in _INSTANCE_COLUMNS])
+_INS_HT = RowInserter(_HT, ["id", "instance_id", "task_guid", "bpmn_id", "name", "process_id", "business_key",
+                            "form_id", "form_hash", "candidate_groups", "assignee", "priority", "due_at", "status",
+                            "created_at", "claimed_at", "completed_at", "completed_by"])
+_INS_HTC = RowInserter(_HTC, ["task_id", "group_name", "due_key", "claimed"])
 _TASK_AND_INSTANCE = (
     select(_HT.c.id.label("ht_id"), _HT.c.task_guid, _HT.c.bpmn_id.label("ht_bpmn_id"),
            _HT.c.status.label("ht_status"), _HT.c.assignee, _HT.c.candidate_groups, _HT.c.form_id,
@@ -174,6 +178,17 @@ class _Definition:
     forms: dict
     has_timers: bool
     has_messages: bool
+    #: (process, previous element, element) -> the encoded flow ids and detail of its ``element_completed``
+    #: event: the same for every instance that passes there, so encoded once
+    completed_texts: dict = field(default_factory=dict)
+
+
+def _previous_element(task):
+    """The nearest ancestor task that is a BPMN element (SpiffWorkflow adds tasks that are not)."""
+    parent = task.parent
+    while parent is not None and parent.task_spec.bpmn_id is None:
+        parent = parent.parent
+    return parent
 
 
 def _is_timer(definition) -> bool:
@@ -227,8 +242,11 @@ def _to_datetime(value, base: datetime) -> datetime | None:
 class _IdAllocator:
     """Ids handed out before rows are written, so a step can insert each table in one statement.
 
-    PostgreSQL: the table's own sequence. SQLite: max(id) + 1 — safe because every regflow transaction
-    on SQLite starts with BEGIN IMMEDIATE, so no other writer runs until this one commits."""
+    PostgreSQL: the table's own sequence. SQLite: max(id) + 1, read once per transaction and counted on in
+    ``session.info`` — safe because every regflow transaction on SQLite starts with BEGIN IMMEDIATE, so no
+    other writer runs until this one commits. The count belongs to the root transaction: a session that
+    runs a second transaction reads max(id) again (another process may have written in between), and a
+    rolled-back savepoint keeps it (ids handed out before it may still be written after)."""
 
     def __init__(self) -> None:
         self._seq_names: dict[str, str] = {}
@@ -239,11 +257,19 @@ class _IdAllocator:
             seq = self._sequence(session, "process_instance")
             rows = session.execute(_LATEST_PG, {"p": process_id, "s": seq, "n": max(n, 1)}).all()
             return rows[0][0], [r[1] for r in rows][:n]
-        key = "regflow.next_id.process_instance"
         def_id, top = session.execute(_LATEST_SQLITE, {"p": process_id}).one()
-        nxt = session.info.get(key) or top + 1
-        session.info[key] = nxt + n
+        nxt = self._counted(session, "process_instance") or top + 1
+        self._count(session, "process_instance", nxt + n)
         return def_id, list(range(nxt, nxt + n))
+
+    @staticmethod
+    def _counted(session: Session, table: str) -> int | None:
+        held = session.info.get(f"regflow.next_id.{table}")
+        return held[1] if held is not None and held[0] is session.get_transaction() else None
+
+    @staticmethod
+    def _count(session: Session, table: str, nxt: int) -> None:
+        session.info[f"regflow.next_id.{table}"] = (session.get_transaction(), nxt)
 
     def _sequence(self, session: Session, table: str) -> str:
         seq = self._seq_names.get(table)
@@ -259,11 +285,10 @@ class _IdAllocator:
             seq = self._sequence(session, table)
             return list(session.execute(text("select nextval(:s) from generate_series(1, :n)"),
                                         {"s": seq, "n": n}).scalars())
-        key = f"regflow.next_id.{table}"
-        nxt = session.info.get(key)
+        nxt = self._counted(session, table)
         if nxt is None:
             nxt = (session.execute(text(f"select coalesce(max(id), 0) from {table}")).scalar_one() or 0) + 1
-        session.info[key] = nxt + n
+        self._count(session, table, nxt + n)
         return list(range(nxt, nxt + n))
 
 
@@ -381,6 +406,8 @@ class Runtime:
         d = self.definition(session, def_id)
         batch = _Batch()
         outcomes = []
+        # one script engine for the batch: the instances run one after the other, each with its own step
+        engine = self.script_engine(None)
         for iid, item in zip(ids, items):
             now = clock.now()
             key, data = item.get("business_key"), item.get("data") or {}
@@ -389,9 +416,9 @@ class Runtime:
                                library_version=LIBRARY_VERSION, rev=0, parent_instance_id=parent_instance_id,
                                started_by=actor, started_at=now, updated_at=now, ended_at=None,
                                status_reason=None, persisted=False)
-            step = StepContext(session, iid, key, actor)
-            step.ensure_instance = lambda inst=inst: self._ensure_persisted(session, inst)
-            wf = RegflowWorkflow(d.spec, d.subs, script_engine=self.script_engine(step), spec_ref=d.id)
+            engine.step = StepContext(session, iid, key, actor,
+                                      ensure_instance=lambda inst=inst: self._ensure_persisted(session, inst))
+            wf = RegflowWorkflow(d.spec, d.subs, script_engine=engine, spec_ref=d.id)
             if data:
                 wf.get_tasks(state=TaskState.READY)[0].set_data(**data)
             st = _StepState()
@@ -405,7 +432,7 @@ class Runtime:
     def _ensure_persisted(self, session: Session, inst: InstanceRow) -> None:
         """A service task is about to run in a new instance: write the row so domain rows may refer to it."""
         if not inst.persisted:
-            session.execute(_INS_PI, [inst.values()])
+            _INS_PI.insert(session, [inst.values()])
             inst.persisted = True
 
     # ------------------------------------------------------------------ human tasks
@@ -749,11 +776,11 @@ class Runtime:
             if spec.bpmn_id is None or task.state != TaskState.COMPLETED:
                 continue
             parent = task.parent
+            flow_ids, detail = self._completed_texts(inst.definition_id, task)
             st.events.append(Event("element_completed", actor, inst.id, spec.bpmn_id, str(task.id),
-                                   flow_ids=self._incoming_flow(inst.definition_id, task),
+                                   flow_ids=flow_ids,
                                    data_diff=_shallow_diff(parent.data if parent is not None else {}, task.data),
-                                   detail={"type": type(spec).__name__, "name": spec.bpmn_name,
-                                           "process": task.workflow.spec.name}))
+                                   detail=detail))
         now = clock.now()
         if wf.completed and failure is None:
             inst.status, inst.ended_at = "completed", now
@@ -779,17 +806,30 @@ class Runtime:
             inst.persisted = True
         if own_batch:
             batch.flush(session, self._ids)
+        wf.release()  # the step is done with it (callers return the outcome, never the workflow)
         return StepOutcome(inst, failure)
 
     def _incoming_flow(self, definition_id: int, task) -> list[str]:
         d = self._defs.get(definition_id)
-        parent = task.parent
-        while parent is not None and parent.task_spec.bpmn_id is None:
-            parent = parent.parent
+        parent = _previous_element(task)
         if parent is None or d is None:
             return []
         flow = d.flows.get(task.workflow.spec.name, {}).get(f"{parent.task_spec.bpmn_id}|{task.task_spec.bpmn_id}")
         return [flow] if flow else []
+
+    def _completed_texts(self, definition_id: int, task) -> tuple[JsonText, JsonText]:
+        """The flow ids and detail of an ``element_completed`` event, encoded for the audit row."""
+        spec, process = task.task_spec, task.workflow.spec.name
+        d = self._defs.get(definition_id)
+        parent = _previous_element(task)
+        key = (process, parent.task_spec.bpmn_id if parent is not None else None, spec.bpmn_id)
+        texts = d.completed_texts.get(key) if d is not None else None
+        if texts is None:
+            texts = (audit.encoded(self._incoming_flow(definition_id, task)),
+                     audit.encoded({"type": type(spec).__name__, "name": spec.bpmn_name, "process": process}))
+            if d is not None:
+                d.completed_texts[key] = texts
+        return texts
 
     def _record_failure(self, session, inst: InstanceRow, wf, st, exc, actor, attempts) -> dict:
         errored = list(wf.get_tasks(state=TaskState.ERROR))
@@ -940,8 +980,7 @@ class _Batch:
     audit: list[dict] = field(default_factory=list)
 
     def flush(self, session: Session, ids: _IdAllocator) -> None:
-        if self.instances:
-            session.execute(_INS_PI, self.instances)
+        _INS_PI.insert(session, self.instances)
         if self.cancel_tasks:
             now = clock.now()
             cancelled = select(_HT.c.id).where(_HT.c.task_guid.in_(self.cancel_tasks))
@@ -949,14 +988,12 @@ class _Batch:
             session.execute(update(_HT).where(_HT.c.task_guid.in_(self.cancel_tasks), _HT.c.status == "open")
                             .values(status="cancelled", completed_at=now))
         if self.tasks:
-            returned = session.execute(_INS_HT, self.tasks)
-            for task_id, row in zip(returned.scalars(), self.tasks):
+            for task_id, row in zip(ids.take(session, "human_task", len(self.tasks)), self.tasks):
                 row["id"] = task_id
-            candidates = [{"task_id": r["id"], "group_name": g, "due_key": r["due_at"] or NO_DUE,
-                           "claimed": r["assignee"] is not None}
-                          for r in self.tasks for g in r["candidate_groups"]]
-            if candidates:
-                session.execute(_INS_HTC, candidates)
+            _INS_HT.insert(session, self.tasks)
+            _INS_HTC.insert(session, [{"task_id": r["id"], "group_name": g, "due_key": r["due_at"] or NO_DUE,
+                                       "claimed": r["assignee"] is not None}
+                                      for r in self.tasks for g in r["candidate_groups"]])
         for instance_id, guid in self.drop_jobs:
             session.execute(delete(_JOB).where(_JOB.c.instance_id == instance_id, _JOB.c.task_guid == guid,
                                                _JOB.c.kind == "timer"))

@@ -1,7 +1,8 @@
 """The script engine regflow attaches to every workflow: restricted scripting plus service dispatch.
 
-One engine per step: it carries the step's session and instance so that service callables join the
-step's transaction (inside a savepoint) and know their idempotency key.
+An engine carries the running step's session and instance (``step``) so that service callables join the
+step's transaction (inside a savepoint) and know their idempotency key. A batch of starts shares one
+engine and sets ``step`` before each instance runs.
 """
 from __future__ import annotations
 

@@ -37,6 +37,19 @@ class RegflowWorkflow(BpmnWorkflow):
         super().__init__(spec, subprocess_specs, script_engine=script_engine, **kwargs)
         self.spec_ref = spec_ref
 
+    def release(self) -> None:
+        """Break the workflow's reference cycles once a step is done with it: its tasks point back at it, so do
+        its event manager and its sub-workflows. Without this every step's task tree waits for Python's
+        cyclic garbage collector, whose full passes over the process then cost more than the step's SQL
+        (``bench/README.md``); with it, reference counting frees the tree as soon as the step lets go.
+        The workflow is unusable afterwards."""
+        for sub in self.subprocesses.values():
+            sub.tasks, sub.task_tree, sub.last_task, sub.top_workflow = {}, None, None, None
+        self.subprocesses = {}
+        self.tasks, self.task_tree, self.last_task = {}, None, None
+        self.event_manager = None
+        self.bpmn_events = []
+
 
 SpecResolver = Callable[[int], tuple[Any, dict[str, Any]]]
 _TASK_TYPENAME = "Task"

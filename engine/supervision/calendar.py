@@ -495,6 +495,12 @@ def deadline_info(n: int, start: date | datetime | str | None = None, kind: str 
     return _compute(n, start, kind, strict).to_dict()
 
 
+def day_start(day: date | datetime | str) -> datetime:
+    """The first moment of ``day`` in China (00:00 Asia/Shanghai), as an aware datetime: when a campaign's
+    window opens, say, for a timer or a comparison with ``now()``."""
+    return datetime.combine(local_day(day), datetime.min.time(), tzinfo=SHANGHAI)
+
+
 def is_workday(day: date | datetime | str | None = None) -> bool:
     """Whether ``day`` (default: today in China) is a working day."""
     return current_calendar().is_workday(clock.now() if day is None else day)
@@ -506,6 +512,7 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "legal_days": legal_days,
     "deadline_info": deadline_info,
     "is_workday": is_workday,
+    "day_start": day_start,
 }
 
 

@@ -1,0 +1,128 @@
+"""The campaign process launches its inspections when the inspection window opens, so that two departments'
+campaigns drawn before then become one joint check through the real processes (DOMAIN.md §2 step 5, §6):
+the lead campaign's (lowest id) inspection carries both campaigns' items on one merged checklist, the other
+campaign's instance for that entity waits for the lead's published result instead of visiting again."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from engine.runtime import clock
+from engine.runtime.models import HumanTask, Job, ProcessInstance
+from engine.runtime.worker import run_due
+from engine.supervision import calendar as cal
+from engine.supervision.campaign_models import Campaign
+from engine.supervision.draw import drawn_rows
+from scoring.models import Entity
+from tests.supervision.test_inspection_process import T0, env, task_data  # noqa: F401
+
+SH = cal.SHANGHAI
+PUBLIC_VALUE = "07 13 21 28 33 + 09"
+
+
+def _plan(name: str, department: str, item: tuple[str, str, str], district: str, start: date, end: date) -> dict:
+    code, item_name, method = item
+    return {"name": name, "year": 2026, "lead_department": department, "joint_check": False,
+            "joint_departments": "", "items": [{"item_code": code, "item_name": item_name, "department": department,
+                                                "method": method}],
+            "jurisdiction": district, "window_start": start.isoformat(), "window_end": end.isoformat(),
+            "ratio_a": 100, "ratio_b": 100, "ratio_c": 100, "ratio_d": 100, "control_share": 0, "capacity": 1000,
+            "lookback_months": 0}
+
+
+def _complete(runtime, db, iid: int, bpmn_id: str, user: str, data: dict) -> None:
+    with clock.frozen(T0), db.tx() as s:
+        (ht,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.bpmn_id == bpmn_id,
+                                                  HumanTask.status == "open")).all()
+        runtime.complete_task(s, ht.id, user, data)
+
+
+def _run_campaign_to_draw(runtime, db, key: str, plan: dict) -> int:
+    with clock.frozen(T0), db.tx() as s:
+        iid = runtime.start(s, "inspection_campaign", business_key=key, actor="planner").instance.id
+    _complete(runtime, db, iid, "draft_plan", "planner", plan)
+    _complete(runtime, db, iid, "approve", "approver", {
+        "decision": "approve", "public_random_value": PUBLIC_VALUE, "public_random_source": "福彩双色球",
+        "notice_date": T0.date().isoformat()})
+    return iid
+
+
+def _children(db, parent: int) -> dict[str, int]:
+    with db.tx() as s:
+        return {i.business_key: i.id for i in s.scalars(select(ProcessInstance).where(
+            ProcessInstance.parent_instance_id == parent))}
+
+
+def _open(db, iid: int) -> list[str]:
+    with db.tx() as s:
+        return [t.bpmn_id for t in s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
+                                                                     HumanTask.status == "open"))]
+
+
+def test_two_departments_campaigns_become_one_joint_check_at_the_window(env):
+    runtime, db = env
+    with db.tx() as s:
+        district = s.scalar(select(Entity.district).group_by(Entity.district)
+                            .having(func.count() >= 3).order_by(func.count(), Entity.district).limit(1))
+    amr_opens, price_opens = date(2026, 3, 9), date(2026, 3, 16)
+    amr = _run_campaign_to_draw(runtime, db, "AMR-W", _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
+                                                            district, amr_opens, date(2026, 5, 31)))
+    price = _run_campaign_to_draw(runtime, db, "PRICE-W", _plan("价格抽查", "price", ("PRICE-01", "明码标价检查", "on_site"),
+                                                                district, price_opens, date(2026, 6, 30)))
+    # both drew and published their plans, and wait for their windows: nothing is inspected yet
+    with db.tx() as s:
+        (amr_c,), (price_c,) = (s.scalars(select(Campaign).where(Campaign.code.like(f"%-{i:06d}"))).all()
+                                for i in (amr, price))
+        assert amr_c.id < price_c.id and {amr_c.status, price_c.status} == {"drawn"}
+        drawn = {c.id: {r.uscc for r in drawn_rows(s, c.id)} for c in (amr_c, price_c)}
+        timers = {j.instance_id: j.due_at for j in s.scalars(select(Job).where(Job.kind == "timer"))}
+    both = drawn[amr_c.id] & drawn[price_c.id]  # the price item targets fewer industries than the annual report
+    assert both and drawn[price_c.id] - both == set()
+    assert timers == {amr: cal.day_start(amr_opens), price: cal.day_start(price_opens)}
+    assert timers[amr] == datetime(2026, 3, 9, tzinfo=SH)
+    assert _children(db, amr) == {} and _children(db, price) == {}
+
+    # the amr window opens: its inspections start; the entities both drew get the joint visit
+    run_due(runtime, db.factory, now=cal.day_start(amr_opens) - timedelta(minutes=1))
+    assert _children(db, amr) == {}
+    run_due(runtime, db.factory, now=cal.day_start(amr_opens) + timedelta(minutes=5))
+    lead = _children(db, amr)
+    assert set(lead) == drawn[amr_c.id] and _children(db, price) == {}
+    uscc = sorted(both)[0]
+    assert _open(db, lead[uscc]) == ["inspect"]
+    with db.tx() as s:
+        (ht,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == lead[uscc],
+                                                  HumanTask.status == "open")).all()
+    data = task_data(runtime, db, ht)
+    assert data["joint"]["joint"] and data["joint"]["campaign_ids"] == [amr_c.id, price_c.id]
+    assert data["joint"]["departments"] == ["amr", "price"]
+    assert {cv["item"] for c in data["merged_checklist"]["clauses"] for cv in c["covers"]} == {"AR-01", "PRICE-01"}
+
+    # the price window opens a week later: its instances for the shared entities wait for the lead's visit
+    run_due(runtime, db.factory, now=cal.day_start(price_opens) + timedelta(minutes=5))
+    joining = _children(db, price)
+    assert set(joining) == drawn[price_c.id]
+    for u in both:
+        assert _open(db, joining[u]) == [], u  # no second visit: it waits for the lead's published result
+    with db.tx() as s:
+        waits = s.scalar(select(func.count()).select_from(Job).where(Job.instance_id == joining[uscc],
+                                                                     Job.kind == "timer"))
+        assert waits == 1
+        inspect_tasks = s.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.bpmn_id == "inspect", HumanTask.status == "open",
+            HumanTask.instance_id.in_(list(joining.values()))))
+    assert inspect_tasks == len(drawn[price_c.id] - both)
+
+
+def test_window_already_open_launches_at_once(env):
+    runtime, db = env
+    with db.tx() as s:
+        district = s.scalar(select(Entity.district).group_by(Entity.district)
+                            .having(func.count() >= 3).order_by(func.count(), Entity.district).limit(1))
+    iid = _run_campaign_to_draw(runtime, db, "AMR-NOW", _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
+                                                              district, T0.date(), date(2026, 5, 31)))
+    assert _children(db, iid)  # launched in the approver's step, no wait
+    with db.tx() as s:
+        assert s.scalars(select(Job.due_at).where(Job.instance_id == iid, Job.kind == "timer")).all() == [
+            T0 + timedelta(days=1)]  # only the daily progress check

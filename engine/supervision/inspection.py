@@ -35,7 +35,7 @@ RESULT_OUTCOMES: dict[str, str] = {
     "result_5": "problem", "result_G": "problem",
     "result_B": "order_to_publicise",   # info not publicised: order to publicise (missed -> abnormal list)
     "result_C": "abnormal_list",        # false information: abnormal list directly
-    "result_6": "abnormal_list",        # unreachable at the address (letter unsigned -> abnormal list)
+    "result_6": "registered_letter",    # unreachable at the address: registered letter, unsigned -> abnormal list
     "result_8": "uncooperative",        # publicise non-cooperation, case lead
     "result_7": "close", "result_9": "close", "result_10": "close", "result_11": "close",
     "result_12": "close", "result_F": "close",
@@ -265,7 +265,11 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
 # ------------------------------------------------------------------------------------------ the result
 def record_result(session: Session, *, uscc: str, entity_id: int | None, result_code: str, findings: list | None,
                   now: datetime) -> dict:
-    """Classify a result code into its branch and apply its registry consequence (abnormal list)."""
+    """Classify a result code into its branch and apply its immediate registry consequence: result_C (false
+    information) puts the entity on the abnormal operations list at once. result_6 (unreachable at the
+    registered address) lists nobody here: its consequence is ``registered_letter`` — the process waits for
+    the letter to be signed and lists the entity only if it is not (``list_abnormal``) — except for a
+    ``suspended`` entity, which has a service address: consequence ``none (suspended, service address)``."""
     if result_code not in RESULT_OUTCOMES:
         raise InvalidInput(f"unknown result code {result_code!r} (expected one of {', '.join(RESULT_OUTCOMES)})")
     outcome = RESULT_OUTCOMES[result_code]
@@ -273,14 +277,15 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
     if outcome == "problem" and not findings:
         raise InvalidInput(f"{result_code} found a problem but no findings were entered")
     consequence = {"no_problem": "none", "problem": "rectification", "order_to_publicise": "order_to_publicise",
-                   "abnormal_list": "abnormal_list", "uncooperative": "case_lead", "close": "close"}[outcome]
-    if outcome == "abnormal_list" and entity_id is not None:
+                   "abnormal_list": "abnormal_list", "registered_letter": "registered_letter",
+                   "uncooperative": "case_lead", "close": "close"}[outcome]
+    if outcome in ("abnormal_list", "registered_letter") and entity_id is not None:
         from scoring.models import Entity
 
         e = session.get(Entity, entity_id)
-        if e is not None and not (result_code == "result_6" and e.status == "suspended"):
+        if e is not None and outcome == "abnormal_list":
             e.abnormal_list = True
-        elif e is not None:
+        elif e is not None and e.status == "suspended":
             consequence = "none (suspended, service address)"
     return {"result_code": result_code, "outcome": outcome, "consequence": consequence,
             "problem_found": outcome == "problem", "findings_count": len(findings)}

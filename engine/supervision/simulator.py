@@ -53,6 +53,9 @@ class Options:
     gone: float = 0.01
     no_activity: float = 0.02
     uncooperative: float = 0.005
+    #: share of entities waiting for a registered letter (result_6) that sign it on a given day: with 0.01 about
+    #: a quarter sign within the 30 days, the rest stay unsigned and are put on the abnormal operations list
+    letter_signed: float = 0.01
 
 
 #: a found violation -> result code weights (DOMAIN.md §2 step 7): most problems are "A" (follow-up) or "E"
@@ -108,6 +111,8 @@ class Officers:
         self.reported: set[str] = set()
         self.publicised: set[tuple[str, str]] = set()
         self.publicity_rolls: dict[str, date] = {}
+        self.letter_signed = Options.letter_signed
+        self.letter_rolls: dict[str, date] = {}
         self.fix_on_first: dict[str, bool] = {}
         self.mix = OutcomeMix()
 
@@ -285,6 +290,7 @@ def simulate(opts: Options) -> dict:
         factory = session_factory(url)
         officers = Officers(runtime, factory, truth, rng)
         officers.mix = OutcomeMix.from_options(opts)
+        officers.letter_signed = opts.letter_signed
         now = opts.start
         plan = {"name": f"模拟抽查 simulated campaign seed {opts.seed}", "year": now.year, "lead_department": "amr",
                 "joint_check": True, "joint_departments": "price",
@@ -332,7 +338,8 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
             subs = list(s.execute(select(MessageSubscription.message_name, ProcessInstance.business_key)
                                   .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
                                   .where(MessageSubscription.message_name.in_(("rectification_report",
-                                                                               "information_publicised")))))
+                                                                               "information_publicised",
+                                                                               "registered_letter_signed")))))
         did = 0
         for ht in tasks:
             with transaction(factory) as s:
@@ -360,6 +367,19 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
                 with transaction(factory) as s:
                     runtime.correlate_message(s, name, {"publicised_on": now.astimezone(SH).date().isoformat()},
                                               {"uscc": uscc})
+                did += 1
+                continue
+            if name == "registered_letter_signed":
+                # unreachable (result_6): a small share signs the registered letter on a given day of the 30
+                today = now.astimezone(SH).date()
+                if (name, uscc) in officers.publicised or officers.letter_rolls.get(uscc) == today:
+                    continue
+                officers.letter_rolls[uscc] = today  # one decision per entity and day
+                if officers.rng.random() >= officers.letter_signed:
+                    continue
+                officers.publicised.add((name, uscc))
+                with transaction(factory) as s:
+                    runtime.correlate_message(s, name, {"signed_on": today.isoformat()}, {"uscc": uscc})
                 did += 1
                 continue
             # the party reports the fix once, with the entity's own diligence

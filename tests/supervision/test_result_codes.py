@@ -1,6 +1,8 @@
 """Every result code of the inspection (DOMAIN.md §2 step 7) driven through ``entity_inspection`` on the real
-engine, on SQLite and PostgreSQL: where each branch goes (end, rectification, enforcement case), its
-registry consequence (abnormal list, not for a suspended entity's result_6) and the published result."""
+engine, on SQLite and PostgreSQL: where each branch goes (end, rectification, enforcement case, a wait for the
+entity to publicise or to sign a registered letter), its registry consequence (abnormal list: result_C at once,
+result_B and result_6 when the wait runs out; never for a suspended entity's result_6) and the published
+result."""
 from __future__ import annotations
 
 import random
@@ -124,10 +126,17 @@ def test_every_result_code_takes_its_branch(env):
                 subs = s.scalars(select(MessageSubscription.message_name)
                                  .where(MessageSubscription.instance_id == iid)).all()
             assert "information_publicised" in subs, label
-        else:  # no problem, abnormal list, close: the inspection ends
+        elif label == "result_6":  # -> registered letter to the registered address: waits 30 days for a signature
+            assert inst.status == "running" and tasks == [] and not hazards and not cases, label
+            with db.tx() as s:
+                subs = s.scalars(select(MessageSubscription.message_name)
+                                 .where(MessageSubscription.instance_id == iid)).all()
+                jobs = s.scalars(select(Job.kind).where(Job.instance_id == iid)).all()
+            assert "registered_letter_signed" in subs and jobs == ["timer"], label
+        else:  # no problem, abnormal list, close, a suspended entity's result_6: the inspection ends
             assert inst.status == "completed" and tasks == [] and not hazards and not cases, label
             assert end_events(runtime, db, iid) == ["end"], label
-        on_list = label in ("result_C", "result_6")  # a suspended entity is not "unreachable"
+        on_list = label == "result_C"  # result_6 only once the letter goes unsigned; never a suspended entity
         assert entity.abnormal_list is on_list, label
 
     # result_8 end to end: the case runs to its close, then the inspection ends at "Case closed"
@@ -173,3 +182,65 @@ def test_order_to_publicise_complied_or_missed(env):
         assert s.get(ProcessInstance, late_iid).status == "completed"
         assert s.get(Entity, misses.id).abnormal_list is True
         assert s.get(Entity, complies.id).abnormal_list is False
+
+
+def test_unreachable_entity_registered_letter_signed_or_unsigned(env):
+    """Result 6: a registered letter to the registered address; signed (message registered_letter_signed,
+    correlated by USCC) before the deadline -> contact restored, not listed; unsigned 30 days after the
+    inspection (legal_days: calendar days, a last day on a holiday moves on) -> abnormal operations list.
+    A suspended entity has a service address: no letter, no wait, not listed."""
+    runtime, db = env
+    with db.tx() as s:
+        signs, never, suspended = s.scalars(select(Entity).where(
+            Entity.risk_class.in_(["A", "B"]), Entity.status == "active", Entity.abnormal_list.is_(False))
+            .order_by(Entity.id.desc()).limit(3)).all()
+        s.execute(update(Entity).where(Entity.id == suspended.id).values(status="suspended"))
+    signed_iid = inspected(runtime, db, signs, "result_6")
+    unsigned_iid = inspected(runtime, db, never, "result_6")
+    suspended_iid = inspected(runtime, db, suspended, "result_6")
+
+    with db.tx() as s:
+        (due,) = s.scalars(select(Job.due_at).where(Job.instance_id == unsigned_iid, Job.kind == "timer")).all()
+        for iid in (signed_iid, unsigned_iid):
+            assert s.scalars(select(MessageSubscription.message_name)
+                             .where(MessageSubscription.instance_id == iid)).all().count("registered_letter_signed") == 1
+            assert s.get(ProcessInstance, iid).status == "running"
+        assert s.get(Entity, signs.id).abnormal_list is False and s.get(Entity, never.id).abnormal_list is False
+        # suspended: the inspection ended at the result, nothing waits
+        assert s.get(ProcessInstance, suspended_iid).status == "completed"
+        assert s.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == suspended_iid)).all() == []
+        assert s.scalars(select(Job).where(Job.instance_id == suspended_iid)).all() == []
+        assert s.get(Entity, suspended.id).abnormal_list is False
+    from engine.supervision.calendar import legal_days
+    with clock.frozen(AT):
+        assert due == legal_days(30, AT.date().isoformat())
+    assert due.astimezone(SH).date() >= AT.date() + timedelta(days=30)
+    assert end_events(runtime, db, suspended_iid) == ["end"]
+    with db.tx() as s:
+        wf = runtime.load_workflow(s, suspended_iid)
+    (rec,) = [t.data["inspection"] for t in wf.get_tasks(state=TaskState.COMPLETED)
+              if t.task_spec.bpmn_id == "record_result"]
+    assert rec["consequence"] == "none (suspended, service address)"
+
+    with clock.frozen(AT + timedelta(days=12)), db.tx() as s:
+        runtime.correlate_message(s, "registered_letter_signed", {"signed_on": "2026-03-15"}, {"uscc": signs.uscc})
+    assert end_events(runtime, db, signed_iid) == ["end_contact_restored"]
+    with db.tx() as s:
+        assert s.get(ProcessInstance, signed_iid).status == "completed"
+        assert s.scalars(select(Job).where(Job.instance_id == signed_iid)).all() == []
+
+    run_due(runtime, db.factory, now=due - timedelta(minutes=1))  # not yet
+    with db.tx() as s:
+        assert s.get(ProcessInstance, unsigned_iid).status == "running"
+        assert s.get(Entity, never.id).abnormal_list is False
+    run_due(runtime, db.factory, now=due + timedelta(minutes=1))
+    assert end_events(runtime, db, unsigned_iid) == ["end_unreachable_listed"]
+    with db.tx() as s:
+        assert s.get(ProcessInstance, unsigned_iid).status == "completed"
+        assert s.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == unsigned_iid)).all() == []
+        assert s.get(Entity, never.id).abnormal_list is True
+        assert s.get(Entity, signs.id).abnormal_list is False
+        wf = runtime.load_workflow(s, unsigned_iid)
+    (listed,) = [t.data["abnormal"] for t in wf.get_tasks(state=TaskState.COMPLETED)
+                 if t.task_spec.bpmn_id == "list_unreachable"]
+    assert listed["reason"].startswith("result_6") and "registered address" in listed["reason"]

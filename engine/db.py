@@ -128,6 +128,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: batches of at least this many rows go to PostgreSQL with COPY instead of a pipelined executemany
+COPY_FROM_ROWS = 20
+
+
 class RowInserter:
     """``INSERT`` of many rows of one table straight through the DB-API cursor's ``executemany``.
 
@@ -135,8 +139,9 @@ class RowInserter:
     more time in SQLAlchemy (compiled-parameter construction, per-row dictionaries) than SQLite spends
     writing. Here the statement is rendered once per dialect and each column's bind processor (the same
     function Core would call: time zones, JSON, booleans) is looked up once; rows are converted to tuples
-    and handed to the driver. What is stored is what Core stores (``tests/runtime/test_row_inserter.py``
-    compares the two on both backends).
+    and handed to the driver (on PostgreSQL, batches of ``COPY_FROM_ROWS`` or more as one ``COPY``). What is
+    stored is what Core stores (``tests/runtime/test_row_inserter.py`` compares the two on both backends, both
+    ways of writing).
 
     Every row must give every column of ``columns``; columns left out of ``columns`` get the database's
     default (NULL). The write goes through ``session.connection()``, so the session's ORM events do not
@@ -147,7 +152,7 @@ class RowInserter:
         self.columns = tuple(columns)
         for name in self.columns:
             table.c[name]  # noqa: B018 - a KeyError here names the unknown column at import time
-        self._plans: dict[str, tuple[str, tuple]] = {}
+        self._plans: dict[str, tuple[str, Callable, tuple]] = {}
 
     def _plan(self, dialect) -> tuple[str, Callable, tuple]:
         plan = self._plans.get(dialect.name)
@@ -191,7 +196,19 @@ class RowInserter:
                     else:
                         vals[i] = proc(v)
                 params.append(tuple(vals))
-        conn.exec_driver_sql(sql, params)
+        if conn.dialect.name == "postgresql" and len(params) >= COPY_FROM_ROWS:
+            self._copy(conn, params)
+        else:
+            conn.exec_driver_sql(sql, params)
+
+    def _copy(self, conn, params: list[tuple]) -> None:
+        """PostgreSQL: ``COPY … FROM STDIN``, one stream for the batch (the server parses no INSERT per row)."""
+        prep = conn.dialect.identifier_preparer
+        sql = (f"COPY {prep.format_table(self.table)} ({', '.join(prep.quote(c) for c in self.columns)}) "
+               "FROM STDIN")
+        with conn.connection.dbapi_connection.cursor() as cur, cur.copy(sql) as copy:
+            for row in params:
+                copy.write_row(row)
 
 
 def _python_type(col_type):

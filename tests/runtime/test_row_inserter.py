@@ -31,8 +31,15 @@ def _instance(iid: int) -> dict:
             "audit_head": "0" * 64, "audit_anchored_seq": 0}
 
 
-def test_rows_stored_as_core_stores_them(db, runtime):
+@pytest.mark.parametrize("copy", [False, True], ids=["executemany", "copy"])
+def test_rows_stored_as_core_stores_them(db, runtime, copy, monkeypatch):
+    """Each table the hot path writes, both ways of writing (PostgreSQL takes batches with COPY)."""
+    import engine.db
     from tests.conftest import deploy_files
+
+    if copy and db.kind != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    monkeypatch.setattr(engine.db, "COPY_FROM_ROWS", 1 if copy else 10**9)
 
     deploy_files(runtime, db, "minimal.bpmn")
     pi = ProcessInstance.__table__

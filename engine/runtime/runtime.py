@@ -115,13 +115,14 @@ class InstanceRow:
     @classmethod
     def from_row(cls, row) -> "InstanceRow":
         m = row._mapping
-        return cls(**{f.name: m[f.name] for f in fields(cls) if f.name != "persisted"})
+        return cls(**{name: m[name] for name in _INSTANCE_FIELDS})
 
     def values(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "persisted"}
+        return {name: getattr(self, name) for name in _INSTANCE_FIELDS}
 
 
-_INSTANCE_COLUMNS = [_PI.c[f.name] for f in fields(InstanceRow) if f.name != "persisted"]
+_INSTANCE_FIELDS = tuple(f.name for f in fields(InstanceRow) if f.name != "persisted")
+_INSTANCE_COLUMNS = [_PI.c[name] for name in _INSTANCE_FIELDS]
 # the three tables every start writes go through the driver's executemany (no txcache entry reads them)
 _INS_PI = RowInserter(_PI, [c.name for c in _INSTANCE_COLUMNS])
 _INS_HT = RowInserter(_HT, ["id", "instance_id", "task_guid", "bpmn_id", "name", "process_id", "business_key",

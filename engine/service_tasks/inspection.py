@@ -70,7 +70,8 @@ def inspection_record_result(ctx: ServiceContext, uscc: str, result_code: str, e
 @registry.register(
     "inspection.list_abnormal",
     params=[Param("entity_id", "int"), Param("reason", "str", description="why (recorded in the audit log)")],
-    description="Put the entity on the abnormal operations list (result B: order to publicise not complied with).",
+    description="Put the entity on the abnormal operations list (result B: order to publicise not complied "
+                "with; result 6: registered letters unsigned).",
     errors=ERRORS)
 def inspection_list_abnormal(ctx: ServiceContext, entity_id: int, reason: str) -> dict:
     return inspection.list_abnormal(ctx.session, entity_id=entity_id, reason=reason)

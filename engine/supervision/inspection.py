@@ -293,7 +293,8 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
 
 def list_abnormal(session: Session, *, entity_id: int, reason: str) -> dict:
     """Put the entity on the abnormal operations list (result B: the order to publicise was not complied
-    with in time). The reason is recorded by the step's audit event; the entity keeps it until removed."""
+    with in time; result 6: the registered letters to its address went unsigned). The reason is recorded by
+    the step's audit event; the entity keeps it until removed."""
     from scoring.models import Entity
 
     if not reason or not reason.strip():

@@ -130,3 +130,25 @@ def test_ids_are_counted_per_transaction(db):
             (again,) = ids.take(s, "deployment", 1)
             assert again > theirs
             _deployment(s, again)
+
+
+def test_task_ids_from_blocks_are_never_handed_out_twice(db):
+    """PostgreSQL hands human-task ids out of blocks a process takes from the sequence: two processes (two
+    allocators) get disjoint ids, each process's ids keep growing, and ids of a rolled-back step are not given
+    again."""
+    if db.kind != "postgresql":
+        pytest.skip("SQLite counts from max(id) under its write lock (test_ids_are_counted_per_transaction)")
+    first, second = _IdAllocator(), _IdAllocator()
+    with pytest.raises(RuntimeError):
+        with db.tx() as s:
+            lost = first.take(s, "human_task", 3)
+            raise RuntimeError("the step fails")
+    mine: list[int] = []
+    theirs: list[int] = []
+    for _ in range(3):
+        with db.tx() as s:
+            mine += first.take(s, "human_task", 2)
+            theirs += second.take(s, "human_task", 1)
+    assert mine == sorted(mine) and len(set(mine)) == len(mine) == 6
+    assert not set(mine) & set(theirs) and len(set(theirs)) == len(theirs) == 3
+    assert not set(lost) & set(mine + theirs) and mine[0] > max(lost)

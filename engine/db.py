@@ -167,8 +167,10 @@ class RowInserter:
                 col_type = self.table.c[name].type
                 proc = col_type.dialect_impl(dialect).bind_processor(dialect)
                 if proc is not None:
-                    # a step's rows share their timestamps: convert each distinct one once
-                    convert.append((i, proc, _python_type(col_type) is datetime))
+                    # a step's rows share their timestamps: each distinct one is converted once, for every
+                    # column of the same type (same repr: same configuration, so the same conversion)
+                    group = repr(col_type) if _python_type(col_type) is datetime else None
+                    convert.append((i, proc, group))
             values_of = itemgetter(*self.columns) if len(self.columns) > 1 else (lambda r, c=self.columns[0]: (r[c],))
             plan = self._plans[dialect.name] = (sql, values_of, tuple(convert))
         return plan
@@ -185,10 +187,10 @@ class RowInserter:
             memo: dict = {}
             for r in rows:
                 vals = list(values_of(r))
-                for i, proc, memoize in convert:
+                for i, proc, group in convert:
                     v = vals[i]
-                    if memoize:
-                        key = (i, v)
+                    if group is not None:
+                        key = (group, v)
                         if key in memo:
                             vals[i] = memo[key]
                         else:

@@ -102,7 +102,8 @@ def _settled(text: str) -> str:
     return _encode(json.loads(text)) if _NON_STR_KEY.search(text) else text
 
 
-def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tuple[list[dict], tuple[int, str]]:
+def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str],
+               now: datetime | None = None) -> tuple[list[dict], tuple[int, str]]:
     """Hash-chain ``events`` after ``head`` = (seq, hash); returns the rows and the new head.
 
     The canonical form (:func:`_canonical`: sorted keys, no spaces, UTF-8) is assembled from its fields,
@@ -110,7 +111,7 @@ def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str]) -> tu
     (:class:`~engine.db.JsonText`), so a value JSON cannot represent (a datetime) is stored as the string
     that was hashed, and ``verify`` re-encoding what it reads gives the same bytes."""
     seq, prev = head
-    now = clock.now()
+    now = now or clock.now()  # the time of events that do not carry their own (the step's, when given)
     rows = []
     chain_text = _string(chain)
     stamps: dict[datetime, str] = {}

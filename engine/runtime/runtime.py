@@ -446,7 +446,7 @@ class Runtime:
             st.events.append(Event("instance_started", actor, iid, detail={
                 "process_id": process_id, "version": d.version, "definition_id": d.id, "business_key": key},
                 data_diff={k: {"new": v} for k, v in data.items()}))
-            outcomes.append(self._advance(session, inst, wf, st, actor, batch=batch))
+            outcomes.append(self._advance(session, inst, wf, st, actor, batch=batch, now=now))
         batch.flush(session, self._ids)
         return outcomes
 
@@ -784,7 +784,8 @@ class Runtime:
 
     # ------------------------------------------------------------------ the step's second half
     def _advance(self, session: Session, inst: InstanceRow, wf: RegflowWorkflow, st: _StepState,
-                 actor: str, *, attempts: int = 0, batch: "_Batch | None" = None) -> StepOutcome:
+                 actor: str, *, attempts: int = 0, batch: "_Batch | None" = None,
+                 now: datetime | None = None) -> StepOutcome:
         completed: list = []
         failure: dict | None = None
         try:
@@ -802,7 +803,7 @@ class Runtime:
                                    flow_ids=flow_ids,
                                    data_diff=_shallow_diff(parent.data if parent is not None else {}, task.data),
                                    detail=detail))
-        now = clock.now()
+        now = now or clock.now()  # a batch of starts gives each instance's start time
         if wf.completed and failure is None:
             inst.status, inst.ended_at = "completed", now
             st.events.append(Event("instance_completed", actor, inst.id, detail={"data_keys": sorted(wf.data)}))
@@ -813,7 +814,7 @@ class Runtime:
         batch = batch or _Batch()
         self._project(inst, wf, st, actor, now, batch)
         rows, (inst.audit_seq, inst.audit_head) = audit.build_rows(
-            audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head))
+            audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head), now)
         batch.audit.extend(rows)
         if inst.persisted:
             result = session.execute(_SAVE_PI, {

@@ -61,26 +61,30 @@ def tasks_to_dict(converter, tasks: dict) -> dict:
     turned into a string once instead of three or four times, and the generic registry dispatch is skipped
     for plain tasks. Anything that is not a plain :class:`~SpiffWorkflow.task.Task` goes the generic way."""
     registry = converter.registry
-    names = {u: str(u) for u in tasks}
+    # keyed by the UUIDs' integers: hashing an int is C, a UUID's __hash__ is a Python call
+    names = {u.int: str(u) for u in tasks}
+    data_of = {u.int: t.data for u, t in tasks.items()}
     out = {}
     for u, task in tasks.items():
         if type(task) is not Task:
-            out[names[u]] = registry.convert(task)
+            out[names[u.int]] = registry.convert(task)
             continue
+        name = names[u.int]
         parent_id = task._parent
-        parent = tasks.get(parent_id) if parent_id is not None else None  # Task.parent reads the same mapping
-        if parent is None:
+        parent_key = parent_id.int if parent_id is not None else None
+        before = data_of.get(parent_key)  # Task.parent reads the same mapping
+        if before is None:
             data, delta = task.data, {}
         else:
-            before, after = parent.data, task.data
+            after = task.data
             data = {}
             delta = {"updates": {k: after[k] for k in after if k not in before or after[k] != before[k]},
                      "deletions": [k for k in before if k not in after]}
         internal = task.internal_data
-        out[names[u]] = {
-            "id": names[u],
-            "parent": names[parent_id] if parent is not None else None,
-            "children": [names.get(c) or str(c) for c in task._children],
+        out[name] = {
+            "id": name,
+            "parent": names[parent_key] if before is not None else None,
+            "children": [names.get(c.int) or str(c) for c in task._children],
             "last_state_change": task.last_state_change,
             "state": task._state,
             "task_spec": task.task_spec.name,

@@ -148,3 +148,31 @@ def test_stored_rows_verify_on_both_databases(db):
         stored = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
         assert stored[1].data_diff == {"due": {"new": "2026-03-05 08:00:00"}}
         assert stored[0].data_diff["名称"] == {"new": "郑州市某某有限公司"}
+
+
+def test_one_chain_is_verified_against_its_own_anchors(db, history):
+    """An instance's history page verifies its chain with only the anchors that recorded that chain's head
+    (selected by the database), and still catches a forged head and an edited anchor."""
+    first, second = history
+    with db.tx() as s:
+        # a second anchor: only the first instance moved since the first one (its task was completed)
+        assert set(audit.write_anchor(s).heads) == {f"instance:{first}"}
+        report = audit.verify(s, chain=f"instance:{second}")
+        assert report.ok and report.anchors == 1  # the one anchor that recorded it
+        everything = audit.verify(s)
+        assert everything.ok and everything.anchors == 2
+    evs = rows(db, second)
+    with db.tx() as s:
+        s.execute(delete(AuditEvent).where(AuditEvent.id == evs[-1].id))
+        s.execute(text("UPDATE process_instance SET audit_seq = :q, audit_head = :h WHERE id = :i"),
+                  {"q": evs[-2].seq, "h": evs[-2].hash, "i": second})
+    with db.tx() as s:
+        report = audit.verify(s, chain=f"instance:{second}")
+    assert [p["problem"] for p in report.problems] == ["anchored event missing or changed"]
+    with db.tx() as s:
+        anchor = s.scalars(select(AuditAnchor).order_by(AuditAnchor.id)).first()
+        heads = {**anchor.heads, f"instance:{second}": [evs[-2].seq, evs[-2].hash]}  # forge it to match
+        s.execute(update(AuditAnchor).where(AuditAnchor.id == anchor.id).values(heads=heads))
+    with db.tx() as s:
+        report = audit.verify(s, chain=f"instance:{second}")
+    assert [p["problem"] for p in report.problems] == ["anchor edited or anchors reordered"]

@@ -109,10 +109,10 @@ class Officers:
     def __init__(self, runtime, db_factory, truth: dict[str, float], rng: random.Random):
         self.runtime, self.factory, self.truth, self.rng = runtime, db_factory, truth, rng
         self.reported: set[str] = set()
-        self.publicised: set[tuple[str, str]] = set()
-        self.publicity_rolls: dict[str, date] = {}
+        #: (message, uscc) a waiting party answered, and the day each was last rolled for (``_DAILY_ANSWERS``)
+        self.answered: set[tuple[str, str]] = set()
+        self.answer_rolls: dict[tuple[str, str], date] = {}
         self.letter_signed = Options.letter_signed
-        self.letter_rolls: dict[str, date] = {}
         self.fix_on_first: dict[str, bool] = {}
         self.mix = OutcomeMix()
 
@@ -328,6 +328,13 @@ def simulate(opts: Options) -> dict:
             tmp.cleanup()
 
 
+#: message -> (its daily share, the payload's date field): what a waiting party sends, on which day
+_DAILY_ANSWERS = {
+    "information_publicised": (lambda officers: 0.25, "publicised_on"),
+    "registered_letter_signed": (lambda officers: officers.letter_signed, "signed_on"),
+}
+
+
 def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) -> None:
     """Complete every open task (repeatedly: completing one may open the next) and let parties report."""
     from engine.db import transaction
@@ -338,8 +345,7 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
             subs = list(s.execute(select(MessageSubscription.message_name, ProcessInstance.business_key)
                                   .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
                                   .where(MessageSubscription.message_name.in_(("rectification_report",
-                                                                               "information_publicised",
-                                                                               "registered_letter_signed")))))
+                                                                               *_DAILY_ANSWERS)))))
         did = 0
         for ht in tasks:
             with transaction(factory) as s:
@@ -355,31 +361,21 @@ def _work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) 
                 runtime.complete_task(s, ht.id, user, data)
                 did += 1
         for name, uscc in subs:
-            if name == "information_publicised":
-                # ordered to publicise (result B): most do it on a given day of the 10, some never do
+            if name in _DAILY_ANSWERS:
+                # a party that waits to be heard from answers on one day or never: each day it has not yet, it
+                # does with the message's daily share (result B: publicise within 10 days; result 6: sign the
+                # registered letter within 30)
                 today = now.astimezone(SH).date()
-                if (name, uscc) in officers.publicised or officers.publicity_rolls.get(uscc) == today:
+                key = (name, uscc)
+                if key in officers.answered or officers.answer_rolls.get(key) == today:
                     continue
-                officers.publicity_rolls[uscc] = today  # one decision per entity and day
-                if officers.rng.random() >= 0.25:
+                officers.answer_rolls[key] = today  # one decision per entity, message and day
+                share_of, payload_key = _DAILY_ANSWERS[name]
+                if officers.rng.random() >= share_of(officers):
                     continue
-                officers.publicised.add((name, uscc))
+                officers.answered.add(key)
                 with transaction(factory) as s:
-                    runtime.correlate_message(s, name, {"publicised_on": now.astimezone(SH).date().isoformat()},
-                                              {"uscc": uscc})
-                did += 1
-                continue
-            if name == "registered_letter_signed":
-                # unreachable (result_6): a small share signs the registered letter on a given day of the 30
-                today = now.astimezone(SH).date()
-                if (name, uscc) in officers.publicised or officers.letter_rolls.get(uscc) == today:
-                    continue
-                officers.letter_rolls[uscc] = today  # one decision per entity and day
-                if officers.rng.random() >= officers.letter_signed:
-                    continue
-                officers.publicised.add((name, uscc))
-                with transaction(factory) as s:
-                    runtime.correlate_message(s, name, {"signed_on": today.isoformat()}, {"uscc": uscc})
+                    runtime.correlate_message(s, name, {payload_key: today.isoformat()}, {"uscc": uscc})
                 did += 1
                 continue
             # the party reports the fix once, with the entity's own diligence

@@ -77,10 +77,20 @@ def _pg_url(schema: str) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path):
     """A migrated, empty database on each backend."""
+    yield from _database(request.param, tmp_path)
+
+
+@pytest.fixture
+def pg_db(tmp_path):
+    """A migrated, empty PostgreSQL database, for behaviour only PostgreSQL has (COPY, sequences)."""
+    yield from _database("postgresql", tmp_path)
+
+
+def _database(kind: str, tmp_path):
     from engine.db import dispose_engines
     from engine.schema import upgrade
 
-    if request.param == "sqlite":
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'regflow.db'}"
         schema = None
     else:
@@ -99,7 +109,7 @@ def db(request, tmp_path):
     _effect_table(url)
     env = {**os.environ, "REGFLOW_DATABASE_URL": url, "REGFLOW_PLUGINS": "tests.support.services",
            "PYTHONPATH": str(ROOT), "REGFLOW_RETRY_BACKOFF_S": "60"}
-    yield Db(request.param, url, env)
+    yield Db(kind, url, env)
     dispose_engines()
     if schema:
         eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")

@@ -31,15 +31,24 @@ def _instance(iid: int) -> dict:
             "audit_head": "0" * 64, "audit_anchored_seq": 0}
 
 
-@pytest.mark.parametrize("copy", [False, True], ids=["executemany", "copy"])
-def test_rows_stored_as_core_stores_them(db, runtime, copy, monkeypatch):
-    """Each table the hot path writes, both ways of writing (PostgreSQL takes batches with COPY)."""
+def test_rows_stored_as_core_stores_them(db, runtime, monkeypatch):
+    """Each table the hot path writes, through executemany."""
     import engine.db
-    from tests.conftest import deploy_files
 
-    if copy and db.kind != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")
-    monkeypatch.setattr(engine.db, "COPY_FROM_ROWS", 1 if copy else 10**9)
+    monkeypatch.setattr(engine.db, "COPY_FROM_ROWS", 10**9)
+    _rows_stored_as_core_stores_them(db, runtime)
+
+
+def test_copy_stores_what_core_stores(pg_db, runtime, monkeypatch):
+    """The same through PostgreSQL's COPY (batches of COPY_FROM_ROWS or more rows)."""
+    import engine.db
+
+    monkeypatch.setattr(engine.db, "COPY_FROM_ROWS", 1)
+    _rows_stored_as_core_stores_them(pg_db, runtime)
+
+
+def _rows_stored_as_core_stores_them(db, runtime):
+    from tests.conftest import deploy_files
 
     deploy_files(runtime, db, "minimal.bpmn")
     pi = ProcessInstance.__table__
@@ -132,12 +141,11 @@ def test_ids_are_counted_per_transaction(db):
             _deployment(s, again)
 
 
-def test_task_ids_from_blocks_are_never_handed_out_twice(db):
+def test_task_ids_from_blocks_are_never_handed_out_twice(pg_db):
     """PostgreSQL hands human-task ids out of blocks a process takes from the sequence: two processes (two
     allocators) get disjoint ids, each process's ids keep growing, and ids of a rolled-back step are not given
-    again."""
-    if db.kind != "postgresql":
-        pytest.skip("SQLite counts from max(id) under its write lock (test_ids_are_counted_per_transaction)")
+    again. (SQLite counts from max(id) under its write lock: test_ids_are_counted_per_transaction.)"""
+    db = pg_db
     first, second = _IdAllocator(), _IdAllocator()
     with pytest.raises(RuntimeError):
         with db.tx() as s:

@@ -235,8 +235,8 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_event"
     __table_args__ = (
+        # an instance's events are its chain ("instance:<id>"): this index serves them in seq order
         UniqueConstraint("chain", "seq", name="uq_audit_event_chain_seq"),
-        Index("ix_audit_event_instance_seq", "instance_id", "seq"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     chain: Mapped[str] = mapped_column(String(60))

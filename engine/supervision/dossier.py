@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
+from engine.runtime.audit import instance_chain
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
 
 INSPECTION_PROCESS = "entity_inspection"
@@ -65,7 +66,8 @@ def inspections_of(session: Session, uscc: str) -> list[InspectionView]:
     if not views:
         return []
     ids = list(views)
-    for ev in session.scalars(select(AuditEvent).where(AuditEvent.instance_id.in_(ids),
+    # an instance's events are its chain: read through the (chain, seq) index
+    for ev in session.scalars(select(AuditEvent).where(AuditEvent.chain.in_([instance_chain(i) for i in ids]),
                                                        AuditEvent.kind == "task_completed",
                                                        AuditEvent.bpmn_id == INSPECTION_TASK)
                               .order_by(AuditEvent.instance_id, AuditEvent.seq)):

@@ -1,22 +1,22 @@
-"""Engine hot path: one audit index fewer, instance states kept inline on PostgreSQL, and SQLite's
-candidate-district trigger skipped for tasks without a business key
+"""Engine hot path: one audit index fewer, and SQLite's candidate-district trigger skipped for tasks
+without a business key
 
 Revision ID: 0009_hot_path
 Revises: 0008_inbox
 Create Date: 2026-12-06 03:40:00
 
-Every step appends audit rows and writes its instance's state; this migration trims what each of those
-writes costs the database:
+Every step appends audit rows and candidate rows; this migration trims what those writes cost the database:
 
 * ``ix_audit_event_instance_seq`` (instance_id, seq) is dropped: an instance's events are its chain
   (``chain = 'instance:<id>'``), which the unique (chain, seq) index already serves in the same order.
-* PostgreSQL: ``process_instance`` gets ``toast_tuple_target = 8160``, so that a state of a few kilobytes is
-  stored inline as it is instead of being compressed on every save (the state is rewritten at every step;
-  larger states are still compressed and moved out of line).
 * SQLite: 0008's ``trg_human_task_candidate_district`` fires only when the candidate's task has a business
   key: a task without one has no entity, so there is no district to write (the trigger's UPDATE of the row
   just inserted cost about 4 µs per candidate row for nothing). PostgreSQL's trigger is a BEFORE trigger that
   sets the value in place and stays as it is.
+
+Tried and left out: PostgreSQL's ``toast_tuple_target = 8160`` on ``process_instance`` (states of a few kilobytes
+stored uncompressed) was 2 % faster for one process and 5–18 % slower for four in an A/B of bench/engine.py's
+parallel starts: the WAL grows with the uncompressed states.
 """
 from __future__ import annotations
 
@@ -42,14 +42,10 @@ def upgrade() -> None:
     if op.get_context().dialect.name == "sqlite":
         op.execute("DROP TRIGGER trg_human_task_candidate_district")
         op.execute(_SQLITE_DISTRICT.format(when=_WHEN_KEYED))
-    else:
-        op.execute("ALTER TABLE process_instance SET (toast_tuple_target = 8160)")
 
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "sqlite":
         op.execute("DROP TRIGGER trg_human_task_candidate_district")
         op.execute(_SQLITE_DISTRICT.format(when=""))
-    else:
-        op.execute("ALTER TABLE process_instance RESET (toast_tuple_target)")
     op.create_index("ix_audit_event_instance_seq", "audit_event", ["instance_id", "seq"])

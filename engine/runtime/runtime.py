@@ -10,8 +10,11 @@ before the failing task are kept; the task waits in ERROR for a retry job (with 
 ``service_retries`` failures an open incident names it. A failure before anything was accepted rolls
 back the whole step. Functions here take a ``Session`` and never commit.
 
-The step's hot path writes with SQLAlchemy Core, one statement per table: projections are computed
-by diffing the workflow before and after the step, never by re-reading them.
+The step's hot path writes one statement per table: new instance, task, candidate and audit rows through
+the driver (``engine.db.RowInserter``: ``executemany``, or ``COPY`` for PostgreSQL batches), updates and
+deletes with SQLAlchemy Core. Projections are computed by diffing the workflow before and after the step,
+never by re-reading them. When a step is done with its workflow it breaks the workflow's reference cycles
+(``RegflowWorkflow.release``) so that its memory returns at once.
 """
 from __future__ import annotations
 

@@ -152,9 +152,9 @@ class RowInserter:
         self.columns = tuple(columns)
         for name in self.columns:
             table.c[name]  # noqa: B018 - a KeyError here names the unknown column at import time
-        self._plans: dict[str, tuple[str, Callable, tuple]] = {}
+        self._plans: dict[str, tuple[str, str, Callable, tuple]] = {}
 
-    def _plan(self, dialect) -> tuple[str, Callable, tuple]:
+    def _plan(self, dialect) -> tuple[str, str, Callable, tuple]:
         plan = self._plans.get(dialect.name)
         if plan is None:
             prep = dialect.identifier_preparer
@@ -172,14 +172,16 @@ class RowInserter:
                     group = repr(col_type) if _python_type(col_type) is datetime else None
                     convert.append((i, proc, group))
             values_of = itemgetter(*self.columns) if len(self.columns) > 1 else (lambda r, c=self.columns[0]: (r[c],))
-            plan = self._plans[dialect.name] = (sql, values_of, tuple(convert))
+            copy_sql = (f"COPY {prep.format_table(self.table)} ({', '.join(prep.quote(c) for c in self.columns)}) "
+                        "FROM STDIN")
+            plan = self._plans[dialect.name] = (sql, copy_sql, values_of, tuple(convert))
         return plan
 
     def insert(self, session: Session, rows: list[dict]) -> None:
         if not rows:
             return
         conn = session.connection()
-        sql, values_of, convert = self._plan(conn.dialect)
+        sql, copy_sql, values_of, convert = self._plan(conn.dialect)
         if not convert:
             params = [values_of(r) for r in rows]
         else:
@@ -199,18 +201,12 @@ class RowInserter:
                         vals[i] = proc(v)
                 params.append(tuple(vals))
         if conn.dialect.name == "postgresql" and len(params) >= COPY_FROM_ROWS:
-            self._copy(conn, params)
+            # one COPY stream for the batch: the server parses no INSERT per row
+            with conn.connection.dbapi_connection.cursor() as cur, cur.copy(copy_sql) as copy:
+                for row in params:
+                    copy.write_row(row)
         else:
             conn.exec_driver_sql(sql, params)
-
-    def _copy(self, conn, params: list[tuple]) -> None:
-        """PostgreSQL: ``COPY … FROM STDIN``, one stream for the batch (the server parses no INSERT per row)."""
-        prep = conn.dialect.identifier_preparer
-        sql = (f"COPY {prep.format_table(self.table)} ({', '.join(prep.quote(c) for c in self.columns)}) "
-               "FROM STDIN")
-        with conn.connection.dbapi_connection.cursor() as cur, cur.copy(sql) as copy:
-            for row in params:
-                copy.write_row(row)
 
 
 def _python_type(col_type):

@@ -91,8 +91,6 @@ def encoded(value: list | dict) -> JsonText:
 
 
 def _compound(value: Any) -> str:
-    if type(value) is JsonText:
-        return value
     if not value and type(value) in (list, dict):
         return "[]" if type(value) is list else "{}"
     return _encode(value)

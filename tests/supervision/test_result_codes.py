@@ -149,6 +149,20 @@ def test_every_result_code_takes_its_branch(env):
     assert end_events(runtime, db, iid) == ["end_case"]
 
 
+def listed_when_the_deadline_passes(runtime, db, iid: int, entity_id: int, due, end: str) -> None:
+    """A minute before ``due`` the instance still waits and the entity is not listed; a minute after, the
+    timer has ended the instance at ``end`` and the entity is on the abnormal operations list."""
+    run_due(runtime, db.factory, now=due - timedelta(minutes=1))  # not yet
+    with db.tx() as s:
+        assert s.get(ProcessInstance, iid).status == "running"
+        assert s.get(Entity, entity_id).abnormal_list is False
+    run_due(runtime, db.factory, now=due + timedelta(minutes=1))
+    assert end_events(runtime, db, iid) == [end]
+    with db.tx() as s:
+        assert s.get(ProcessInstance, iid).status == "completed"
+        assert s.get(Entity, entity_id).abnormal_list is True
+
+
 def test_order_to_publicise_complied_or_missed(env):
     """Result B: the order to publicise gives 10 days (calendar days, a last day on a holiday moves to the next
     working day); the entity that publicises (message, correlated by USCC) ends the inspection there, the one
@@ -172,15 +186,8 @@ def test_order_to_publicise_complied_or_missed(env):
                                   {"uscc": complies.uscc})
     assert end_events(runtime, db, ok_iid) == ["end_publicised"]
 
-    run_due(runtime, db.factory, now=due - timedelta(minutes=1))  # not yet
+    listed_when_the_deadline_passes(runtime, db, late_iid, misses.id, due, "end_abnormal")
     with db.tx() as s:
-        assert s.get(ProcessInstance, late_iid).status == "running"
-        assert s.get(Entity, misses.id).abnormal_list is False
-    run_due(runtime, db.factory, now=due + timedelta(minutes=1))
-    assert end_events(runtime, db, late_iid) == ["end_abnormal"]
-    with db.tx() as s:
-        assert s.get(ProcessInstance, late_iid).status == "completed"
-        assert s.get(Entity, misses.id).abnormal_list is True
         assert s.get(Entity, complies.id).abnormal_list is False
 
 
@@ -229,16 +236,9 @@ def test_unreachable_entity_registered_letter_signed_or_unsigned(env):
         assert s.get(ProcessInstance, signed_iid).status == "completed"
         assert s.scalars(select(Job).where(Job.instance_id == signed_iid)).all() == []
 
-    run_due(runtime, db.factory, now=due - timedelta(minutes=1))  # not yet
+    listed_when_the_deadline_passes(runtime, db, unsigned_iid, never.id, due, "end_unreachable_listed")
     with db.tx() as s:
-        assert s.get(ProcessInstance, unsigned_iid).status == "running"
-        assert s.get(Entity, never.id).abnormal_list is False
-    run_due(runtime, db.factory, now=due + timedelta(minutes=1))
-    assert end_events(runtime, db, unsigned_iid) == ["end_unreachable_listed"]
-    with db.tx() as s:
-        assert s.get(ProcessInstance, unsigned_iid).status == "completed"
         assert s.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == unsigned_iid)).all() == []
-        assert s.get(Entity, never.id).abnormal_list is True
         assert s.get(Entity, signs.id).abnormal_list is False
         wf = runtime.load_workflow(s, unsigned_iid)
     (listed,) = [t.data["abnormal"] for t in wf.get_tasks(state=TaskState.COMPLETED)

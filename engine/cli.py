@@ -346,6 +346,7 @@ def worker(state: CliState, once: bool, now_text: str | None, as_json: bool) -> 
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per poll is noise
+    logging.getLogger("spiff").setLevel(logging.WARNING)  # one line per task state change: noise, and slow
     click.echo(f"worker polling every {state.settings.worker_interval_s}s (Ctrl-C stops)", err=True)
     serve_forever(state.runtime, state.factory, state.settings.worker_interval_s)
 

@@ -20,6 +20,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # every workflow state the suite writes (here and in the CLI/worker processes it starts) is also built with
 # SpiffWorkflow's own converter and compared with regflow's faster one (engine/runtime/serializer.py)
 os.environ.setdefault("REGFLOW_SERIALIZER_CROSS_CHECK", "1")
+# and every task-tree walk regflow's workflows make is compared with SpiffWorkflow's iterator
+# (engine/runtime/spiff_speedups.py)
+os.environ.setdefault("REGFLOW_ENGINE_CROSS_CHECK", "1")
 
 _pg_state: dict = {}
 

@@ -17,13 +17,17 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 
 from engine.errors import EngineError
 
+from . import spiff_speedups
+from .spiff_speedups import FAST_FILTERS, iter_tasks
 from .timers import serializer_config as timer_serializer_config
 
 LIBRARY_VERSION = _dist_version("spiffworkflow")
+spiff_speedups.install()
 
 
 class StateVersionError(EngineError):
@@ -31,11 +35,29 @@ class StateVersionError(EngineError):
 
 
 class RegflowWorkflow(BpmnWorkflow):
-    """A BpmnWorkflow that knows which process definition its spec came from."""
+    """A BpmnWorkflow that knows which process definition its spec came from, and walks its task tree
+    with :func:`~engine.runtime.spiff_speedups.iter_tasks` (the same walk, cheaper)."""
 
     def __init__(self, spec, subprocess_specs=None, script_engine=None, spec_ref=None, **kwargs):
         super().__init__(spec, subprocess_specs, script_engine=script_engine, **kwargs)
         self.spec_ref = spec_ref
+
+    def get_tasks_iterator(self, first_task=None, **kwargs):
+        if kwargs.keys() <= FAST_FILTERS:
+            root = first_task or self.task_tree
+            if spiff_speedups.CROSS_CHECK:
+                spiff_speedups.checked(iter_tasks(root, subprocesses=True, **kwargs),
+                                       super().get_tasks_iterator(first_task, **kwargs), f"get_tasks({kwargs})")
+            return iter_tasks(root, subprocesses=True, **kwargs)
+        return super().get_tasks_iterator(first_task, **kwargs)
+
+    def update_waiting_tasks(self) -> None:
+        # Workflow.update_waiting_tasks: the WAITING tasks of this tree (not of subprocesses), after every completion
+        if spiff_speedups.CROSS_CHECK:
+            spiff_speedups.checked(iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING),
+                                   TaskIterator(self.task_tree, state=TaskState.WAITING), "update_waiting_tasks")
+        for task in iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING):
+            task.task_spec._update(task)
 
     def release(self) -> None:
         """Break the workflow's reference cycles once a step is done with it: its tasks point back at it, so do

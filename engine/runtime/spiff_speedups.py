@@ -1,0 +1,147 @@
+"""Two hot spots of SpiffWorkflow 3.2.0, made cheaper without changing what the engine does.
+
+Measured on the campaign launch's ``entity_inspection`` (``bench/loop.py``, engine floor): 1.31 ms of
+SpiffWorkflow per instance to its first user task, of which
+
+* **state-change logging** — ``Task._set_state`` builds an f-string and a nine-key ``extra`` dictionary
+  for ``logger.info``/``logger.debug`` on every state change, whether or not anything logs at that level
+  (about 45 changes per instance, a quarter of the time). :func:`install` replaces it, process-wide, with
+  a version that does the same state change and emits the same records, built only when the
+  ``spiff.task`` logger is enabled for their level. :func:`disabled` puts SpiffWorkflow's own method back
+  for a block (the benchmarks measure plain SpiffWorkflow that way).
+* **task-tree walks** — every ``get_tasks`` (a dozen per step) and every completion's
+  ``update_waiting_tasks`` walk the tree with a general iterator that keeps a depth count through Python
+  calls per task and pops its work list from the front. :func:`iter_tasks` is the same preorder walk (a
+  subprocess' tree before the task's children, the same pruning of finished and predicted branches,
+  the same filters) on an explicit stack, used by :class:`~engine.runtime.serializer.RegflowWorkflow` for the
+  filters SpiffWorkflow's engine uses. One difference, on purpose: SpiffWorkflow stops descending past
+  depth 1000 (its ``max_depth`` default), which a long-lived instance with a loop can reach; this walk
+  has no such horizon. A caller that passes ``max_depth`` or any other option gets SpiffWorkflow's iterator.
+
+Both are checked against SpiffWorkflow's own code by ``tests/runtime/test_spiff_speedups.py``; with
+``REGFLOW_ENGINE_CROSS_CHECK=1`` (the test suite sets it) every walk is also compared with SpiffWorkflow's
+iterator on the same tree, so each test of the suite checks the walks its processes make.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+from importlib.metadata import version as _dist_version
+from typing import Iterator
+
+import SpiffWorkflow.task as _spiff_task
+from SpiffWorkflow.util.task import TaskState
+
+#: the SpiffWorkflow release whose ``Task._set_state`` the replacement reproduces
+SPIFF_VERSION = "3.2.0"
+
+_ORIGINAL_SET_STATE = _spiff_task.Task._set_state
+_LOG = _spiff_task.logger
+_INFO, _DEBUG = logging.INFO, logging.DEBUG
+_get_name = TaskState.get_name
+
+
+def _set_state(self, value: int) -> None:
+    """``Task._set_state`` of SpiffWorkflow 3.2.0, building its log record only when it will be logged."""
+    if value != self._state:
+        now = time.time()
+        elapsed = now - self.last_state_change
+        self.last_state_change = now
+        self._state = value
+        if _LOG.isEnabledFor(_INFO):
+            _LOG.info(f"State changed to {_get_name(value)}", extra=self.collect_log_extras({"elapsed": elapsed}))
+    elif _LOG.isEnabledFor(_DEBUG):
+        _LOG.debug(f"State set to {_get_name(value)}", extra=self.collect_log_extras())
+
+
+def install() -> bool:
+    """Replace ``Task._set_state`` (idempotent). Returns False, changing nothing, on another SpiffWorkflow
+    release: the replacement reproduces 3.2.0's method and is not assumed to fit any other."""
+    if _dist_version("spiffworkflow") != SPIFF_VERSION:
+        return False
+    _spiff_task.Task._set_state = _set_state
+    return True
+
+
+def installed() -> bool:
+    return _spiff_task.Task._set_state is _set_state
+
+
+@contextmanager
+def disabled():
+    """SpiffWorkflow's own ``Task._set_state`` inside the block (the benchmarks' plain-SpiffWorkflow baseline)."""
+    before = _spiff_task.Task._set_state
+    _spiff_task.Task._set_state = _ORIGINAL_SET_STATE
+    try:
+        yield
+    finally:
+        _spiff_task.Task._set_state = before
+
+
+# ------------------------------------------------------------------------------------------- tree walks
+#: compare every walk with SpiffWorkflow's iterator (tests)
+CROSS_CHECK = os.environ.get("REGFLOW_ENGINE_CROSS_CHECK", "") == "1"
+_PREDICTED, _DEFINITE, _FINISHED = TaskState.PREDICTED_MASK, TaskState.DEFINITE_MASK, TaskState.FINISHED_MASK
+#: the keyword arguments :func:`iter_tasks` understands; anything else goes to SpiffWorkflow's iterator
+FAST_FILTERS = frozenset({"state", "updated_ts", "manual", "spec_name", "spec_class", "lane", "skip_subprocesses"})
+
+
+def iter_tasks(root, *, subprocesses: bool, state: int = TaskState.ANY_MASK, updated_ts: float = 0,
+               manual: bool | None = None, spec_name: str | None = None, spec_class=None, lane: str | None = None,
+               skip_subprocesses: bool = False) -> Iterator:
+    """The tasks under ``root`` (itself included) in SpiffWorkflow's depth-first order that match the
+    filters; with ``subprocesses`` a task's subprocess tree is walked before its children (as
+    ``BpmnTaskIterator`` does; plain ``TaskIterator`` does not). A task's children are read when the walk
+    reaches it, before it is yielded, as SpiffWorkflow's iterators do: a caller that changes the tree
+    while iterating sees what they would see."""
+    if state & _PREDICTED:
+        min_state = TaskState.MAYBE
+    elif state & _DEFINITE:
+        min_state = TaskState.FUTURE
+    else:
+        min_state = TaskState.COMPLETED
+    sub_of = root.workflow.top_workflow.subprocesses if subprocesses else None
+    # BpmnTaskIterator: "do not descend into a completed subprocess to look for unfinished tasks"
+    finished_filter = state <= _FINISHED
+    plain = updated_ts == 0 and manual is None and spec_name is None and spec_class is None and lane is None
+    stack = [root]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        task = pop()
+        kids = task._children
+        st = task._state
+        sp = sub_of.get(task.id) if sub_of else None
+        if sp is None:
+            if kids and st >= min_state:
+                tasks = task.workflow.tasks
+                push([tasks.get(c) for c in reversed(kids)])
+        else:
+            tasks = task.workflow.tasks
+            nxt = [tasks.get(c) for c in reversed(kids)]
+            if not (skip_subprocesses or (st >= _FINISHED and finished_filter)):
+                nxt.append(sp.task_tree)
+            push(nxt)
+        if not st & state:
+            continue
+        if plain:
+            yield task
+            continue
+        spec = task.task_spec
+        if (task.last_state_change >= updated_ts
+                and (manual is None or spec.manual == manual)
+                and (spec_name is None or spec.name == spec_name)
+                and (spec_class is None or isinstance(spec, spec_class))
+                and (lane is None or spec.lane == lane)):
+            yield task
+
+
+def checked(fast: Iterator, slow: Iterator, what: str) -> list:
+    """Both walks' tasks, which must be the same in the same order (``CROSS_CHECK``)."""
+    got, want = list(fast), list(slow)
+    if [t.id for t in got] != [t.id for t in want]:
+        raise AssertionError(f"{what}: the fast tree walk gave {len(got)} tasks "
+                             f"{[t.task_spec.name for t in got][:8]}, SpiffWorkflow's {len(want)} "
+                             f"{[t.task_spec.name for t in want][:8]}")
+    return got

@@ -37,7 +37,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.config import Settings, load_settings
-from engine.db import JsonText, RowInserter
+from engine.db import IdAllocator, JsonText, RowInserter
 from engine.errors import Conflict, FormValidationError, InvalidInput, NotAllowed, NotFound
 
 from . import audit, clock
@@ -243,26 +243,11 @@ def _to_datetime(value, base: datetime) -> datetime | None:
     return clock.parse_iso(text_value)
 
 
-class _IdAllocator:
-    """Ids handed out before rows are written, so a step can insert each table in one statement.
+class _IdAllocator(IdAllocator):
+    """The engine's ids: human-task ids pooled on PostgreSQL (a step needs them after its engine steps, one
+    more round trip per step otherwise), and the latest definition with new instance ids in one query."""
 
-    PostgreSQL: the table's own sequence. SQLite: max(id) + 1, read once per transaction and counted on in
-    ``session.info`` — safe because every regflow transaction on SQLite starts with BEGIN IMMEDIATE, so no
-    other writer runs until this one commits. The count belongs to the root transaction: a session that
-    runs a second transaction reads max(id) again (another process may have written in between), and a
-    rolled-back savepoint keeps it (ids handed out before it may still be written after)."""
-
-    #: PostgreSQL tables whose ids a step needs after its engine steps (one more round trip per step
-    #: otherwise): taken from the sequence in blocks of ``_BLOCK`` and handed out by this process. Ids of
-    #: a rolled-back step are simply not used (a sequence never gives an id twice); within one process
-    #: they still grow with time.
     _POOLED = frozenset({"human_task"})
-    _BLOCK = 100
-
-    def __init__(self) -> None:
-        self._seq_names: dict[tuple[str, str], str] = {}
-        self._pools: dict[tuple[str, str], list[int]] = {}
-        self._pool_lock = threading.Lock()
 
     def take_with_definition(self, session: Session, process_id: str, n: int) -> tuple[int | None, list[int]]:
         """The latest definition id of ``process_id`` and ``n`` new instance ids, in one round trip."""
@@ -274,46 +259,6 @@ class _IdAllocator:
         nxt = self._counted(session, "process_instance") or top + 1
         self._count(session, "process_instance", nxt + n)
         return def_id, list(range(nxt, nxt + n))
-
-    @staticmethod
-    def _counted(session: Session, table: str) -> int | None:
-        held = session.info.get(f"regflow.next_id.{table}")
-        return held[1] if held is not None and held[0] is session.get_transaction() else None
-
-    @staticmethod
-    def _count(session: Session, table: str, nxt: int) -> None:
-        session.info[f"regflow.next_id.{table}"] = (session.get_transaction(), nxt)
-
-    def _nextvals(self, session: Session, table: str, n: int) -> list[int]:
-        return list(session.execute(text("select nextval(:s) from generate_series(1, :n)"),
-                                    {"s": self._sequence(session, table), "n": n}).scalars())
-
-    def _sequence(self, session: Session, table: str) -> str:
-        key = (str(session.get_bind().url), table)  # one runtime may serve several databases (schemas)
-        seq = self._seq_names.get(key)
-        if seq is None:
-            seq = session.execute(text("select pg_get_serial_sequence(:t, 'id')"), {"t": table}).scalar_one()
-            self._seq_names[key] = seq
-        return seq
-
-    def take(self, session: Session, table: str, n: int) -> list[int]:
-        if n <= 0:
-            return []
-        if session.get_bind().dialect.name == "postgresql":
-            if table not in self._POOLED:
-                return self._nextvals(session, table, n)
-            key = (str(session.get_bind().url), table)
-            with self._pool_lock:
-                pool = self._pools.setdefault(key, [])
-                if len(pool) < n:
-                    pool.extend(self._nextvals(session, table, max(n - len(pool), self._BLOCK)))
-                out, pool[:n] = pool[:n], []
-            return out
-        nxt = self._counted(session, table)
-        if nxt is None:
-            nxt = (session.execute(text(f"select coalesce(max(id), 0) from {table}")).scalar_one() or 0) + 1
-        self._count(session, table, nxt + n)
-        return list(range(nxt, nxt + n))
 
 
 class Runtime:
@@ -440,7 +385,7 @@ class Runtime:
                                library_version=LIBRARY_VERSION, rev=0, parent_instance_id=parent_instance_id,
                                started_by=actor, started_at=now, updated_at=now, ended_at=None,
                                status_reason=None, persisted=False)
-            engine.step = StepContext(session, iid, key, actor,
+            engine.step = StepContext(session, iid, key, actor, new_instance=True,
                                       ensure_instance=lambda inst=inst: self._ensure_persisted(session, inst))
             wf = RegflowWorkflow(d.spec, d.subs, script_engine=engine, spec_ref=d.id)
             if data:

@@ -7,6 +7,8 @@ engine and sets ``step`` before each instance runs.
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,11 +16,16 @@ from typing import Any, Callable
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from . import clock
 from .scripting import RestrictedScriptEngine
 from .services import BpmnError, ServiceContext, ServiceRegistry
+
+
+#: check that operators registered with ``writes=False`` do not write (the test suite sets it)
+CROSS_CHECK = os.environ.get("REGFLOW_ENGINE_CROSS_CHECK", "") == "1"
 
 
 class UnknownOperator(Exception):
@@ -33,6 +40,8 @@ class StepContext:
     actor: str
     #: writes a not-yet-inserted instance row before a service task touches the database
     ensure_instance: Callable[[], None] | None = None
+    #: the step creates the instance (``ServiceContext.new_instance``)
+    new_instance: bool = False
 
 
 def _json_default(value: Any):
@@ -65,7 +74,9 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             step.ensure_instance()
         ctx = ServiceContext(session=step.session, instance_id=step.instance_id, task_guid=str(task.id),
                              bpmn_id=task.task_spec.bpmn_id, business_key=step.business_key, actor=step.actor,
-                             now=clock.now(), data=task.data)
+                             now=clock.now(), data=task.data, new_instance=step.new_instance)
+        if not op.writes:
+            return self._call_reading(op, ctx, values, task)
         savepoint = step.session.begin_nested()
         try:
             result = op.fn(ctx, **values)
@@ -75,17 +86,57 @@ class RegflowScriptEngine(RestrictedScriptEngine):
         except Exception as exc:
             if savepoint.is_active:
                 savepoint.rollback()
-            code = exc.code if isinstance(exc, BpmnError) else next(
-                (c for cls, c in op.errors.items() if isinstance(exc, cls)), None)
-            if code is not None and _error_is_caught(task, code):
-                payload = exc.payload if isinstance(exc, BpmnError) else {"code": code, "message": str(exc)}
-                event = BpmnEvent(ErrorEventDefinition(code, code=code), payload, target=task.workflow)
-                task.workflow.top_workflow.catch(event)
-                return json.dumps(None)
-            if code is not None and not isinstance(exc, BpmnError):
-                # a business error nobody catches: retrying cannot help, so it becomes an incident at once
-                raise BpmnError(code, f"{type(exc).__name__}: {exc}") from exc
-            raise
+            # the rollback expires what the unit of work wrote; an operator may also have written with Core
+            # and set the loaded objects' committed values (scoring does): nothing loaded may keep them
+            step.session.expire_all()
+            return self._failed(op, exc, task)
+
+    def _call_reading(self, op, ctx: ServiceContext, values: dict, task) -> str:
+        """An operator that only reads: no savepoint to open, release or roll back."""
+        try:
+            if CROSS_CHECK:
+                with _no_writes(ctx.session, op.id):
+                    result = op.fn(ctx, **values)
+            else:
+                result = op.fn(ctx, **values)
+            return json.dumps(result, default=_json_default, ensure_ascii=False)
+        except Exception as exc:
+            return self._failed(op, exc, task)
+
+    @staticmethod
+    def _failed(op, exc: Exception, task) -> str:
+        """``exc`` from a service call: an error boundary that catches its code gets it (the task's result is
+        null), a declared business error nobody catches becomes a :class:`BpmnError` (an incident at once),
+        anything else propagates (retried, then an incident)."""
+        code = exc.code if isinstance(exc, BpmnError) else next(
+            (c for cls, c in op.errors.items() if isinstance(exc, cls)), None)
+        if code is not None and _error_is_caught(task, code):
+            payload = exc.payload if isinstance(exc, BpmnError) else {"code": code, "message": str(exc)}
+            event = BpmnEvent(ErrorEventDefinition(code, code=code), payload, target=task.workflow)
+            task.workflow.top_workflow.catch(event)
+            return json.dumps(None)
+        if code is not None and not isinstance(exc, BpmnError):
+            # a business error nobody catches: retrying cannot help, so it becomes an incident at once
+            raise BpmnError(code, f"{type(exc).__name__}: {exc}") from exc
+        raise exc
+
+
+@contextmanager
+def _no_writes(session: Session, op_id: str):
+    """``CROSS_CHECK``: an operator registered with ``writes=False`` must not write (it runs without a
+    savepoint, so a failure after a write would leave the write behind)."""
+    def check(_conn, _cursor, statement, *_a):
+        if not statement.lstrip().upper().startswith(("SELECT", "WITH", "PRAGMA")):
+            raise AssertionError(f"service {op_id} is registered with writes=False but ran: {statement[:80]}")
+
+    conn = session.connection()
+    event.listen(conn, "before_cursor_execute", check)
+    try:
+        yield
+        if session.new or session.dirty or session.deleted:
+            raise AssertionError(f"service {op_id} is registered with writes=False but changed ORM objects")
+    finally:
+        event.remove(conn, "before_cursor_execute", check)
 
 
 def _error_is_caught(task, code: str) -> bool:

@@ -3,7 +3,8 @@
 A callable takes a :class:`ServiceContext` and keyword parameters and returns JSON-serializable data,
 which SpiffWorkflow stores under the task's ``resultVariable``. Domain writes go through
 ``ctx.session``: they join the step's transaction inside a savepoint, so a failing call leaves no
-trace and a retry never duplicates them. ``ctx.idempotency_key`` (instance and task) names the call for
+trace and a retry never duplicates them (an operator registered with ``writes=False`` only reads, and
+runs without one). ``ctx.idempotency_key`` (instance and task) names the call for
 anything outside the database.
 
 To route a business failure to an error boundary event, raise :class:`BpmnError` with the code the
@@ -43,6 +44,9 @@ class Operator:
     params: tuple[Param, ...]
     description: str = ""
     errors: dict[type, str] = field(default_factory=dict)
+    #: False for an operator that only reads: it runs without a savepoint (nothing to take back when it
+    #: fails); with ``REGFLOW_ENGINE_CROSS_CHECK=1`` (tests) a write from it is an error
+    writes: bool = True
 
     def describe(self) -> dict:
         return {
@@ -63,6 +67,9 @@ class ServiceContext:
     actor: str
     now: datetime
     data: dict = field(default_factory=dict)
+    #: the instance was created by this step: nothing can have been written under its idempotency key
+    #: before (an operator may skip looking for an earlier call's effect)
+    new_instance: bool = False
 
     @property
     def idempotency_key(self) -> str:
@@ -80,12 +87,13 @@ class ServiceRegistry:
         self._ops: dict[str, Operator] = {}
 
     def register(self, op_id: str, *, params: list[Param] | tuple[Param, ...] = (), description: str = "",
-                 errors: dict[type, str] | None = None):
-        """Decorator: ``@registry.register("risk.score", params=[Param("entity_id", "int")])``."""
+                 errors: dict[type, str] | None = None, writes: bool = True):
+        """Decorator: ``@registry.register("risk.score", params=[Param("entity_id", "int")])``; ``writes=False``
+        declares an operator that only reads."""
 
         def deco(fn):
             self.add(Operator(op_id, fn, tuple(params), description or (inspect.getdoc(fn) or "").split("\n")[0],
-                              dict(errors or {})))
+                              dict(errors or {}), writes))
             return fn
 
         return deco

@@ -36,6 +36,7 @@ def draw(ctx: ServiceContext, campaign_id: int) -> dict:
     params=[_CAMPAIGN, Param("entity_id", "int", description="entity.id drawn by the campaign")],
     description="The one visit covering an entity drawn by this and other campaigns with overlapping windows: "
                 "campaigns, lead campaign, departments, union of items, common window.",
+    writes=False,
 )
 def joint_check(ctx: ServiceContext, campaign_id: int, entity_id: int) -> dict:
     doc = drawing.joint_check_for(ctx.session, campaign_id, entity_id).to_dict()

@@ -41,7 +41,8 @@ def _ids(values) -> list[int]:
 
 
 @registry.register("hazard.stats", params=[Param("uscc", "str")],
-                   description="The entity's registry history: recurrence_count, hazards_total, open_hazards.")
+                   description="The entity's registry history: recurrence_count, hazards_total, open_hazards.",
+                   writes=False)
 def hazard_stats(ctx: ServiceContext, uscc: str) -> dict:
     return hazards.entity_stats(ctx.session, uscc)
 

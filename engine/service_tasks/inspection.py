@@ -31,7 +31,8 @@ def campaign_launch(ctx: ServiceContext, campaign_id: int) -> dict:
 
 @registry.register(
     "campaign.progress", params=[],
-    description="This campaign's child inspections: started, completed, open, all_ended (from the database).")
+    description="This campaign's child inspections: started, completed, open, all_ended (from the database).",
+    writes=False)
 def campaign_progress(ctx: ServiceContext) -> dict:
     return inspection.campaign_progress(ctx.session, ctx.instance_id)
 
@@ -48,7 +49,7 @@ def campaign_close(ctx: ServiceContext, campaign_id: int) -> dict:
             Param("items", "list", required=False, description="check item codes"),
             Param("depth", "str", required=False, description="core | full (from route_by_risk)")],
     description="The joint check: items of every overlapping campaign, skills, merged checklist field.",
-    errors=ERRORS)
+    errors=ERRORS, writes=False)
 def inspection_prepare(ctx: ServiceContext, entity_id: int, campaign_id: int | None = None,
                        items: list | None = None, depth: str | None = None) -> dict:
     return inspection.prepare_joint_check(ctx.session, entity_id=entity_id, campaign_id=campaign_id,

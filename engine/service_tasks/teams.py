@@ -59,7 +59,7 @@ def team_form(ctx: ServiceContext, entity_id: int, skills: list, team_size: int 
                                  entity_id=entity_id, skills=[str(s) for s in skills], team_size=team_size or 2,
                                  window_start=_date(window_start, "window_start"),
                                  window_end=_date(window_end, "window_end"), campaign_seed=campaign_seed or "",
-                                 policy=policy, now=ctx.now)
+                                 policy=policy, now=ctx.now, new_key=ctx.new_instance)
     except teams.NoQualifiedInspector as exc:
         raise _bpmn_error(exc) from exc
     return result.to_dict()
@@ -97,7 +97,7 @@ def team_release(ctx: ServiceContext, team_id: int, reason: str | None = None) -
     "team.skills_for_items",
     params=[Param("item_codes", "list", description="check item codes of the joint check")],
     description="The union of the required skills of check items (input of team.form).",
-    errors={NotFound: "check_item_not_found"},
+    errors={NotFound: "check_item_not_found"}, writes=False,
 )
 def team_skills_for_items(ctx: ServiceContext, item_codes: list) -> dict:
     items = items_for(ctx.session, [str(c) for c in item_codes])

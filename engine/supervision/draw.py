@@ -57,6 +57,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from engine import txcache
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from .campaign_models import (CLASSES, EXCLUSION_REASONS, Campaign, CampaignExclusion,
@@ -1004,9 +1005,27 @@ def joint_checks(session: Session, window_start: date | None = None, window_end:
     return out
 
 
+_JOINT = "draw.joint_checks"
+_JOINT_CHUNK = 500
+
+
+def prefetch_joint_checks(session: Session, entity_ids: Sequence[int]) -> None:
+    """The visits of many entities (a campaign launch: every child asks for its own) in a few queries,
+    kept for the transaction (:mod:`engine.txcache`; dropped when a draw result or a campaign is written)."""
+    ids = sorted(set(entity_ids))
+    known: dict[int, list[JointCheck]] = {i: [] for i in ids}
+    for lo in range(0, len(ids), _JOINT_CHUNK):
+        for jc in joint_checks(session, entity_ids=ids[lo:lo + _JOINT_CHUNK]):
+            known[jc.entity_id].append(jc)
+    prior = txcache.peek(session, _JOINT) or {}
+    txcache.put(session, _JOINT, (DrawResult.__tablename__, Campaign.__tablename__), {**prior, **known})
+
+
 def joint_check_for(session: Session, campaign_id: int, entity_id: int) -> JointCheck:
     """The visit that covers ``entity_id`` drawn by ``campaign_id``."""
-    for jc in joint_checks(session, entity_ids=[entity_id]):
+    known = txcache.peek(session, _JOINT)
+    checks = known.get(entity_id) if known is not None else None
+    for jc in checks if checks is not None else joint_checks(session, entity_ids=[entity_id]):
         if campaign_id in jc.campaign_ids:
             return jc
     raise NotFound(f"entity {entity_id} is not drawn by campaign {campaign_id}")

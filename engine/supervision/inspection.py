@@ -180,12 +180,14 @@ def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
     from scoring.service import prefetch_scores
 
     from . import teams
+    from .draw import prefetch_joint_checks
 
     entities = []
     for chunk in teams.chunks(entity_ids):
         entities.extend(session.scalars(select(Entity).where(Entity.id.in_(chunk))))
     txcache.hold(session, entities)
     teams.prefetch(session, entities)
+    prefetch_joint_checks(session, entity_ids)
     try:
         prefetch_scores(session, entities)
     except ScoringError as exc:  # no active model, say: each child's risk.score reports it (incident) itself

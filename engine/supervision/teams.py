@@ -36,10 +36,11 @@ import hmac
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine import txcache
+from engine.db import RowInserter, ids
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from .registries import (conflicts_with, get_entity, is_certified, leaves_overlapping, local_date,
@@ -77,6 +78,11 @@ class TeamPolicy:
             raise InvalidInput("a team needs at least 2 certified officers (Administrative Penalty Law art. 42)")
         if self.workload_cap < 1:
             raise InvalidInput("workload_cap must be at least 1")
+
+    def doc(self) -> dict:
+        """``dataclasses.asdict`` of the policy (its fields are plain values)."""
+        return {"min_officers": self.min_officers, "workload_cap": self.workload_cap, "rotation": self.rotation,
+                "allow_experts": self.allow_experts, "min_leader_seniority": self.min_leader_seniority}
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,11 @@ def _inspectors(session: Session) -> tuple[InspectorRow, ...]:
         return tuple(InspectorRow(*r[:7], tuple(sorted(r[7] or ())), *r[8:])
                      for r in session.execute(select(*cols).order_by(Inspector.code)))
     return txcache.get(session, "teams.inspectors", _INSPECTOR_TABLES, load)
+
+
+def _inspectors_by_id(session: Session) -> dict[int, InspectorRow]:
+    return txcache.get(session, "teams.inspectors_by_id", _INSPECTOR_TABLES,
+                       lambda: {i.id: i for i in _inspectors(session)})
 
 
 def _leaves(session: Session, start: date, end: date) -> dict[int, list[tuple[date, date, str]]]:
@@ -388,13 +399,26 @@ def _check_skills(session: Session, skills: list[str]) -> list[str]:
     return skills
 
 
+_EXISTING = (select(TeamDraw).where(TeamDraw.instance_id == bindparam("instance_id"),
+                                    TeamDraw.task_key == bindparam("task_key")))
+#: a launch forms thousands of teams: each formation is two driver-level inserts with ids taken beforehand
+#: (``engine.db.ids``; every insert into these tables takes its id there). ``team_assignment`` is read
+#: through the ``teams.workload`` cache entry, which :func:`form_team` keeps current itself.
+_DRAW_ROWS = RowInserter(_DRAW, ["id", "kind", "team_id", "instance_id", "task_key", "entity_id", "seed",
+                                 "algorithm", "inputs", "pool", "result", "created_at"])
+_ASSIGNMENT_ROWS = RowInserter(_ASSIGNMENT, ["id", "team_id", "draw_id", "instance_id", "task_key", "entity_id",
+                                             "inspector_id", "role", "assigned_at"])
+
+
 def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: int, skills: list[str],
               team_size: int = 2, window_start: date | None = None, window_end: date | None = None,
-              campaign_seed: str = "", policy: TeamPolicy | None = None, now: datetime) -> TeamResult:
-    """Draw the team for ``entity_id``; idempotent per (``instance_id``, ``task_key``)."""
+              campaign_seed: str = "", policy: TeamPolicy | None = None, now: datetime,
+              new_key: bool = False) -> TeamResult:
+    """Draw the team for ``entity_id``; idempotent per (``instance_id``, ``task_key``). ``new_key``: the
+    caller knows that nothing was ever written under that key (the instance was created in this step), so
+    there is no earlier draw to look for."""
     policy = policy or TeamPolicy()
-    existing = session.scalar(select(TeamDraw).where(TeamDraw.instance_id == instance_id,
-                                                     TeamDraw.task_key == task_key))
+    existing = None if new_key else session.scalar(_EXISTING, {"instance_id": instance_id, "task_key": task_key})
     if existing is not None:
         if existing.kind != "form" or existing.entity_id != entity_id:
             raise Conflict(f"({instance_id}, {task_key}) already drew a {existing.kind} team for entity "
@@ -418,31 +442,30 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
         _raise_missing(entity, missing, pool, f"cannot form a team for {entity.uscc}")
     inputs = {"instance_id": instance_id, "uscc": entity.uscc, "district": entity.district,
               "campaign_seed": campaign_seed, "skills": skills, "team_size": team_size,
-              "window": [start.isoformat(), end.isoformat()], "policy": asdict(policy)}
+              "window": [start.isoformat(), end.isoformat()], "policy": policy.doc()}
+    (draw_id,) = ids.take(session, _DRAW.name, 1)
+    assignment_ids = ids.take(session, _ASSIGNMENT.name, len(picks))
+    by_id = _inspectors_by_id(session)
+    members = [_member_doc(aid, role, by_id[c.id]) for aid, (c, role)
+               in sorted(zip(assignment_ids, picks), key=lambda p: (_ROLE_ORDER[p[1][1]], p[0]))]
+    result = {"team_id": draw_id, "draw_id": draw_id, "seed": seed, "algorithm": ALGORITHM,
+              "members": members, "leader": _leader_of(members), "assignment_ids": assignment_ids,
+              "rotation_relaxed": relaxed}
+    _DRAW_ROWS.insert(session, [{
+        "id": draw_id, "kind": "form", "team_id": None, "instance_id": instance_id, "task_key": task_key,
+        "entity_id": entity.id, "seed": seed, "algorithm": ALGORITHM, "inputs": inputs,
+        "pool": _pool_doc(pool, relaxed), "result": result, "created_at": now}])
+    _ASSIGNMENT_ROWS.insert(session, [
+        {"id": aid, "team_id": draw_id, "draw_id": draw_id, "instance_id": instance_id, "task_key": task_key,
+         "entity_id": entity.id, "inspector_id": c.id, "role": role, "assigned_at": now}
+        for aid, (c, role) in zip(assignment_ids, picks)])
     load = dict(_workload(session))
-    # three Core statements (the draw, its assignments, its result): a launch forms thousands of teams
-    draw_id = session.execute(insert(_DRAW).returning(_DRAW.c.id), [{
-        "kind": "form", "team_id": None, "instance_id": instance_id, "task_key": task_key, "entity_id": entity.id,
-        "seed": seed, "algorithm": ALGORITHM, "inputs": inputs, "pool": _pool_doc(pool, relaxed), "result": {},
-        "created_at": now}]).scalar_one()
-    assignment_ids = list(session.execute(
-        insert(_ASSIGNMENT).returning(_ASSIGNMENT.c.id, sort_by_parameter_order=True),
-        [{"team_id": draw_id, "draw_id": draw_id, "instance_id": instance_id, "task_key": task_key,
-          "entity_id": entity.id, "inspector_id": c.id, "role": role, "assigned_at": now} for c, role in picks]
-    ).scalars())
     for c, _role in picks:  # the workload read above plus this team: no re-count for the next draw
         load[c.id] = load.get(c.id, 0) + 1
     txcache.put(session, "teams.workload", _WORKLOAD_TABLES, load)
     known = txcache.peek(session, _LAST_TEAMS)
     if known is not None:  # this team is now the entity's last one
         known[entity.id] = {c.id for c, _role in picks}
-    by_id = {i.id: i for i in _inspectors(session)}
-    members = [_member_doc(aid, role, by_id[c.id]) for aid, (c, role)
-               in sorted(zip(assignment_ids, picks), key=lambda p: (_ROLE_ORDER[p[1][1]], p[0]))]
-    result = {"team_id": draw_id, "draw_id": draw_id, "seed": seed, "algorithm": ALGORITHM,
-              "members": members, "leader": _leader_of(members), "assignment_ids": assignment_ids,
-              "rotation_relaxed": relaxed}
-    session.execute(update(_DRAW).where(_DRAW.c.id == draw_id).values(result=result))
     return TeamResult(team_id=draw_id, draw_id=draw_id, seed=seed, algorithm=ALGORITHM, members=members,
                       leader=result["leader"], assignment_ids=assignment_ids, rotation_relaxed=relaxed)
 
@@ -456,8 +479,9 @@ def _pool_doc(pool: Pool, relaxed: bool) -> dict:
 
 def _assign(session: Session, draw: TeamDraw, team_id: int, entity_id: int, picks, now) -> list[TeamAssignment]:
     task_key = draw.task_key if draw.kind == "form" else session.get(TeamDraw, team_id).task_key
-    rows = [TeamAssignment(team_id=team_id, draw_id=draw.id, instance_id=draw.instance_id, task_key=task_key,
-                           entity_id=entity_id, inspector_id=c.id, role=role, assigned_at=now) for c, role in picks]
+    rows = [TeamAssignment(id=aid, team_id=team_id, draw_id=draw.id, instance_id=draw.instance_id,
+                           task_key=task_key, entity_id=entity_id, inspector_id=c.id, role=role, assigned_at=now)
+            for aid, (c, role) in zip(ids.take(session, _ASSIGNMENT.name, len(picks)), picks)]
     session.add_all(rows)
     session.flush()
     return rows
@@ -552,7 +576,7 @@ def replace_member(session: Session, assignment: TeamAssignment, reason: str, *,
     if missing:
         _raise_missing(entity, missing, pool,
                        f"cannot replace {leaving.code} ({reason}) on the team for {entity.uscc}")
-    draw = TeamDraw(kind="replace", team_id=team.id, instance_id=instance_id, task_key=task_key,
+    draw = TeamDraw(id=ids.take(session, _DRAW.name, 1)[0], kind="replace", team_id=team.id, instance_id=instance_id, task_key=task_key,
                     entity_id=entity.id, seed=seed, algorithm=ALGORITHM,
                     inputs={**inputs, "window": [start.isoformat(), end.isoformat()], "replaces": assignment.id,
                             "released_inspector": leaving.code, "reason": reason,

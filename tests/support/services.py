@@ -45,3 +45,17 @@ def record(ctx: ServiceContext, label: str, mode: str | None = "ok"):
             Path(marker).write_text(ctx.idempotency_key)
             time.sleep(float(mode.split(":")[1]))
     return {"label": label, "key": ctx.idempotency_key}
+
+
+@registry.register("test.peek", params=[Param("label", "str"), Param("mode", "str", required=False)],
+                   description="Test operator that only reads (writes=False); mode 'write' breaks that promise.",
+                   writes=False)
+def peek(ctx: ServiceContext, label: str, mode: str | None = "ok"):
+    mode = mode or "ok"
+    if mode == "write":
+        ensure_effect_table(ctx.session)
+        ctx.session.execute(text("INSERT INTO test_effect (idem, label, at) VALUES (:i, :l, :a)"),
+                            {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})
+    if mode == "unreachable":
+        raise BpmnError("unreachable", "entity not found at its registered address")
+    return {"label": label, "instance": ctx.instance_id}

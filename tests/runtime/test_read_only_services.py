@@ -1,0 +1,73 @@
+"""Service operators registered with ``writes=False`` run without a savepoint, and (with the suite's
+cross-check on) one that writes anyway is stopped before its write reaches the database."""
+from __future__ import annotations
+
+from sqlalchemy import event, select, text
+
+from engine.runtime import script_engine
+from engine.runtime.models import AuditEvent, HumanTask, Job
+from tests.conftest import deploy_files
+
+
+def _statements(db):
+    seen: list[str] = []
+
+    def on(_conn, _cursor, statement, *_a):
+        seen.append(statement.split()[0].upper())
+    return seen, on
+
+
+def test_read_only_operator_runs_without_a_savepoint(runtime, db, people):
+    deploy_files(runtime, db, "peek.bpmn", "service.bpmn")
+    seen, on = _statements(db)
+    with db.tx() as s:
+        conn = s.connection()
+        event.listen(conn, "before_cursor_execute", on)
+        try:
+            iid = runtime.start(s, "peek_flow", data={"label": "x", "mode": "ok"}).instance.id
+        finally:
+            event.remove(conn, "before_cursor_execute", on)
+    assert "SAVEPOINT" not in seen and "RELEASE" not in seen
+    with db.tx() as s:
+        (t,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid)).all()
+        assert t.bpmn_id == "done"
+        wf = runtime.load_workflow(s, iid)
+    assert wf.get_tasks(spec_name="done")[0].data["peeked"] == {"label": "x", "instance": iid}
+    # a writing operator still gets its savepoint
+    seen.clear()
+    with db.tx() as s:
+        conn = s.connection()
+        event.listen(conn, "before_cursor_execute", on)
+        try:
+            sid = runtime.start(s, "service_flow", data={"label": "y", "mode": "ok"}).instance.id
+            (t,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == sid)).all()
+            runtime.complete_task(s, t.id, "alice", {})
+        finally:
+            event.remove(conn, "before_cursor_execute", on)
+    assert "SAVEPOINT" in seen and "RELEASE" in seen
+
+
+def test_read_only_operator_that_writes_is_stopped(runtime, db, people):
+    assert script_engine.CROSS_CHECK, "the suite runs with REGFLOW_ENGINE_CROSS_CHECK=1"
+    deploy_files(runtime, db, "peek.bpmn")
+    with db.tx() as s:
+        out = runtime.start(s, "peek_flow", data={"label": "sneaky", "mode": "write"})
+        iid = out.instance.id
+    assert out.failure and "writes=False" in out.failure["error"] and out.failure["bpmn_id"] == "record"
+    with db.tx() as s:
+        has_table = s.execute(text(
+            "select count(*) from information_schema.tables where table_name = 'test_effect'"
+            if s.get_bind().dialect.name == "postgresql" else
+            "select count(*) from sqlite_master where name = 'test_effect'")).scalar()
+        assert not has_table or s.execute(text("select count(*) from test_effect")).scalar() == 0
+        assert s.scalars(select(Job.kind).where(Job.instance_id == iid)).all() == ["retry"]
+        kinds = list(s.scalars(select(AuditEvent.kind).where(AuditEvent.instance_id == iid)))
+    assert "service_failed" in kinds
+
+
+def test_read_only_operator_error_reaches_its_boundary(runtime, db, people):
+    deploy_files(runtime, db, "peek.bpmn")
+    with db.tx() as s:
+        iid = runtime.start(s, "peek_flow", data={"label": "gone", "mode": "unreachable"}).instance.id
+        (t,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid)).all()
+    assert t.bpmn_id == "handle_unreachable"

@@ -71,3 +71,22 @@ def test_read_only_operator_error_reaches_its_boundary(runtime, db, people):
         iid = runtime.start(s, "peek_flow", data={"label": "gone", "mode": "unreachable"}).instance.id
         (t,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid)).all()
     assert t.bpmn_id == "handle_unreachable"
+
+
+def test_failed_writing_operator_leaves_loaded_objects_as_stored(runtime, db, people):
+    """An operator that wrote with Core and set a loaded object's committed values (scoring does), then
+    failed: its savepoint is rolled back and the session's objects are expired, so the object reads what
+    the database holds, not the value that was rolled back."""
+    from scoring.models import Entity
+
+    deploy_files(runtime, db, "score_fail.bpmn")
+    with db.tx() as s:
+        e = Entity(uscc="91410105341672112H", name="e", industry_section="F", district="410105",
+                   entity_type="llc", risk_score=0.1, risk_class="A")
+        s.add(e)
+        s.flush()
+        out = runtime.start(s, "score_fail_flow", data={"label": str(e.id), "mode": "x"})
+        assert out.failure and "fell over" in out.failure["error"]
+        assert (e.risk_score, e.risk_class) == (0.1, "A")
+    with db.tx() as s:
+        assert (s.get(Entity, e.id).risk_score, s.get(Entity, e.id).risk_class) == (0.1, "A")

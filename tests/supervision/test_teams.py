@@ -378,3 +378,32 @@ def test_in_bpmn_routes_to_boundary_or_opens_an_incident(runtime, db, tmp_path):
             in inc.message
         assert s.scalar(select(func.count()).select_from(TeamDraw).where(
             TeamDraw.instance_id == stuck.instance.id)) == 0  # the failed call left nothing behind
+
+
+def test_formations_and_replacements_in_one_transaction_get_distinct_rising_ids(db):
+    """Every insert into the team tables takes its id from the allocator (engine.db.ids): a formation, a
+    replacement (unit of work) and another formation in one transaction never collide."""
+    from sqlalchemy.exc import IntegrityError
+
+    with db.tx() as s:
+        e1, e2, e3 = base(s)
+        pool8(s)
+        r1 = form(s, e1, 1, skills=("drug_gsp",), size=3)
+        a = s.get(TeamAssignment, next(m for m in r1.members if m["role"] == "member")["assignment_id"])
+        rep = teams.replace_member(s, a, "recusal: related to the owner", now=NOW)
+        r2 = form(s, e2, 2, skills=("drug_gsp",), new_key=True)
+        draws = [r1.draw_id, rep.draw_id, r2.draw_id]
+        assert draws == sorted(set(draws))
+        assigned = r1.assignment_ids + rep.assignment_ids + r2.assignment_ids
+        assert assigned == sorted(set(assigned))
+        stored = s.get(TeamDraw, r2.draw_id)
+        assert stored.result["assignment_ids"] == r2.assignment_ids and stored.result["members"] == r2.members
+        assert {x.id for x in s.scalars(select(TeamAssignment).where(TeamAssignment.team_id == r2.team_id))} \
+            == set(r2.assignment_ids)
+        assert teams.verify_draw(s, r2.draw_id)["ok"]
+    with db.tx() as s:
+        r3 = form(s, e3, 3, skills=("drug_gsp",))
+        assert r3.draw_id > r2.draw_id and min(r3.assignment_ids) > max(assigned)
+    # a caller that wrongly claims a new key: the (instance, task) constraint still refuses a second draw
+    with pytest.raises(IntegrityError), db.tx() as s:
+        form(s, e3, 3, skills=("drug_gsp",), new_key=True)

@@ -59,3 +59,18 @@ def peek(ctx: ServiceContext, label: str, mode: str | None = "ok"):
     if mode == "unreachable":
         raise BpmnError("unreachable", "entity not found at its registered address")
     return {"label": label, "instance": ctx.instance_id}
+
+
+@registry.register("test.score_then_fail", params=[Param("label", "str"), Param("mode", "str", required=False)],
+                   description="Test operator: stores a score on entity <label> the way scoring does (Core UPDATE, "
+                               "loaded object's committed values), then fails.")
+def score_then_fail(ctx: ServiceContext, label: str, mode: str | None = None):
+    from datetime import datetime, timezone
+
+    from scoring.models import Entity
+    from scoring.service import _record_score
+
+    entity = ctx.session.get(Entity, int(label))
+    _record_score(ctx.session, entity, {"risk_score": 0.99, "risk_class": "D", "risk_reasons": [],
+                                        "model_version": None, "scored_at": datetime.now(timezone.utc)})
+    raise RuntimeError("scoring backend fell over after the write")

@@ -80,19 +80,28 @@ def parse_plain():
     return parser.get_spec(PROCESS_ID), parser.get_subprocess_specs(PROCESS_ID)
 
 
-def in_memory(n: int, reps: int, make_engine, release: bool = False) -> dict:
-    """Instances/s from a new BpmnWorkflow to its first READY user task (found with get_tasks). With
+def in_memory(n: int, reps: int, make_engine, release: bool = False, regflow: bool = False) -> dict:
+    """Instances/s from a new workflow to its first READY user task (found with get_tasks).
+
+    Plain SpiffWorkflow 3.2.0 as shipped (``regflow`` false): a ``BpmnWorkflow``, with regflow's process-wide
+    change to ``Task._set_state`` taken back for the measurement (``spiff_speedups.disabled``). With
     ``release``, each workflow's reference cycles are broken when it is done, as regflow's runtime does
-    (``RegflowWorkflow.release``), instead of being left to the cyclic garbage collector."""
+    (``RegflowWorkflow.release``). With ``regflow``: regflow's engine without the database — a
+    ``RegflowWorkflow`` (its cheaper tree walks), regflow's ``_set_state``, released."""
+    from contextlib import nullcontext
+
     from SpiffWorkflow.bpmn import BpmnWorkflow
     from SpiffWorkflow.util.task import TaskState
 
+    from engine.runtime import spiff_speedups
     from engine.runtime.serializer import RegflowWorkflow
 
     spec, subs = parse_plain()
+    cls = RegflowWorkflow if regflow else BpmnWorkflow
+    release = release or regflow
 
     def one():
-        wf = BpmnWorkflow(spec, subs, script_engine=make_engine())
+        wf = cls(spec, subs, script_engine=make_engine())
         wf.do_engine_steps()
         ready = wf.get_tasks(state=TaskState.READY, manual=True)
         return wf, ready
@@ -102,10 +111,14 @@ def in_memory(n: int, reps: int, make_engine, release: bool = False) -> dict:
         RegflowWorkflow.release(wf)  # (the method touches only BpmnWorkflow's own attributes)
         return None, ready
 
+    with nullcontext() if regflow else spiff_speedups.disabled():
+        return _in_memory_runs(n, reps, one, one_released if release else one)
+
+
+def _in_memory_runs(n: int, reps: int, one, run) -> dict:
     wf, ready = one()
     assert [t.task_spec.bpmn_id for t in ready] == [USER_TASK], ready
     assert ready[0].data.get("score") == 14
-    run = one_released if release else one
     for _ in range(min(200, n)):  # warm-up
         run()
     rates, cpu = [], []
@@ -495,9 +508,11 @@ def goals(res: dict) -> list[dict]:
             continue
         b = r["starts"]["batched"]["per_s"]
         rel = res["in_memory"].get("default_engine_released", {}).get("per_s")
+        reg = res["in_memory"].get("regflow_engine_in_memory", {}).get("per_s")
         add(f"{label} batched / in-memory SpiffWorkflow (default engine)", round(b / mem, 3), GOAL_BATCHED_RATIO,
             b / mem >= GOAL_BATCHED_RATIO, f"{b:.0f}/s vs {mem:.0f}/s" + (
-                f"; {b / rel:.3f} vs the baseline with its cycles broken too ({rel:.0f}/s)" if rel else ""))
+                f"; {b / rel:.3f} vs the baseline with its cycles broken too ({rel:.0f}/s)" if rel else "") + (
+                f"; {b / reg:.3f} vs regflow's own engine in memory ({reg:.0f}/s)" if reg else ""))
     if pg is None:
         add("PostgreSQL instances/s to first wait state (full audit)", None, GOAL_PG_PER_S, None,
             "not measured: " + res.get("pg_skipped", "skipped"))
@@ -574,7 +589,8 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     engines = {"default_engine": (PythonScriptEngine, False),
                "regflow_restricted_engine": (lambda: RegflowScriptEngine(registry, None, time_budget_s=2), False),
-               "default_engine_released": (PythonScriptEngine, True)}
+               "default_engine_released": (PythonScriptEngine, True),
+               "regflow_engine_in_memory": (PythonScriptEngine, True, True)}
     # measured before and after the persisted runs (the machine is shared): medians over both
     log("in-memory SpiffWorkflow…")
     mem_before = {k: in_memory(args.n, args.mem_reps, *f) for k, f in engines.items()}
@@ -641,7 +657,8 @@ def print_report(res: dict) -> None:
     print(f"   {'script engine':<44} {'inst/s':>8} {'cpu/s':>8}  runs (before | after)")
     for key, label in (("default_engine", "SpiffWorkflow PythonScriptEngine"),
                        ("regflow_restricted_engine", "regflow RegflowScriptEngine (restricted)"),
-                       ("default_engine_released", "PythonScriptEngine, cycles broken (†)")):
+                       ("default_engine_released", "PythonScriptEngine, cycles broken (†)"),
+                       ("regflow_engine_in_memory", "regflow's engine, no database (‡)")):
         r = mem[key]
         print(f"   {label:<44} {r['per_s']:>8.0f} {r['per_cpu_s']:>8.0f}  {r['runs_before']} | {r['runs_after']}")
     print()
@@ -668,6 +685,13 @@ def print_report(res: dict) -> None:
     print(f"   (÷ in-mem = persisted inst/s ÷ in-memory SpiffWorkflow with its default engine, {base:.0f}/s)")
     print("   († regflow breaks each finished step's workflow reference cycles (RegflowWorkflow.release) so that "
           "reference counting frees it; the † row does the same to plain SpiffWorkflow, for comparison)")
+    reg = mem.get("regflow_engine_in_memory", {}).get("per_s")
+    if reg:
+        print(f"   (‡ RegflowWorkflow in memory: released, its cheaper tree walks and state-change logging "
+              f"(engine/runtime/spiff_speedups.py), {reg:.0f}/s; the rows above are SpiffWorkflow 3.2.0 as shipped. "
+              f"Persisted ÷ ‡: " + ", ".join(
+                  f"{k} batched {res[k]['starts']['batched']['per_s'] / reg:.3f}" for k in ("sqlite", "postgresql")
+                  if res.get(k)) + ")")
     print()
     print("4. complete_task latency (each in its own transaction, as a member of the candidate group)")
     for kind in ("sqlite", "postgresql"):

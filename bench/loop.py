@@ -266,10 +266,11 @@ class _record_service_results:
 
 
 def _engine_floor(runtime, factory, results: dict[str, str], n: int) -> dict:
-    """What SpiffWorkflow alone costs per launched instance: ``entity_inspection`` from its start to the
-    ``inspect`` task in memory, with the same parsed specs and restricted script engine, the service tasks
-    answering instantly with results recorded from the real launch, no database; then the same plus
-    serializing the state as the runtime does. The persisted launch cannot be faster than this."""
+    """What the engine alone costs per launched instance: ``entity_inspection`` from its start to the
+    ``inspect`` task in memory — a ``RegflowWorkflow`` (SpiffWorkflow with regflow's cheaper tree walks and
+    state-change logging, ``engine/runtime/spiff_speedups.py``), the same parsed specs and restricted script
+    engine, the service tasks answering instantly with results recorded from the real launch, no database;
+    then the same plus serializing the state as the runtime does. The persisted launch cannot be faster."""
     from sqlalchemy import select
 
     from engine.db import transaction
@@ -336,7 +337,7 @@ def _human(name: str, doc: dict) -> str:
                 f"({doc['per_instance_ms']} ms per instance; waiting at {doc['waiting_at']}) -> goal "
                 f"{('met' if doc['goal_met'] else 'NOT met') if doc['goal_applies'] else 'not measured (fewer than 10,000)'}; "
                 f"set-up {doc['setup_s']} s (not timed)\n"
-                f"  floor: SpiffWorkflow alone, in memory, same specs, services answering instantly "
+                f"  floor: the engine alone (RegflowWorkflow), in memory, same specs, services answering instantly "
                 f"({doc['engine_floor']['instances']:,} instances to {doc['engine_floor']['waiting_at']}): "
                 f"{doc['engine_floor']['spiff_ms']} ms + serializing {doc['engine_floor']['serialize_ms']} ms "
                 f"per instance = {doc['engine_floor']['spiff_plus_serialize_s_for_10k']} s for 10,000")

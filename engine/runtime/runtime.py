@@ -114,6 +114,8 @@ class InstanceRow:
     audit_head: str = audit.GENESIS
     audit_anchored_seq: int = 0
     persisted: bool = True
+    #: created by the running step: no other step can have seen or changed its row
+    new: bool = False
 
     @classmethod
     def from_row(cls, row) -> "InstanceRow":
@@ -124,7 +126,7 @@ class InstanceRow:
         return {name: getattr(self, name) for name in _INSTANCE_FIELDS}
 
 
-_INSTANCE_FIELDS = tuple(f.name for f in fields(InstanceRow) if f.name != "persisted")
+_INSTANCE_FIELDS = tuple(f.name for f in fields(InstanceRow) if f.name not in ("persisted", "new"))
 _INSTANCE_COLUMNS = [_PI.c[name] for name in _INSTANCE_FIELDS]
 # the three tables every start writes go through the driver's executemany (no txcache entry reads them)
 _INS_PI = RowInserter(_PI, [c.name for c in _INSTANCE_COLUMNS])
@@ -384,7 +386,7 @@ class Runtime:
                                status="running", state="", serializer_version=SERIALIZER_VERSION,
                                library_version=LIBRARY_VERSION, rev=0, parent_instance_id=parent_instance_id,
                                started_by=actor, started_at=now, updated_at=now, ended_at=None,
-                               status_reason=None, persisted=False)
+                               status_reason=None, persisted=False, new=True)
             engine.step = StepContext(session, iid, key, actor, new_instance=True,
                                       ensure_instance=lambda inst=inst: self._ensure_persisted(session, inst))
             wf = RegflowWorkflow(d.spec, d.subs, script_engine=engine, spec_ref=d.id)
@@ -765,12 +767,16 @@ class Runtime:
             audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head), now)
         batch.audit.extend(rows)
         if inst.persisted:
-            result = session.execute(_SAVE_PI, {
-                "b_id": inst.id, "b_rev": inst.rev - 1, "state": inst.state, "rev": inst.rev, "updated_at": now,
-                "status": inst.status, "ended_at": inst.ended_at, "audit_seq": inst.audit_seq,
-                "audit_head": inst.audit_head})
-            if result.rowcount != 1:
-                raise Conflict(f"instance {inst.id} changed under this step; retry")
+            save = {"b_id": inst.id, "b_rev": inst.rev - 1, "state": inst.state, "rev": inst.rev, "updated_at": now,
+                    "status": inst.status, "ended_at": inst.ended_at, "audit_seq": inst.audit_seq,
+                    "audit_head": inst.audit_head}
+            if inst.new and not own_batch:
+                # a new instance whose row a service task needed early: saved with the batch's other new ones
+                batch.saves.append(save)
+            else:
+                result = session.execute(_SAVE_PI, save)
+                if result.rowcount != 1:
+                    raise Conflict(f"instance {inst.id} changed under this step; retry")
         else:
             batch.instances.append(inst.values())
             inst.persisted = True
@@ -948,9 +954,15 @@ class _Batch:
     subs: list[dict] = field(default_factory=list)
     drop_subs: list[tuple[int, str, str]] = field(default_factory=list)
     audit: list[dict] = field(default_factory=list)
+    #: state saves of new instances whose rows were inserted early (``_SAVE_PI`` parameters)
+    saves: list[dict] = field(default_factory=list)
 
     def flush(self, session: Session, ids: _IdAllocator) -> None:
         _INS_PI.insert(session, self.instances)
+        if self.saves:
+            result = session.execute(_SAVE_PI, self.saves)
+            if session.get_bind().dialect.supports_sane_multi_rowcount and result.rowcount != len(self.saves):
+                raise Conflict("an instance started in this batch changed under it; retry")
         if self.cancel_tasks:
             now = clock.now()
             cancelled = select(_HT.c.id).where(_HT.c.task_guid.in_(self.cancel_tasks))

@@ -1,8 +1,8 @@
 """The script engine regflow attaches to every workflow: restricted scripting plus service dispatch.
 
 An engine carries the running step's session and instance (``step``) so that service callables join the
-step's transaction (inside a savepoint) and know their idempotency key. A batch of starts shares one
-engine and sets ``step`` before each instance runs.
+step's transaction (inside a savepoint, unless the operator is registered as only reading) and know their
+idempotency key. A batch of starts shares one engine and sets ``step`` before each instance runs.
 """
 from __future__ import annotations
 
@@ -112,8 +112,8 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             (c for cls, c in op.errors.items() if isinstance(exc, cls)), None)
         if code is not None and _error_is_caught(task, code):
             payload = exc.payload if isinstance(exc, BpmnError) else {"code": code, "message": str(exc)}
-            event = BpmnEvent(ErrorEventDefinition(code, code=code), payload, target=task.workflow)
-            task.workflow.top_workflow.catch(event)
+            caught = BpmnEvent(ErrorEventDefinition(code, code=code), payload, target=task.workflow)
+            task.workflow.top_workflow.catch(caught)
             return json.dumps(None)
         if code is not None and not isinstance(exc, BpmnError):
             # a business error nobody catches: retrying cannot help, so it becomes an incident at once

@@ -361,6 +361,15 @@ def test_entity_drawn_by_two_departments_gets_one_joint_check(db, registry):
             d.draw_campaign(s, cid, NOW)
         visits = d.joint_checks(s, date(2026, 1, 1), date(2026, 12, 31))
         lead = d.joint_check_for(s, food, 1)
+        # a launch reads every entity's visits at once: the same answers, kept until a campaign is written
+        d.prefetch_joint_checks(s, list(range(1, 601)))
+        assert all(d.joint_check_for(s, food, e) == d.joint_checks(s, entity_ids=[e])[0]
+                   for e in (1, 2, 3, 50, 600) if d.joint_checks(s, entity_ids=[e]))
+        assert s.info["regflow.txcache"]["draw.joint_checks"][1][1] == sorted(
+            d.joint_checks(s, entity_ids=[1]), key=lambda v: v.window_start)
+        s.get(Campaign, food).name = "food, renamed"
+        s.flush()
+        assert "draw.joint_checks" not in s.info["regflow.txcache"]
     by_entity: dict[int, list] = {}
     for v in visits:
         by_entity.setdefault(v.entity_id, []).append(v)

@@ -274,6 +274,20 @@ def _last_team_members(session: Session, entity_id: int, *, before_team: int | N
                                                 .where(TeamAssignment.team_id == last)) if aid not in replaced}
 
 
+_object_new = object.__new__
+
+
+def _covering(session: Session, district: str) -> list[tuple[InspectorRow, dict, bytes]]:
+    """The inspectors whose region covers ``district``, each with its :class:`Candidate` fields and its code
+    as bytes (the HMAC message), read once per transaction: a launch forms thousands of teams in a few
+    districts."""
+    def load():
+        return [(i, {"id": i.id, "code": i.code, "skills": tuple(sorted(i.skills)), "is_expert": bool(i.is_expert),
+                     "leader_eligible": bool(i.leader_eligible), "seniority": int(i.seniority)}, i.code.encode())
+                for i in _inspectors(session) if region_covers(i.region, district)]
+    return txcache.get(session, ("teams.covering", district), _INSPECTOR_TABLES, load)
+
+
 def build_pool(session: Session, *, entity, seed: str, start: date, end: date, policy: TeamPolicy,
                exclude_ids: set[int] = frozenset(), before_team: int | None = None) -> Pool:
     """The filtered pool for ``entity`` and the window ``[start, end]``, in key order."""
@@ -282,8 +296,9 @@ def build_pool(session: Session, *, entity, seed: str, start: date, end: date, p
     load = _workload(session)
     last_team = _last_team_members(session, entity.id, before_team=before_team) if policy.rotation != "off" else set()
     candidates, rotation, excluded = [], [], {}
-    for i in _inspectors(session):
-        if not region_covers(i.region, entity.district) or i.id in exclude_ids:
+    seed_key = bytes.fromhex(seed)
+    for i, fields_, code_bytes in _covering(session, entity.district):
+        if i.id in exclude_ids:
             continue
         if not i.active:
             excluded[i.code] = "inactive"
@@ -297,10 +312,12 @@ def build_pool(session: Session, *, entity, seed: str, start: date, end: date, p
             excluded[i.code] = f"conflict: {conflicts[i.id]}"
         elif load.get(i.id, 0) >= policy.workload_cap:
             excluded[i.code] = f"workload: {load[i.id]} open assignments (cap {policy.workload_cap})"
-        elif i.id in last_team:
-            rotation.append(Candidate.of(i, seed))
         else:
-            candidates.append(Candidate.of(i, seed))
+            # Candidate.of(i, seed), built from the fields read once per transaction
+            c = _object_new(Candidate)
+            c.__dict__.update(fields_)
+            c.__dict__["key"] = hmac.digest(seed_key, code_bytes, "sha256").hex()
+            (rotation if i.id in last_team else candidates).append(c)
     candidates.sort(key=lambda c: c.key)
     rotation.sort(key=lambda c: c.key)
     return Pool(candidates, rotation, excluded)

@@ -18,6 +18,7 @@ never by re-reading them. When a step is done with its workflow it breaks the wo
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import traceback
@@ -245,6 +246,12 @@ def _to_datetime(value, base: datetime) -> datetime | None:
     return clock.parse_iso(text_value)
 
 
+#: batches of starts at least this long run with the objects alive before them frozen (``gc.freeze``)
+_FREEZE_FROM = 1000
+#: a batch of starts writes its rows every this many instances
+_FLUSH_EVERY = 1000
+
+
 class _IdAllocator(IdAllocator):
     """The engine's ids: human-task ids pooled on PostgreSQL (a step needs them after its engine steps, one
     more round trip per step otherwise), and the latest definition with new instance ids in one query."""
@@ -366,7 +373,7 @@ class Runtime:
     def start_many(self, session: Session, process_id: str, items: list[dict], *, actor: str = SYSTEM_ACTOR,
                    parent_instance_id: int | None = None) -> list[StepOutcome]:
         """Start one instance per item (``{"business_key": …, "data": {…}}``) in the caller's transaction,
-        writing each table once for the whole batch."""
+        writing each table once per ``_FLUSH_EVERY`` instances."""
         for item in items:
             if item.get("data") is not None and not isinstance(item["data"], dict):
                 raise InvalidInput("start data must be a JSON object")
@@ -379,7 +386,26 @@ class Runtime:
         outcomes = []
         # one script engine for the batch: the instances run one after the other, each with its own step
         engine = self.script_engine(None)
-        for iid, item in zip(ids, items):
+        # a long batch (a campaign launch) keeps what it already holds out of the cyclic collector's full
+        # passes, which otherwise rescan every object alive (the loaded registry rows, the batch's rows) again
+        # and again; the objects go back to it when the batch ends
+        frozen = len(items) >= _FREEZE_FROM
+        if frozen:
+            gc.freeze()
+        try:
+            self._start_each(session, d, process_id, ids, items, actor, parent_instance_id, engine, batch, outcomes)
+        finally:
+            if frozen:
+                gc.unfreeze()
+        batch.flush(session, self._ids)
+        return outcomes
+
+    def _start_each(self, session: Session, d, process_id: str, ids: list[int], items: list[dict], actor: str,
+                    parent_instance_id: int | None, engine, batch: "_Batch", outcomes: list) -> None:
+        for n, (iid, item) in enumerate(zip(ids, items), 1):
+            if n % _FLUSH_EVERY == 0:  # written as they come: the batch's rows do not pile up in memory
+                batch.flush(session, self._ids)
+                batch.clear()
             now = clock.now()
             key, data = item.get("business_key"), item.get("data") or {}
             inst = InstanceRow(id=iid, definition_id=d.id, process_id=process_id, business_key=key,
@@ -397,8 +423,6 @@ class Runtime:
                 "process_id": process_id, "version": d.version, "definition_id": d.id, "business_key": key},
                 data_diff={k: {"new": v} for k, v in data.items()}))
             outcomes.append(self._advance(session, inst, wf, st, actor, batch=batch, now=now))
-        batch.flush(session, self._ids)
-        return outcomes
 
     def _ensure_persisted(self, session: Session, inst: InstanceRow) -> None:
         """A service task is about to run in a new instance: write the row so domain rows may refer to it."""
@@ -956,6 +980,10 @@ class _Batch:
     audit: list[dict] = field(default_factory=list)
     #: state saves of new instances whose rows were inserted early (``_SAVE_PI`` parameters)
     saves: list[dict] = field(default_factory=list)
+
+    def clear(self) -> None:
+        for f in fields(self):
+            getattr(self, f.name).clear()
 
     def flush(self, session: Session, ids: _IdAllocator) -> None:
         _INS_PI.insert(session, self.instances)

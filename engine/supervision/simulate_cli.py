@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from engine.cli_support import handle_errors
+
 #: The summary keys the issue fixes, in order.
 SUMMARY_KEYS = ("entities", "drawn", "instances", "paths", "inspections", "hazards", "rectifications",
                 "enforcement_cases", "published", "provisional_deadlines", "incidents", "hit_rate",
@@ -36,13 +38,21 @@ def _ratios(text: str | None) -> dict:
 @click.option("--ratios", default=None, help="per-class draw ratios in percent, e.g. 'A=1,B=4,C=12,D=30'")
 @click.option("--control-share", type=click.FloatRange(0, 50), default=10.0, show_default=True)
 @click.option("--training-entities", type=click.IntRange(2000, None), default=20_000, show_default=True)
+@click.option("--decisions", "decision_files", multiple=True, type=click.Path(dir_okay=False),
+              help="what-if DMN file (repeatable): replaces the process library's table with the same decision "
+                   "ids for this run, e.g. a route_by_risk.dmn that sends B to the heavy path too")
 @click.option("--json", "as_json", is_flag=True)
-def simulate(entities, seed, database_url, ratios, control_share, training_entities, as_json):
+@handle_errors
+def simulate(entities, seed, database_url, ratios, control_share, training_entities, decision_files, as_json):
     """Run a campaign through the real processes with simulated officers and a simulated clock."""
-    from engine.supervision.simulator import Options, simulate as run
+    from engine.config import PROJECT_ROOT
+    from engine.runtime.deploy import read_paths
+    from engine.supervision.simulator import Options, library_with, simulate as run
 
+    library_with(read_paths([PROJECT_ROOT / "processes"]), decision_files)  # bad files fail before any work
     summary = run(Options(entities=entities, seed=seed, database_url=database_url, ratios=_ratios(ratios),
-                          control_share=control_share, training_entities=training_entities))
+                          control_share=control_share, training_entities=training_entities,
+                          decision_files=tuple(decision_files)))
     doc = {k: summary[k] for k in SUMMARY_KEYS}
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))

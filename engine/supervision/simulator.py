@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from engine.errors import InvalidInput
 from engine.runtime import audit, clock
 from engine.runtime.models import HumanTask, Incident, MessageSubscription, ProcessInstance
 from engine.runtime.worker import run_due
@@ -56,6 +57,9 @@ class Options:
     #: share of entities waiting for a registered letter (result_6) that sign it on a given day: with 0.01 about
     #: a quarter sign within the 30 days, the rest stay unsigned and are put on the abnormal operations list
     letter_signed: float = 0.01
+    #: what-if decision tables: each DMN file replaces the process library's file that defines the same
+    #: decision ids (see :func:`library_with`), so the run routes by the designer's rules
+    decision_files: tuple = ()
 
 
 #: a found violation -> result code weights (DOMAIN.md §2 step 7): most problems are "A" (follow-up) or "E"
@@ -221,6 +225,43 @@ class Officers:
         return data
 
 
+def _decision_ids(name: str, text: str) -> set[str]:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(text.encode("utf-8"))
+    except ET.ParseError as exc:
+        raise InvalidInput(f"{name}: not well-formed XML ({exc})") from None
+    return {el.get("id") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "decision" and el.get("id")}
+
+
+def library_with(library: dict[str, str], decision_files) -> dict[str, str]:
+    """The process library's files with what-if decision tables swapped in: each given ``.dmn`` file takes
+    the place of the library file that defines the same decision ids (every process that calls them is
+    deployed with it). A file that defines a decision the library does not have is refused, naming it."""
+    from engine.runtime.deploy import read_paths
+
+    files = dict(library)
+    by_decision = {d: name for name, text in library.items() if name.endswith(".dmn")
+                   for d in _decision_ids(name, text)}
+    for path in decision_files:
+        (name, text), = read_paths([path]).items()
+        if not name.endswith(".dmn"):
+            raise InvalidInput(f"{path}: a what-if decision table must be a .dmn file")
+        ids = _decision_ids(str(path), text)
+        targets = {by_decision.get(d) for d in ids}
+        if not ids or None in targets or len(targets) != 1:
+            unknown = sorted(d for d in ids if d not in by_decision)
+            raise InvalidInput(f"{path}: defines decision(s) {', '.join(sorted(ids)) or 'none'}"
+                               + (f"; not in the process library: {', '.join(unknown)}" if unknown else
+                                  "; they come from different library files")
+                               + f" (library decisions: {', '.join(sorted(by_decision))})")
+        (target,) = targets
+        files.pop(target)
+        files[target] = text
+    return files
+
+
 def _setup(url: str, opts: Options, runtime) -> tuple[dict, dict]:
     """Registries, users, entities with their ground truth, the model, the process library."""
     import io
@@ -261,7 +302,8 @@ def _setup(url: str, opts: Options, runtime) -> tuple[dict, dict]:
         service.score_all(s, progress=False, reasons=False)
     settings = load_settings()
     with transaction(factory) as s:
-        deploy(runtime, s, read_paths([PROJECT_ROOT / "processes"]), "simulator", form_hash=form_hasher(settings))
+        deploy(runtime, s, library_with(read_paths([PROJECT_ROOT / "processes"]), opts.decision_files), "simulator",
+               form_hash=form_hasher(settings))
     with transaction(factory) as s:
         cal.refresh(s)
     return truth, {"model_version": None}

@@ -64,3 +64,45 @@ def test_simulated_officers_draw_every_result_code_with_valid_forms():
     assert share["LOW"] < 0.05 < 0.4 < share["HIGH"] < 0.65
     for code in ("result_6", "result_8"):  # the riskier entity is more often unreachable or obstructive
         assert counts["HIGH"][code] > counts["LOW"][code]
+
+
+def _what_if_route(tmp_path, heavy_classes: str):
+    from engine.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "processes" / "route_by_risk.dmn").read_text(encoding="utf-8")
+    assert '<text>? in ("C", "D")</text>' in text
+    path = tmp_path / "route_what_if.dmn"
+    path.write_text(text.replace('<text>? in ("C", "D")</text>', f"<text>? in {heavy_classes}</text>"),
+                    encoding="utf-8")
+    return path
+
+
+def test_what_if_decision_table_routes_the_run(tmp_path):
+    """A designer's what-if DMN (B joins the heavy path) replaces the library's route_by_risk for the run."""
+    path = _what_if_route(tmp_path, '("B", "C", "D")')
+    summary = simulate(Options(entities=700, seed=3, training_entities=5000, decision_files=(path,)))
+    assert summary["instances"]["open"] == 0 and summary["incidents"] == 0 and summary["audit_chain_ok"]
+    by_class = summary["path_by_class"]
+    assert set(by_class.get("B", ["heavy"])) == {"heavy"} and "B" in by_class
+    assert set(by_class.get("A", ["standard"])) == {"standard"}
+    assert all(set(by_class[k]) == {"heavy"} for k in ("C", "D") if k in by_class)
+
+
+def test_what_if_decision_files_are_checked_before_the_run(tmp_path):
+    from click.testing import CliRunner
+
+    from engine.supervision.simulate_cli import simulate as command
+
+    stray = tmp_path / "other.dmn"
+    stray.write_text(_what_if_route(tmp_path, '("D",)').read_text(encoding="utf-8")
+                     .replace('decision id="route_by_risk"', 'decision id="route_by_mood"'), encoding="utf-8")
+    broken = tmp_path / "broken.dmn"
+    broken.write_text("<definitions><decision id='x'>", encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(command, ["--decisions", str(stray)])
+    assert out.exit_code == 2 and "route_by_mood" in out.output and "not in the process library" in out.output
+    assert "route_by_risk" in out.output  # the library's decisions are listed
+    out = runner.invoke(command, ["--decisions", str(broken)])
+    assert out.exit_code == 2 and "broken.dmn" in out.output and "not well-formed" in out.output
+    out = runner.invoke(command, ["--decisions", str(tmp_path / "missing.dmn")])
+    assert out.exit_code == 2 and "missing.dmn" in out.output

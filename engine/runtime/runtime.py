@@ -56,7 +56,7 @@ from .models import (
     ProcessInstance,
     UserGroup,
 )
-from .script_engine import RegflowScriptEngine, StepContext, UnknownOperator
+from .script_engine import RegflowScriptEngine, Replay, StepContext, UnknownOperator
 from .scripting import ScriptTimeout
 from .serializer import LIBRARY_VERSION, SERIALIZER_VERSION, RegflowWorkflow, StateSerializer
 from .services import BpmnError, ServiceRegistry, registry as default_registry
@@ -250,6 +250,8 @@ def _to_datetime(value, base: datetime) -> datetime | None:
 _FREEZE_FROM = 1000
 #: a batch of starts writes its rows every this many instances
 _FLUSH_EVERY = 1000
+#: batches of starts at least this long run optimistically (one savepoint for all their service calls)
+_OPTIMISTIC_FROM = 2
 
 
 class _IdAllocator(IdAllocator):
@@ -393,6 +395,24 @@ class Runtime:
         if frozen:
             gc.freeze()
         try:
+            if len(items) >= _OPTIMISTIC_FROM:
+                # optimistic: one savepoint for the whole batch instead of one per writing service call; a
+                # call that fails (rare in a launch) takes the batch back to it and the batch runs again the
+                # careful way, each call in its own savepoint, so that the failure is recorded for its
+                # instance alone
+                savepoint = session.begin_nested()
+                try:
+                    self._start_each(session, d, process_id, ids, items, actor, parent_instance_id, engine,
+                                     batch, outcomes, optimistic=True)
+                    batch.flush(session, self._ids)
+                    savepoint.commit()
+                    return outcomes
+                except Replay as replay:
+                    log.info("batch of %d starts replayed with a savepoint per service call: %s", len(items), replay)
+                    savepoint.rollback()
+                    session.expire_all()
+                    batch.clear()
+                    outcomes.clear()
             self._start_each(session, d, process_id, ids, items, actor, parent_instance_id, engine, batch, outcomes)
         finally:
             if frozen:
@@ -401,7 +421,8 @@ class Runtime:
         return outcomes
 
     def _start_each(self, session: Session, d, process_id: str, ids: list[int], items: list[dict], actor: str,
-                    parent_instance_id: int | None, engine, batch: "_Batch", outcomes: list) -> None:
+                    parent_instance_id: int | None, engine, batch: "_Batch", outcomes: list, *,
+                    optimistic: bool = False) -> None:
         for n, (iid, item) in enumerate(zip(ids, items), 1):
             if n % _FLUSH_EVERY == 0:  # written as they come: the batch's rows do not pile up in memory
                 batch.flush(session, self._ids)
@@ -413,7 +434,7 @@ class Runtime:
                                library_version=LIBRARY_VERSION, rev=0, parent_instance_id=parent_instance_id,
                                started_by=actor, started_at=now, updated_at=now, ended_at=None,
                                status_reason=None, persisted=False, new=True)
-            engine.step = StepContext(session, iid, key, actor, new_instance=True,
+            engine.step = StepContext(session, iid, key, actor, new_instance=True, optimistic=optimistic,
                                       ensure_instance=lambda inst=inst: self._ensure_persisted(session, inst))
             wf = RegflowWorkflow(d.spec, d.subs, script_engine=engine, spec_ref=d.id)
             if data:

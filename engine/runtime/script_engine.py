@@ -32,6 +32,16 @@ class UnknownOperator(Exception):
     pass
 
 
+class Replay(BaseException):
+    """An optimistic batch of starts (:meth:`Runtime.start_many`) met a failing service call: the batch is
+    rolled back to its savepoint and run again with a savepoint around every call. A ``BaseException`` so
+    that SpiffWorkflow's task error handling does not turn it into a task error on the way out."""
+
+    def __init__(self, op_id: str, error: Exception):
+        super().__init__(f"service {op_id} failed in an optimistic batch: {type(error).__name__}: {error}")
+        self.error = error
+
+
 @dataclass
 class StepContext:
     session: Session
@@ -42,6 +52,9 @@ class StepContext:
     ensure_instance: Callable[[], None] | None = None
     #: the step creates the instance (``ServiceContext.new_instance``)
     new_instance: bool = False
+    #: part of an optimistic batch: writing operators run without their own savepoint, and any failure
+    #: raises :class:`Replay` (the batch has one savepoint for all of them)
+    optimistic: bool = False
 
 
 def _json_default(value: Any):
@@ -77,6 +90,12 @@ class RegflowScriptEngine(RestrictedScriptEngine):
                              now=clock.now(), data=task.data, new_instance=step.new_instance)
         if not op.writes:
             return self._call_reading(op, ctx, values, task)
+        if step.optimistic:
+            try:
+                result = op.fn(ctx, **values)
+                return json.dumps(result, default=_json_default, ensure_ascii=False)
+            except Exception as exc:
+                raise Replay(op.id, exc) from exc
         savepoint = step.session.begin_nested()
         try:
             result = op.fn(ctx, **values)

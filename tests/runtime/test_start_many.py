@@ -63,3 +63,57 @@ def test_freeze_is_undone_when_the_batch_fails(monkeypatch, db, runtime, people)
         runtime.start_many(s, "minimal", [{"data": DATA}] * 2)
     monkeypatch.setattr(runtime_module.Runtime, "_advance", real)
     assert gc.get_freeze_count() == 0
+
+
+def _savepoints(db):
+    seen: list[str] = []
+
+    def on(_conn, _cursor, statement, *_a):
+        if statement.startswith("SAVEPOINT"):
+            seen.append(statement)
+    return seen, on
+
+
+def test_optimistic_batch_has_one_savepoint_for_all_service_calls(db, runtime, people):
+    from sqlalchemy import event, text
+
+    deploy_files(runtime, db, "record_at_start.bpmn")
+    seen, on = _savepoints(db)
+    with db.tx() as s:
+        conn = s.connection()
+        event.listen(conn, "before_cursor_execute", on)
+        try:
+            out = runtime.start_many(s, "record_at_start", [{"data": {"label": f"l{i}", "mode": "ok"}} for i in range(4)])
+        finally:
+            event.remove(conn, "before_cursor_execute", on)
+    assert len(seen) == 1 and all(o.failure is None for o in out)
+    with db.tx() as s:
+        assert s.execute(text("select count(*) from test_effect")).scalar() == 4
+
+
+def test_failing_call_replays_the_batch_carefully(db, runtime, people, caplog):
+    """One call fails in an optimistic batch: the batch goes back to its savepoint and runs again with a
+    savepoint per call, so the failure stays with its own instance and the others' writes stand."""
+    import logging
+
+    from sqlalchemy import text
+
+    from engine.runtime.models import Job
+
+    deploy_files(runtime, db, "record_at_start.bpmn")
+    modes = ["ok", "fail", "ok"]
+    with caplog.at_level(logging.INFO, logger="engine.runtime.runtime"), db.tx() as s:
+        out = runtime.start_many(s, "record_at_start", [{"data": {"label": f"l{i}", "mode": m}}
+                                                        for i, m in enumerate(modes)])
+    assert any("replayed with a savepoint per service call" in r.getMessage() for r in caplog.records)
+    assert [o.failure is not None for o in out] == [False, True, False]
+    assert "backend down" in out[1].failure["error"]
+    with db.tx() as s:
+        labels = sorted(s.execute(text("select label from test_effect")).scalars())
+        assert labels == ["l0", "l2"]  # the failing call's own write was rolled back, the others' stand
+        assert s.scalars(select(Job.kind).where(Job.instance_id == out[1].instance.id)).all() == ["retry"]
+        tasks = dict(s.execute(select(HumanTask.instance_id, HumanTask.bpmn_id)).all())
+        assert tasks == {out[0].instance.id: "done", out[2].instance.id: "done"}
+        for o in out:
+            assert audit.verify(s, chain=audit.instance_chain(o.instance.id)).ok
+    assert len({o.instance.id for o in out}) == 3

@@ -5,10 +5,13 @@
     append audit events -> (the caller) commits.
 
 Service tasks run inside the engine steps; their database writes join the transaction in a
-savepoint. When one raises after a person's completion was accepted, the completion and everything
-before the failing task are kept; the task waits in ERROR for a retry job (with backoff) and after
-``service_retries`` failures an open incident names it. A failure before anything was accepted rolls
-back the whole step. Functions here take a ``Session`` and never commit.
+savepoint (none for an operator registered as only reading). When one raises after a person's completion
+was accepted, the completion and everything before the failing task are kept; the task waits in ERROR for a
+retry job (with backoff) and after ``service_retries`` failures an open incident names it. A failure before
+anything was accepted rolls back the whole step. A batch of starts (``start_many``) runs optimistically
+with one savepoint around all its service calls; if one fails, the batch goes back to that savepoint and
+runs again with a savepoint per call, which gives exactly those semantics. Functions here take a
+``Session`` and never commit.
 
 The step's hot path writes one statement per table: new instance, task, candidate and audit rows through
 the driver (``engine.db.RowInserter``: ``executemany``, or ``COPY`` for PostgreSQL batches), updates and

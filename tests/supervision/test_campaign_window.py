@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
+from SpiffWorkflow.util.task import TaskState
 
 from engine.runtime import clock
 from engine.runtime.models import HumanTask, Job, ProcessInstance
@@ -60,16 +61,25 @@ def _open(db, iid: int) -> list[str]:
                                                                      HumanTask.status == "open"))]
 
 
-def test_two_departments_campaigns_become_one_joint_check_at_the_window(env):
-    runtime, db = env
+AMR_OPENS, PRICE_OPENS = date(2026, 3, 9), date(2026, 3, 16)
+
+
+def _two_campaigns(runtime, db) -> tuple[int, int]:
+    """Two departments' campaigns on the same district, drawn before their windows open (amr first)."""
     with db.tx() as s:
         district = s.scalar(select(Entity.district).group_by(Entity.district)
                             .having(func.count() >= 3).order_by(func.count(), Entity.district).limit(1))
-    amr_opens, price_opens = date(2026, 3, 9), date(2026, 3, 16)
     amr = _run_campaign_to_draw(runtime, db, "AMR-W", _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
-                                                            district, amr_opens, date(2026, 5, 31)))
+                                                            district, AMR_OPENS, date(2026, 5, 31)))
     price = _run_campaign_to_draw(runtime, db, "PRICE-W", _plan("价格抽查", "price", ("PRICE-01", "明码标价检查", "on_site"),
-                                                                district, price_opens, date(2026, 6, 30)))
+                                                                district, PRICE_OPENS, date(2026, 6, 30)))
+    return amr, price
+
+
+def test_two_departments_campaigns_become_one_joint_check_at_the_window(env):
+    runtime, db = env
+    amr_opens, price_opens = AMR_OPENS, PRICE_OPENS
+    amr, price = _two_campaigns(runtime, db)
     # both drew and published their plans, and wait for their windows: nothing is inspected yet
     with db.tx() as s:
         (amr_c,), (price_c,) = (s.scalars(select(Campaign).where(Campaign.code.like(f"%-{i:06d}"))).all()
@@ -113,6 +123,38 @@ def test_two_departments_campaigns_become_one_joint_check_at_the_window(env):
             HumanTask.bpmn_id == "inspect", HumanTask.status == "open",
             HumanTask.instance_id.in_(list(joining.values()))))
     assert inspect_tasks == len(drawn[price_c.id] - both)
+
+
+def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
+    """The entity ceases to exist while the joint visit is pending: the lead campaign's inspection catches
+    ``entity_deregistered`` (only it subscribes: the joining instance waits on a timer) and publishes the
+    result for the reason; the joining instance's next daily check finds that result and ends."""
+    from engine.supervision.loop_models import Publication
+
+    runtime, db = env
+    amr, price = _two_campaigns(runtime, db)
+    run_due(runtime, db.factory, now=cal.day_start(AMR_OPENS) + timedelta(minutes=5))
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(minutes=5))
+    lead, joining = _children(db, amr), _children(db, price)
+    uscc = sorted(set(lead) & set(joining))[0]
+    assert _open(db, lead[uscc]) == ["inspect"] and _open(db, joining[uscc]) == []
+    gone_at = cal.day_start(PRICE_OPENS) + timedelta(hours=10)
+    with clock.frozen(gone_at), db.tx() as s:
+        runtime.correlate_message(s, "entity_deregistered", {"reason": "status_deregistered"}, {"uscc": uscc})
+    with db.tx() as s:
+        assert s.get(ProcessInstance, lead[uscc]).status == "completed"
+        assert s.get(ProcessInstance, joining[uscc]).status == "running"
+        (pub,) = s.scalars(select(Publication).where(Publication.source_instance_id == lead[uscc],
+                                                     Publication.kind == "result")).all()
+        assert pub.payload["result_code"] == "result_9"
+    run_due(runtime, db.factory, now=gone_at + timedelta(days=1, hours=1))
+    with db.tx() as s:
+        joined = s.get(ProcessInstance, joining[uscc])
+        assert joined.status == "completed"
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.instance_id == joined.id)) == 0
+        wf = runtime.load_workflow(s, joined.id)
+    (end,) = [t for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id == "end_joined"]
+    assert end.data["joint_visit"]["done"] and end.data["joint_visit"]["result_code"] == "result_9"
 
 
 def test_window_already_open_launches_at_once(env):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from lxml import etree
 from sqlalchemy import select
@@ -265,20 +268,34 @@ def _layout(root) -> dict[str, tuple]:
 SIMULATION_ENTITIES = (50, 2000)
 
 
-def run_simulation(entities: int = 300, seed: int = 7, timeout_s: float = 600.0) -> dict:
+def run_simulation(entities: int = 300, seed: int = 7, timeout_s: float = 600.0,
+                   decisions: list[tuple[str, str]] = ()) -> dict:
     """The loop simulator (:mod:`engine.supervision.simulator`) in a child process on its own temporary
     SQLite database — never the live one, and none of its clock or runtime globals leak into the
-    caller. Returns the summary document."""
+    caller. ``decisions``: what-if DMN files as (file name, XML text), each replacing the library's table
+    with the same decision ids for this run (``regflow simulate --decisions``). Returns the summary document."""
     lo, hi = SIMULATION_ENTITIES
     if not lo <= entities <= hi:
         raise InvalidInput(f"entities must be between {lo} and {hi}, got {entities}")
     env = {k: v for k, v in os.environ.items() if k != "REGFLOW_DATABASE_URL"}
     cmd = [sys.executable, "-m", "engine.supervision.simulate_cli", "--entities", str(entities), "--seed", str(seed),
            "--training-entities", "2000", "--json"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
-    except subprocess.TimeoutExpired:
-        raise EngineError(f"the simulation did not finish within {timeout_s:g} s") from None
+    with tempfile.TemporaryDirectory(prefix="regflow-whatif-") as tmp:
+        for n, (name, text) in enumerate(decisions):
+            base = Path(name or "").name
+            if not base.endswith(".dmn"):
+                raise InvalidInput(f"{name or 'the uploaded file'}: a what-if decision table must be a .dmn file")
+            path = Path(tmp) / str(n) / base
+            path.parent.mkdir()
+            path.write_text(text, encoding="utf-8")
+            cmd += ["--decisions", str(path)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            raise EngineError(f"the simulation did not finish within {timeout_s:g} s") from None
+        if proc.returncode == 2:  # refused input (a what-if file): the child names the file and the problem
+            message = next((ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")), proc.stderr.strip())
+            raise InvalidInput(re.sub(re.escape(tmp) + r"/\d+/", "", message.removeprefix("error: ")))
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -171,6 +171,29 @@ def test_supervisor_runs_the_simulation_on_a_temporary_database(http, web_env):
     assert bad.status_code == 400
 
 
+def test_designer_simulates_with_a_what_if_decision_table(http, web_env):
+    """An uploaded DMN replaces the library's table with the same decision ids for the run: every drawn
+    entity takes the heavy path when route_by_risk sends every class there."""
+    import re
+
+    from engine.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "processes" / "route_by_risk.dmn").read_text(encoding="utf-8")
+    heavy = text.replace('<text>? in ("C", "D")</text>', "<text>-</text>")
+    designer = http("designer")
+    r = designer.post("/designer/simulate", {"entities": "60", "seed": "3"},
+                      files={"decisions": ("all_heavy.dmn", heavy.encode(), "application/xml")})
+    assert r.status_code == 200, r.text[:500]
+    assert 'id="simulation-decisions"' in r.text and "all_heavy.dmn" in r.text
+    paths = re.search(r'data-key="paths".*?</table>', r.text, re.S).group(0)
+    assert re.search(r'standard</td><td class="num">0<', paths), paths
+    stray = text.replace('decision id="route_by_risk"', 'decision id="route_by_mood"')
+    bad = designer.post("/designer/simulate", {"entities": "60"},
+                        files={"decisions": ("mood.dmn", stray.encode(), "application/xml")})
+    assert bad.status_code == 400 and "mood.dmn" in bad.text and "route_by_mood" in bad.text
+    assert "regflow-whatif" not in bad.text  # the server's temporary path is not shown
+
+
 # --------------------------------------------------------------------------------------------- browser
 def sign_in(page, role: str) -> None:
     """conftest's ``sign_in`` clicks the first ``button[type=submit]``, which is the header's language

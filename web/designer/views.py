@@ -142,11 +142,26 @@ def deploy():
 def simulate():
     entities = _int_arg("entities", 300)
     seed = _int_arg("seed", 7)
-    summary = modeling.run_simulation(entities=entities, seed=seed)
-    return render_template("designer/simulation.html", summary=summary, entities=entities, seed=seed)
+    decisions = _uploaded_decisions()
+    summary = modeling.run_simulation(entities=entities, seed=seed, decisions=decisions)
+    return render_template("designer/simulation.html", summary=summary, entities=entities, seed=seed,
+                           decisions=[name for name, _text in decisions])
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _uploaded_decisions() -> list[tuple[str, str]]:
+    """What-if DMN files posted with the simulation form (``decisions``), as (file name, text)."""
+    out = []
+    for upload in request.files.getlist("decisions"):
+        if not upload or not upload.filename:
+            continue
+        try:
+            out.append((upload.filename, upload.read().decode("utf-8")))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{upload.filename}: not UTF-8 text") from None
+    return out
+
+
 def _posted_file() -> tuple[str, str]:
     """The ``file_name`` and ``xml`` form fields (the name is checked by the modeling service)."""
     text = request.form.get("xml")

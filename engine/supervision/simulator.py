@@ -226,13 +226,14 @@ class Officers:
 
 
 def _decision_ids(name: str, text: str) -> set[str]:
-    import xml.etree.ElementTree as ET
+    from lxml import etree
 
-    try:
-        root = ET.fromstring(text.encode("utf-8"))
-    except ET.ParseError as exc:
+    try:  # the deploy parser's settings: no entity expansion, no network
+        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
         raise InvalidInput(f"{name}: not well-formed XML ({exc})") from None
-    return {el.get("id") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "decision" and el.get("id")}
+    return {el.get("id") for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "decision"
+            and el.get("id")}
 
 
 def library_with(library: dict[str, str], decision_files) -> dict[str, str]:

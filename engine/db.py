@@ -146,6 +146,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+#: values per ``IN (…)`` list in batched reads
+IN_LIST_CHUNK = 500
+
+
+def chunks(values: list, size: int = IN_LIST_CHUNK) -> list[list]:
+    """``values`` in slices short enough for one ``IN (…)`` list."""
+    return [values[lo:lo + size] for lo in range(0, len(values), size)]
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -26,7 +26,7 @@ from engine.errors import DefinitionError, EngineError, InvalidInput, NotFound
 
 from .deploy import Deployed, FormHasher, check_definitions, deploy
 from .models import Deployment, ProcessDefinition
-from .parser import BPMN_NS, parse_sources
+from .parser import BPMN_NS, parse_sources, read_xml
 
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DMN_NS = "https://www.omg.org/spec/DMN/20191111/MODEL/"
@@ -163,7 +163,7 @@ def _check_name(file_name: str) -> None:
 
 
 def _read(xml: str):
-    return etree.fromstring(xml.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    return read_xml(xml)
 
 
 # ------------------------------------------------------------------------------------------------ diff

@@ -92,14 +92,12 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             return self._call_reading(op, ctx, values, task)
         if step.optimistic:
             try:
-                result = op.fn(ctx, **values)
-                return json.dumps(result, default=_json_default, ensure_ascii=False)
+                return _run(op, ctx, values)
             except Exception as exc:
                 raise Replay(op.id, exc) from exc
         savepoint = step.session.begin_nested()
         try:
-            result = op.fn(ctx, **values)
-            text = json.dumps(result, default=_json_default, ensure_ascii=False)
+            text = _run(op, ctx, values)
             savepoint.commit()
             return text
         except Exception as exc:
@@ -115,10 +113,8 @@ class RegflowScriptEngine(RestrictedScriptEngine):
         try:
             if CROSS_CHECK:
                 with _no_writes(ctx.session, op.id):
-                    result = op.fn(ctx, **values)
-            else:
-                result = op.fn(ctx, **values)
-            return json.dumps(result, default=_json_default, ensure_ascii=False)
+                    return _run(op, ctx, values)
+            return _run(op, ctx, values)
         except Exception as exc:
             return self._failed(op, exc, task)
 
@@ -138,6 +134,11 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             # a business error nobody catches: retrying cannot help, so it becomes an incident at once
             raise BpmnError(code, f"{type(exc).__name__}: {exc}") from exc
         raise exc
+
+
+def _run(op, ctx: ServiceContext, values: dict) -> str:
+    """The operator's result as the JSON text SpiffWorkflow expects from a service call."""
+    return json.dumps(op.fn(ctx, **values), default=_json_default, ensure_ascii=False)
 
 
 @contextmanager

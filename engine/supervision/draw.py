@@ -58,6 +58,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine import txcache
+from engine.db import chunks
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from .campaign_models import (CLASSES, EXCLUSION_REASONS, Campaign, CampaignExclusion,
@@ -1006,7 +1007,6 @@ def joint_checks(session: Session, window_start: date | None = None, window_end:
 
 
 _JOINT = "draw.joint_checks"
-_JOINT_CHUNK = 500
 
 
 def prefetch_joint_checks(session: Session, entity_ids: Sequence[int]) -> None:
@@ -1014,8 +1014,8 @@ def prefetch_joint_checks(session: Session, entity_ids: Sequence[int]) -> None:
     kept for the transaction (:mod:`engine.txcache`; dropped when a draw result or a campaign is written)."""
     ids = sorted(set(entity_ids))
     known: dict[int, list[JointCheck]] = {i: [] for i in ids}
-    for lo in range(0, len(ids), _JOINT_CHUNK):
-        for jc in joint_checks(session, entity_ids=ids[lo:lo + _JOINT_CHUNK]):
+    for chunk in chunks(ids):
+        for jc in joint_checks(session, entity_ids=chunk):
             known[jc.entity_id].append(jc)
     prior = txcache.peek(session, _JOINT) or {}
     txcache.put(session, _JOINT, (DrawResult.__tablename__, Campaign.__tablename__), {**prior, **known})

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import txcache
+from engine.db import chunks
 from engine.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
     from .draw import prefetch_joint_checks
 
     entities = []
-    for chunk in teams.chunks(entity_ids):
+    for chunk in chunks(entity_ids):
         entities.extend(session.scalars(select(Entity).where(Entity.id.in_(chunk))))
     txcache.hold(session, entities)
     teams.prefetch(session, entities)

@@ -228,8 +228,10 @@ class Officers:
 def _decision_ids(name: str, text: str) -> set[str]:
     from lxml import etree
 
-    try:  # the deploy parser's settings: no entity expansion, no network
-        root = etree.fromstring(text.encode("utf-8"), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    from engine.runtime.parser import read_xml
+
+    try:
+        root = read_xml(text)
     except etree.XMLSyntaxError as exc:
         raise InvalidInput(f"{name}: not well-formed XML ({exc})") from None
     return {el.get("id") for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "decision"

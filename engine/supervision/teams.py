@@ -40,7 +40,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine import txcache
-from engine.db import RowInserter, ids
+from engine.db import RowInserter, chunks, ids
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from .registries import (conflicts_with, get_entity, is_certified, leaves_overlapping, local_date,
@@ -99,13 +99,18 @@ class Candidate:
 
     @classmethod
     def of(cls, i: "Inspector | InspectorRow", seed: str) -> "Candidate":
-        return cls(i.id, i.code, tuple(sorted(i.skills)), bool(i.is_expert), bool(i.leader_eligible),
-                   int(i.seniority), inspector_key(seed, i.code))
+        return cls(**_candidate_fields(i), key=inspector_key(seed, i.code))
 
     def doc(self) -> dict:
         """The record of the candidate kept in the draw (``verify_draw`` rebuilds it from this)."""
         return {"id": self.id, "code": self.code, "skills": list(self.skills), "is_expert": self.is_expert,
                 "leader_eligible": self.leader_eligible, "seniority": self.seniority, "key": self.key}
+
+
+def _candidate_fields(i: "Inspector | InspectorRow") -> dict:
+    """A :class:`Candidate`'s fields but its key, read off an inspector."""
+    return {"id": i.id, "code": i.code, "skills": tuple(sorted(i.skills)), "is_expert": bool(i.is_expert),
+            "leader_eligible": bool(i.leader_eligible), "seniority": int(i.seniority)}
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,6 @@ class Pool:
 
 _LAST_TEAMS = "teams.last_team"
 _CONFLICTS = "teams.conflicts"
-_PREFETCH_CHUNK = 500
 
 
 def prefetch(session: Session, entities: list) -> None:
@@ -245,11 +249,6 @@ def prefetch(session: Session, entities: list) -> None:
     txcache.put(session, _LAST_TEAMS, (), {**prior, **last})
 
 
-def chunks(values: list) -> list[list]:
-    """``values`` in slices short enough for one ``IN (…)`` list."""
-    return [values[lo:lo + _PREFETCH_CHUNK] for lo in range(0, len(values), _PREFETCH_CHUNK)]
-
-
 def _conflicts(session: Session, uscc: str) -> dict[int, str]:
     known = txcache.peek(session, _CONFLICTS)
     if known is not None and uscc in known:
@@ -282,8 +281,7 @@ def _covering(session: Session, district: str) -> list[tuple[InspectorRow, dict,
     as bytes (the HMAC message), read once per transaction: a launch forms thousands of teams in a few
     districts."""
     def load():
-        return [(i, {"id": i.id, "code": i.code, "skills": tuple(sorted(i.skills)), "is_expert": bool(i.is_expert),
-                     "leader_eligible": bool(i.leader_eligible), "seniority": int(i.seniority)}, i.code.encode())
+        return [(i, _candidate_fields(i), i.code.encode())
                 for i in _inspectors(session) if region_covers(i.region, district)]
     return txcache.get(session, ("teams.covering", district), _INSPECTOR_TABLES, load)
 

@@ -8,6 +8,7 @@ recorded per instance; a state written by any other serializer version is refuse
 from __future__ import annotations
 
 import json
+import logging
 import os
 from importlib.metadata import version as _dist_version
 from typing import Any, Callable
@@ -23,10 +24,11 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 from engine.errors import EngineError
 
 from . import spiff_speedups
-from .spiff_speedups import FAST_FILTERS, iter_tasks
+from .spiff_speedups import FAST_FILTERS, FLAT_STATES, flat_matches, iter_tasks
 from .timers import serializer_config as timer_serializer_config
 
 LIBRARY_VERSION = _dist_version("spiffworkflow")
+_SPIFF_WORKFLOW_LOG = logging.getLogger("spiff.workflow")
 spiff_speedups.install()
 
 
@@ -44,6 +46,16 @@ class RegflowWorkflow(BpmnWorkflow):
 
     def get_tasks_iterator(self, first_task=None, **kwargs):
         if kwargs.keys() <= FAST_FILTERS:
+            state = kwargs.get("state")
+            if (first_task is None and len(kwargs) == 1 and state is not None and not state & ~FLAT_STATES
+                    and not self.subprocesses):
+                # the engine's "what is READY now" and the like: usually one task or none, found without a walk
+                found = flat_matches(self.tasks, state)
+                if len(found) <= 1:
+                    if spiff_speedups.CROSS_CHECK:
+                        spiff_speedups.checked(iter(found), super().get_tasks_iterator(None, **kwargs),
+                                               f"get_tasks({kwargs}) from the flat mapping")
+                    return iter(found)
             root = first_task or self.task_tree
             if spiff_speedups.CROSS_CHECK:
                 spiff_speedups.checked(iter_tasks(root, subprocesses=True, **kwargs),
@@ -53,11 +65,26 @@ class RegflowWorkflow(BpmnWorkflow):
 
     def update_waiting_tasks(self) -> None:
         # Workflow.update_waiting_tasks: the WAITING tasks of this tree (not of subprocesses), after every completion
+        waiting = flat_matches(self.tasks, TaskState.WAITING)
         if spiff_speedups.CROSS_CHECK:
             spiff_speedups.checked(iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING),
                                    TaskIterator(self.task_tree, state=TaskState.WAITING), "update_waiting_tasks")
-        for task in iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING):
+            if not waiting:
+                spiff_speedups.checked(iter(()), TaskIterator(self.task_tree, state=TaskState.WAITING),
+                                       "update_waiting_tasks from the flat mapping")
+        if not waiting:  # most completions: nothing waits, no walk
+            return
+        if len(waiting) > 1:  # the walk's order
+            waiting = iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING)
+        for task in waiting:
             task.task_spec._update(task)
+
+    def collect_log_extras(self, dct=None) -> dict:
+        # Workflow.__init__ builds these for a log record whether or not it is emitted, and with the logger at
+        # its default level that includes a walk over every task; only build them when the record will be
+        if not _SPIFF_WORKFLOW_LOG.isEnabledFor(logging.INFO):
+            return dct or {}
+        return super().collect_log_extras(dct)
 
     def release(self) -> None:
         """Break the workflow's reference cycles once a step is done with it: its tasks point back at it, so do

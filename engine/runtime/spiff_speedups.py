@@ -137,6 +137,18 @@ def iter_tasks(root, *, subprocesses: bool, state: int = TaskState.ANY_MASK, upd
             yield task
 
 
+#: unfinished definite states. A task in one of them never sits below a predicted (MAYBE/LIKELY) task, the only
+#: tasks a walk for these states does not descend into; so in a tree without subprocesses the workflow's flat
+#: ``tasks`` mapping holds exactly the tasks such a walk yields (with ``CROSS_CHECK`` every use is compared)
+FLAT_STATES = TaskState.FUTURE | TaskState.WAITING | TaskState.READY | TaskState.STARTED
+
+
+def flat_matches(tasks: dict, state: int) -> list:
+    """The tasks of a flat ``tasks`` mapping in ``state`` (one of :data:`FLAT_STATES`), in the mapping's order —
+    which is the walk's order only when there is at most one."""
+    return [t for t in tasks.values() if t._state & state]
+
+
 def checked(fast: Iterator, slow: Iterator, what: str) -> list:
     """Both walks' tasks, which must be the same in the same order (``CROSS_CHECK``)."""
     got, want = list(fast), list(slow)

@@ -301,6 +301,9 @@ class WorkdayCalendar:
         self._exceptions = dict(exceptions)
         self.known_years = frozenset(known_years)
         self.fingerprint = fingerprint
+        #: (first day, n, kind) -> (deadline day, years looked at): the calendar never changes, so neither does
+        #: a walk over it (a campaign launch asks for the same deadline thousands of times)
+        self._walks: dict[tuple[date, int, str], tuple[date, frozenset[int]]] = {}
 
     @classmethod
     def from_session(cls, session: Session) -> "WorkdayCalendar":
@@ -347,27 +350,37 @@ class WorkdayCalendar:
     # deadlines ----------------------------------------------------------------------------------
     def add_workdays(self, start: date | datetime | str, n: int, *, strict: bool = False) -> Deadline:
         """The ``n``-th working day after the start day (excluded); ``n == 0``: the start day, rolled."""
-        first, n = local_day(start), _count(n)
-        touched: set[int] = set()
-        d = first
-        if n == 0:
-            while not self._workday(d, touched):
-                d += timedelta(days=1)
-        counted = 0
-        while counted < n:
-            d += timedelta(days=1)
-            if self._workday(d, touched):
-                counted += 1
-        return self._deadline(first, n, "workdays", d, touched, strict)
+        return self._walk(local_day(start), _count(n), "workdays", strict)
 
     def add_days(self, start: date | datetime | str, n: int, *, strict: bool = False) -> Deadline:
         """``n`` calendar days after the start day (excluded), rolled forward to a working day."""
-        first, n = local_day(start), _count(n)
-        touched: set[int] = set()
-        d = first + timedelta(days=n)
-        while not self._workday(d, touched):
-            d += timedelta(days=1)
-        return self._deadline(first, n, "days", d, touched, strict)
+        return self._walk(local_day(start), _count(n), "days", strict)
+
+    _WALKS_KEPT = 4096
+
+    def _walk(self, first: date, n: int, kind: str, strict: bool) -> Deadline:
+        key = (first, n, kind)
+        hit = self._walks.get(key)
+        if hit is None:
+            touched: set[int] = set()
+            if kind == "workdays":
+                d = first
+                if n == 0:
+                    while not self._workday(d, touched):
+                        d += timedelta(days=1)
+                counted = 0
+                while counted < n:
+                    d += timedelta(days=1)
+                    if self._workday(d, touched):
+                        counted += 1
+            else:
+                d = first + timedelta(days=n)
+                while not self._workday(d, touched):
+                    d += timedelta(days=1)
+            hit = (d, frozenset(touched))
+            if len(self._walks) < self._WALKS_KEPT:
+                self._walks[key] = hit
+        return self._deadline(first, n, kind, hit[0], hit[1], strict)
 
     def compute(self, start: date | datetime | str, n: int, kind: str, *, strict: bool = False) -> Deadline:
         if kind == "workdays":
@@ -376,7 +389,7 @@ class WorkdayCalendar:
             return self.add_days(start, n, strict=strict)
         raise ValueError(f"unknown deadline kind {kind!r} (expected one of {', '.join(KINDS)})")
 
-    def _deadline(self, start: date, n: int, kind: str, day: date, touched: set[int], strict: bool) -> Deadline:
+    def _deadline(self, start: date, n: int, kind: str, day: date, touched: frozenset[int], strict: bool) -> Deadline:
         missing = sorted(y for y in touched if y not in self.known_years)
         if strict and missing:
             raise CalendarMissing(missing[0])

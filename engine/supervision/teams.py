@@ -31,6 +31,7 @@ team and writes nothing. Functions take a ``Session`` and never commit.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 from dataclasses import asdict, dataclass, field
@@ -183,7 +184,12 @@ class TeamResult:
     promoted: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """``dataclasses.asdict(self)`` (same keys, same order, nothing shared with the result), written out:
+        ``asdict`` deep-copies generically and cost a tenth of a millisecond per team in a campaign launch."""
+        return {"team_id": self.team_id, "draw_id": self.draw_id, "seed": self.seed, "algorithm": self.algorithm,
+                "members": [{**m, "skills": list(m["skills"])} for m in self.members], "leader": self.leader,
+                "assignment_ids": list(self.assignment_ids), "rotation_relaxed": self.rotation_relaxed,
+                "released": copy.deepcopy(self.released) if self.released else [], "promoted": self.promoted}
 
 
 def draw_seed(instance_id: int, uscc: str, campaign_seed: str = "") -> str:

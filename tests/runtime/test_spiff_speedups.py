@@ -143,3 +143,32 @@ def test_nothing_is_built_for_a_silent_logger(monkeypatch, db, runtime, people):
     finally:
         logger.setLevel(level)
     assert calls == []
+
+
+def test_flat_lookups_give_what_the_walks_give(db, runtime, people):
+    """``get_tasks(state=...)`` for unfinished definite states reads the flat task mapping when the tree has no
+    subprocesses and at most one task matches; whatever path it takes, the answer is the walk's."""
+    workflows = _workflows(db, runtime)
+    flat_used = 0
+    for wf in workflows:
+        for mask in (TaskState.READY, TaskState.WAITING, TaskState.FUTURE, TaskState.STARTED,
+                     TaskState.READY | TaskState.WAITING, spiff_speedups.FLAT_STATES):
+            got = wf.get_tasks(state=mask)
+            assert _ids(got) == _ids(BpmnTaskIterator(wf.task_tree, state=mask)), (wf.spec.name, mask)
+            flat_used += not wf.subprocesses and len(got) <= 1
+    assert flat_used, "some lookups take the flat path"
+
+
+def test_update_waiting_tasks_updates_each_waiting_task_in_walk_order(monkeypatch, db, runtime, people):
+    workflows = _workflows(db, runtime)
+    updated: list = []
+    counts = []
+    for wf in workflows:
+        want = list(TaskIterator(wf.task_tree, state=TaskState.WAITING))
+        counts.append(len(want))
+        for spec in {t.task_spec for t in want}:
+            monkeypatch.setattr(spec, "_update", lambda task: updated.append(task.id), raising=False)
+        updated.clear()
+        wf.update_waiting_tasks()
+        assert updated == _ids(want), wf.spec.name
+    assert 0 in counts and max(counts) >= 1, counts

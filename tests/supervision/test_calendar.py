@@ -162,6 +162,10 @@ def test_2027_is_provisional_until_its_schedule_is_loaded(seeded):
     assert exc.value.year == 2027 and exc.value.exit_code == 3 and "2027" in str(exc.value)
     with pytest.raises(cal.CalendarMissing):
         before.is_workday(date(2027, 3, 1), strict=True)
+    # the walk is remembered (same start, count and kind): the same deadline again, still flagged
+    assert before.add_workdays(start, 5) == d and before.add_workdays(start, 5).missing_years == [2027]
+    # same start and count, other kind: its own walk (28 Dec + 5 calendar days = Sat 2 Jan, rolled to Mon 4 Jan)
+    assert before.add_days(start, 5).kind == "days" and before.add_days(start, 5).day == date(2027, 1, 4)
     # a computation that stays inside 2026 is exact even though 2027 is missing
     assert not before.add_workdays(date(2026, 12, 1), 5).provisional
 

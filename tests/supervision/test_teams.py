@@ -407,3 +407,18 @@ def test_formations_and_replacements_in_one_transaction_get_distinct_rising_ids(
     # a caller that wrongly claims a new key: the (instance, task) constraint still refuses a second draw
     with pytest.raises(IntegrityError), db.tx() as s:
         form(s, e3, 3, skills=("drug_gsp",), new_key=True)
+
+
+def test_team_result_to_dict_is_asdict_without_sharing():
+    from dataclasses import asdict
+
+    r = teams.TeamResult(team_id=3, draw_id=4, seed="ab", algorithm="x", assignment_ids=[7, 8], leader="u1",
+                         members=[{"assignment_id": 7, "code": "I1", "role": "leader", "skills": ["a", "b"]}],
+                         released=[{"code": "I2", "reasons": ["leave"]}], promoted="I1", rotation_relaxed=True)
+    doc = r.to_dict()
+    assert doc == asdict(r) and list(doc) == list(asdict(r))
+    doc["members"][0]["skills"].append("c")
+    doc["released"][0]["reasons"].append("x")
+    doc["assignment_ids"].append(9)
+    assert r.members[0]["skills"] == ["a", "b"] and r.released[0]["reasons"] == ["leave"]
+    assert r.assignment_ids == [7, 8]

@@ -328,13 +328,39 @@ def entity_gone(session: Session, *, uscc: str, reason: str, now: datetime) -> d
 
 def joint_visit_status(session: Session, *, uscc: str, lead_campaign_id: int) -> dict:
     """Whether the lead campaign's inspection of a joint check has published its result (the joining
-    campaigns' instances wait for it instead of visiting the entity again)."""
+    campaigns' instances wait for it instead of visiting the entity again), and, while it has not, whether
+    it still can: ``lead_ended`` is true when the lead's inspection of this entity ended without a result
+    (an administrator terminated it) or the lead campaign ended before it inspected the entity. The joining
+    instance then visits the entity itself; nobody else will."""
+    from engine.runtime.models import ProcessInstance
+
     from .loop_models import Publication
 
+    ref = f"campaign:{lead_campaign_id}"
     pub = session.scalars(select(Publication).where(
         Publication.kind == "result", Publication.uscc == uscc,
-        Publication.ref == f"campaign:{lead_campaign_id}").order_by(Publication.id.desc())).first()
-    if pub is None:
-        return {"done": False, "lead_campaign_id": lead_campaign_id}
-    return {"done": True, "lead_campaign_id": lead_campaign_id, "publication_id": pub.id,
-            "result_code": pub.payload.get("result_code"), "outcome": pub.payload.get("outcome")}
+        Publication.ref == ref).order_by(Publication.id.desc())).first()
+    if pub is not None:
+        return {"done": True, "lead_ended": False, "lead_campaign_id": lead_campaign_id, "publication_id": pub.id,
+                "result_code": pub.payload.get("result_code"), "outcome": pub.payload.get("outcome")}
+    waiting = {"done": False, "lead_ended": False, "lead_campaign_id": lead_campaign_id}
+    # the lead campaign's process instance published its plan; its inspections are that instance's children
+    campaign_instance = session.scalars(select(Publication.source_instance_id).where(
+        Publication.kind == "plan", Publication.ref == ref).order_by(Publication.id)).first()
+    if campaign_instance is None:  # a campaign run outside the process: nothing to tell, keep waiting
+        return waiting
+    visit = session.execute(select(ProcessInstance.id, ProcessInstance.status).where(
+        ProcessInstance.parent_instance_id == campaign_instance, ProcessInstance.business_key == uscc,
+        ProcessInstance.process_id == "entity_inspection").order_by(ProcessInstance.id.desc())).first()
+    if visit is not None:
+        if visit.status in ("running", "suspended"):
+            return waiting
+        return {**waiting, "lead_ended": True, "lead_instance_id": visit.id, "lead_status": visit.status,
+                "reason": f"the lead campaign's inspection (instance {visit.id}) is {visit.status} "
+                          "without a published result"}
+    campaign_status = session.scalar(select(ProcessInstance.status).where(ProcessInstance.id == campaign_instance))
+    if campaign_status in ("running", "suspended"):
+        return waiting
+    return {**waiting, "lead_ended": True, "lead_instance_id": None, "lead_status": campaign_status,
+            "reason": f"the lead campaign (instance {campaign_instance}) is {campaign_status} and never "
+                      "inspected the entity"}

@@ -157,6 +157,72 @@ def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
     assert end.data["joint_visit"]["done"] and end.data["joint_visit"]["result_code"] == "result_9"
 
 
+def _joint_visit_of(runtime, db, iid: int) -> dict:
+    with db.tx() as s:
+        wf = runtime.load_workflow(s, iid)
+    (status,) = [t for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id == "joint_status"][-1:]
+    return status.data["joint_visit"]
+
+
+def test_joining_instance_visits_itself_when_the_lead_inspection_is_terminated(env):
+    """An administrator terminates the lead campaign's inspection of a shared entity before the visit: it will
+    never publish a result. The joining instance's next daily check sees that the lead's inspection ended
+    without one and visits the entity itself (its merged checklist already covers every campaign's items),
+    instead of checking every day for ever."""
+    runtime, db = env
+    amr, price = _two_campaigns(runtime, db)
+    run_due(runtime, db.factory, now=cal.day_start(AMR_OPENS) + timedelta(minutes=5))
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(minutes=5))
+    lead, joining = _children(db, amr), _children(db, price)
+    uscc = sorted(set(lead) & set(joining))[0]
+    other = sorted(set(lead) & set(joining))[1]
+    assert _open(db, lead[uscc]) == ["inspect"] and _open(db, joining[uscc]) == []
+    # a check while the lead is still open: keep waiting
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(days=1, hours=1))
+    assert _open(db, joining[uscc]) == [] and _joint_visit_of(runtime, db, joining[uscc]) == {
+        "done": False, "lead_ended": False, "lead_campaign_id": _joint_visit_of(runtime, db, joining[uscc])[
+            "lead_campaign_id"]}
+    with clock.frozen(cal.day_start(PRICE_OPENS) + timedelta(days=1, hours=3)), db.tx() as s:
+        runtime.terminate(s, lead[uscc], "head", "opened in error")
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(days=2, hours=1))
+    assert _open(db, joining[uscc]) == ["inspect"]  # it visits: one visit after all
+    visit = _joint_visit_of(runtime, db, joining[uscc])
+    assert visit["lead_ended"] and not visit["done"] and visit["lead_instance_id"] == lead[uscc]
+    assert visit["lead_status"] == "terminated" and f"instance {lead[uscc]}" in visit["reason"]
+    with db.tx() as s:
+        (ht,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == joining[uscc],
+                                                  HumanTask.status == "open")).all()
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.instance_id == joining[uscc],
+                                                                     Job.kind == "timer")) == 0
+    data = task_data(runtime, db, ht)
+    assert {cv["item"] for c in data["merged_checklist"]["clauses"] for cv in c["covers"]} == {"AR-01", "PRICE-01"}
+    assert data["team"]["members"], "a team was drawn for the visit"
+    # the other shared entity's lead is untouched: its joining instance still waits
+    assert _open(db, lead[other]) == ["inspect"] and _open(db, joining[other]) == []
+
+
+def test_joining_instance_visits_itself_when_the_lead_campaign_ended_before_its_window(env):
+    """The lead campaign's instance is terminated after its draw, before its window opened: it never launched
+    its inspections. The joining campaign's instances for the shared entities wait one day, find the lead
+    campaign ended without inspecting them, and visit themselves."""
+    runtime, db = env
+    amr, price = _two_campaigns(runtime, db)
+    with clock.frozen(cal.day_start(AMR_OPENS) - timedelta(days=1)), db.tx() as s:
+        runtime.terminate(s, amr, "head", "plan withdrawn")
+    run_due(runtime, db.factory, now=cal.day_start(AMR_OPENS) + timedelta(minutes=5))
+    assert _children(db, amr) == {}
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(minutes=5))
+    joining = _children(db, price)
+    waiting = [u for u, i in joining.items() if _open(db, i) == []]
+    assert waiting, "the shared entities wait for the (ended) lead first"
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(days=1, hours=1))
+    for u in waiting:
+        assert _open(db, joining[u]) == ["inspect"], u
+    visit = _joint_visit_of(runtime, db, joining[waiting[0]])
+    assert visit["lead_ended"] and visit["lead_instance_id"] is None and visit["lead_status"] == "terminated"
+    assert f"instance {amr}" in visit["reason"]
+
+
 def test_window_already_open_launches_at_once(env):
     runtime, db = env
     with db.tx() as s:

@@ -40,11 +40,13 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
     load_plugins(settings)
     calendar.register_script_helpers()
+    from engine.supervision import teams
     from forms.validate import engine_hook
 
     return Runtime(settings, registry, form_validator=engine_hook(form_registry(settings)),
                    before_step=[_calendar_refresher(settings.calendar_check_s)],
-                   serializer_hooks=[calendar.register_serializer])
+                   serializer_hooks=[calendar.register_serializer],
+                   terminate_hooks=[teams.release_for_instance])
 
 
 def _calendar_refresher(interval_s: float):

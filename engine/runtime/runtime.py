@@ -281,13 +281,18 @@ class Runtime:
     def __init__(self, settings: Settings | None = None, services: ServiceRegistry | None = None,
                  form_validator: FormValidator | None = None, helpers: dict | None = None,
                  before_step: list[Callable[[Session], None]] | None = None,
-                 serializer_hooks: list[Callable] | None = None):
+                 serializer_hooks: list[Callable] | None = None,
+                 terminate_hooks: list[Callable[[Session, int, str, datetime], dict | None]] | None = None):
         self.settings = settings or load_settings()
         self.services = services or default_registry
         self.form_validator = form_validator
         self.helpers = dict(helpers or {})
         #: called with the session before every step (e.g. reload a calendar another process changed)
         self.before_step = list(before_step or [])
+        #: called with (session, instance id, reason, now) when an administrator terminates an instance, in
+        #: the same transaction: domain clean-up the process can no longer do (e.g. release its team). What
+        #: they return (a dict) is recorded in a ``termination_cleanup`` audit event.
+        self.terminate_hooks = list(terminate_hooks or [])
         self._defs: dict[int, _Definition] = {}
         self._lock = threading.Lock()
         self._ids = _IdAllocator()
@@ -664,6 +669,12 @@ class Runtime:
                         .values(status="resolved", resolved_at=now, resolved_by=user))
         inst.ended_at = now
         session.execute(update(_PI).where(_PI.c.id == inst.id).values(ended_at=now))
+        cleanup: dict = {}
+        for hook in self.terminate_hooks:
+            cleanup.update(hook(session, inst.id, reason, now) or {})
+        if cleanup:
+            self._append_events(session, inst, [Event("termination_cleanup", user, inst.id, detail=cleanup)])
+            self._save_instance_head(session, inst)
         return inst
 
     def _set_status(self, session, instance_id, user, reason, new_status, allowed) -> InstanceRow:

@@ -37,7 +37,7 @@ import hmac
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine import txcache
@@ -653,6 +653,22 @@ def release_team(session: Session, team_id: int, *, now: datetime, reason: str =
         n += 1
     session.flush()
     return n
+
+
+def release_for_instance(session: Session, instance_id: int, reason: str, now: datetime) -> dict | None:
+    """An administrator terminated ``instance_id``: its process will never reach "Release the team", so close
+    the open assignments of every team it drew here (the officers' workload would otherwise count them for
+    ever and the cap keep them out of later draws). A runtime terminate hook (``engine.bootstrap``)."""
+    rows = session.execute(select(TeamAssignment.id, TeamAssignment.team_id).where(
+        TeamAssignment.instance_id == instance_id, TeamAssignment.released_at.is_(None))).all()
+    if not rows:
+        return None
+    note = f"instance terminated: {reason.strip()}"[:200]
+    session.execute(update(TeamAssignment).where(TeamAssignment.id.in_([r.id for r in rows]))
+                    .values(released_at=now, release_reason=note))
+    session.expire_all()  # loaded assignments must not keep the old state
+    txcache.invalidate(session, _WORKLOAD_TABLES)
+    return {"teams_released": sorted({r.team_id for r in rows}), "assignments_released": len(rows)}
 
 
 def team_doc(session: Session, team_id: int) -> dict:

@@ -338,6 +338,40 @@ def test_suspend_resume_terminate(runtime, db, people):
     assert [e.kind for e in evs][-1] == "instance_terminated"
 
 
+def test_terminate_hooks_run_in_the_same_transaction_and_are_audited(runtime, db, people):
+    """Domain clean-up registered with the runtime runs when an instance is terminated: what a hook returns
+    is recorded in a ``termination_cleanup`` event; a hook that fails undoes the whole termination."""
+    deploy_files(runtime, db, "timers.bpmn")
+    with clock.frozen(T0), db.tx() as s:
+        a = runtime.start(s, "timers", data={"deadline": "P1D"}).instance.id
+        b = runtime.start(s, "timers", data={"deadline": "P1D"}).instance.id
+    calls = []
+
+    def hook(session, instance_id, reason, now):
+        calls.append((instance_id, reason))
+        if instance_id == b:
+            raise RuntimeError("clean-up failed")
+        return {"released": [instance_id]}
+
+    runtime.terminate_hooks.append(hook)
+    try:
+        with clock.frozen(T0 + timedelta(hours=1)), db.tx() as s:
+            runtime.terminate(s, a, "sam", "opened in error")
+        assert calls == [(a, "opened in error")]
+        kinds = [e.kind for e in events(db, a)]
+        assert kinds[-2:] == ["instance_terminated", "termination_cleanup"]
+        assert events(db, a)[-1].detail == {"released": [a]} and events(db, a)[-1].actor == "sam"
+        with db.tx() as s:
+            assert audit.verify(s, audit.instance_chain(a)).ok
+        with pytest.raises(RuntimeError, match="clean-up failed"), db.tx() as s:
+            runtime.terminate(s, b, "sam", "opened in error")
+        with db.tx() as s:
+            assert s.get(ProcessInstance, b).status == "running"  # nothing of the termination stayed
+        assert "instance_terminated" not in [e.kind for e in events(db, b)] and len(open_tasks(db, b)) == 1
+    finally:
+        runtime.terminate_hooks.remove(hook)
+
+
 def test_definition_versions_by_content_hash(runtime, db):
     first = deploy_files(runtime, db, "minimal.bpmn")
     again = deploy_files(runtime, db, "minimal.bpmn")

@@ -10,11 +10,13 @@ from sqlalchemy import func, select
 from SpiffWorkflow.util.task import TaskState
 
 from engine.runtime import clock
-from engine.runtime.models import HumanTask, Job, ProcessInstance
+from engine.runtime.models import AuditEvent, HumanTask, Job, ProcessInstance
 from engine.runtime.worker import run_due
 from engine.supervision import calendar as cal
 from engine.supervision.campaign_models import Campaign
 from engine.supervision.draw import drawn_rows
+from engine.supervision.registries import open_assignment_counts
+from engine.supervision.registry_models import TeamAssignment
 from scoring.models import Entity
 from tests.supervision.test_inspection_process import T0, env, task_data  # noqa: F401
 
@@ -157,6 +159,13 @@ def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
     assert end.data["joint_visit"]["done"] and end.data["joint_visit"]["result_code"] == "result_9"
 
 
+def runtime_audit_ok(db, iid: int) -> bool:
+    from engine.runtime.audit import instance_chain, verify
+
+    with db.tx() as s:
+        return verify(s, instance_chain(iid)).ok
+
+
 def _joint_visit_of(runtime, db, iid: int) -> dict:
     with db.tx() as s:
         wf = runtime.load_workflow(s, iid)
@@ -182,8 +191,24 @@ def test_joining_instance_visits_itself_when_the_lead_inspection_is_terminated(e
     assert _open(db, joining[uscc]) == [] and _joint_visit_of(runtime, db, joining[uscc]) == {
         "done": False, "lead_ended": False, "lead_campaign_id": _joint_visit_of(runtime, db, joining[uscc])[
             "lead_campaign_id"]}
+    with db.tx() as s:
+        team_of_lead = {a.inspector_id for a in s.scalars(select(TeamAssignment).where(
+            TeamAssignment.instance_id == lead[uscc], TeamAssignment.released_at.is_(None)))}
+        load_before = open_assignment_counts(s)
+    assert len(team_of_lead) >= 2
     with clock.frozen(cal.day_start(PRICE_OPENS) + timedelta(days=1, hours=3)), db.tx() as s:
         runtime.terminate(s, lead[uscc], "head", "opened in error")
+    # the terminated inspection's team is released (its officers' workload drops), and the audit says so
+    with db.tx() as s:
+        released = s.scalars(select(TeamAssignment).where(TeamAssignment.instance_id == lead[uscc])).all()
+        assert released and all(a.released_at is not None for a in released)
+        assert {a.release_reason for a in released} == {"instance terminated: opened in error"}
+        load_after = open_assignment_counts(s)
+        assert all(load_after.get(i, 0) == load_before[i] - 1 for i in team_of_lead)
+        (cleanup,) = s.scalars(select(AuditEvent).where(AuditEvent.instance_id == lead[uscc],
+                                                        AuditEvent.kind == "termination_cleanup")).all()
+        assert cleanup.detail["assignments_released"] == len(released) and cleanup.actor == "head"
+    assert runtime_audit_ok(db, lead[uscc])
     run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(days=2, hours=1))
     assert _open(db, joining[uscc]) == ["inspect"]  # it visits: one visit after all
     visit = _joint_visit_of(runtime, db, joining[uscc])

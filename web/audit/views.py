@@ -28,7 +28,8 @@ PAGE_SIZE = 50
 KIND_LABELS = {
     "instance_started": "Instance started", "instance_completed": "Instance completed",
     "instance_suspended": "Instance suspended", "instance_resumed": "Instance resumed",
-    "instance_terminated": "Instance terminated", "task_created": "Task created", "task_claimed": "Task claimed",
+    "instance_terminated": "Instance terminated", "termination_cleanup": "Clean-up after termination",
+    "task_created": "Task created", "task_claimed": "Task claimed",
     "task_unclaimed": "Task released", "task_delegated": "Task delegated", "task_completed": "Task completed",
     "task_cancelled": "Task cancelled", "task_reminder": "Reminder sent", "task_escalated": "Task escalated",
     "element_completed": "Step completed", "timer_fired": "Timer fired", "timer_rescheduled": "Timer rescheduled",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
 import engine.service_tasks.teams  # noqa: F401  (registers team.*; until engine.service_tasks imports it)
 import engine.supervision.registry_models  # noqa: F401
+from engine.db import JsonText
 from engine.runtime.services import BpmnError, ServiceContext, registry
 from engine.supervision import registries, teams
 from engine.supervision.registry_models import (Department, Inspector, InspectorConflict, InspectorLeave, Skill,
@@ -190,6 +193,19 @@ def test_rotation_keeps_last_team_off_the_next_visit(db):
         relaxed = form(s, e1, 4, skills=(), size=4)
         assert relaxed.rotation_relaxed
         assert s.get(TeamDraw, relaxed.draw_id).pool["rotation_relaxed"] is True
+        # the pool is recorded from pre-encoded candidate records: exactly the document _pool_doc makes, as the
+        # text json.dumps makes of it (relaxed: the rotation-excluded join the candidates; not: they do not)
+        entity = registries.get_entity(s, e1)
+        seed = teams.draw_seed(4, entity.uscc, "")
+        for flag in (True, False):
+            pool = teams.build_pool(s, entity=entity, seed=seed, start=NOW.date(), end=NOW.date(),
+                                    policy=teams.TeamPolicy())
+            assert pool.rotation_excluded
+            text = teams._pool_text(s, pool, flag)
+            assert type(text) is JsonText and text == json.dumps(teams._pool_doc(pool, flag))
+        stored = s.execute(select(TeamDraw.__table__.c.pool).where(TeamDraw.id == relaxed.draw_id)).scalar()
+        assert stored["candidates"] and all(c["key"] == teams.inspector_key(relaxed.seed, c["code"])
+                                            for c in stored["candidates"])
 
 
 def test_replacement_after_leave_is_logged_and_verifiable(db):

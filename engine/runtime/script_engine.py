@@ -83,7 +83,7 @@ class RegflowScriptEngine(RestrictedScriptEngine):
         step = self.step
         if step is None:
             raise RuntimeError("service tasks run only inside a regflow step")
-        if step.ensure_instance is not None:
+        if step.ensure_instance is not None and op.instance_row:
             step.ensure_instance()
         ctx = ServiceContext(session=step.session, instance_id=step.instance_id, task_guid=str(task.id),
                              bpmn_id=task.task_spec.bpmn_id, business_key=step.business_key, actor=step.actor,

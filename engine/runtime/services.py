@@ -47,6 +47,11 @@ class Operator:
     #: False for an operator that only reads: it runs without a savepoint (nothing to take back when it
     #: fails); with ``REGFLOW_ENGINE_CROSS_CHECK=1`` (tests) a write from it is an error
     writes: bool = True
+    #: False for an operator that neither reads the calling instance's own row nor writes a row that refers
+    #: to it by foreign key (``team.form``, ``risk.score``, ...): a new instance's row need not be written before
+    #: it runs, so a batch of starts writes all of them in one statement afterwards. True (the default) writes
+    #: the row of an instance created by this step before the call.
+    instance_row: bool = True
 
     def describe(self) -> dict:
         return {
@@ -87,13 +92,14 @@ class ServiceRegistry:
         self._ops: dict[str, Operator] = {}
 
     def register(self, op_id: str, *, params: list[Param] | tuple[Param, ...] = (), description: str = "",
-                 errors: dict[type, str] | None = None, writes: bool = True):
+                 errors: dict[type, str] | None = None, writes: bool = True, instance_row: bool = True):
         """Decorator: ``@registry.register("risk.score", params=[Param("entity_id", "int")])``; ``writes=False``
-        declares an operator that only reads."""
+        declares an operator that only reads, ``instance_row=False`` one that does not need the calling
+        instance's row (:attr:`Operator.instance_row`)."""
 
         def deco(fn):
             self.add(Operator(op_id, fn, tuple(params), description or (inspect.getdoc(fn) or "").split("\n")[0],
-                              dict(errors or {}), writes))
+                              dict(errors or {}), writes, instance_row))
             return fn
 
         return deco

@@ -49,7 +49,7 @@ def campaign_close(ctx: ServiceContext, campaign_id: int) -> dict:
             Param("items", "list", required=False, description="check item codes"),
             Param("depth", "str", required=False, description="core | full (from route_by_risk)")],
     description="The joint check: items of every overlapping campaign, skills, merged checklist field.",
-    errors=ERRORS, writes=False)
+    errors=ERRORS, writes=False, instance_row=False)
 def inspection_prepare(ctx: ServiceContext, entity_id: int, campaign_id: int | None = None,
                        items: list | None = None, depth: str | None = None) -> dict:
     return inspection.prepare_joint_check(ctx.session, entity_id=entity_id, campaign_id=campaign_id,

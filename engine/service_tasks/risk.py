@@ -12,6 +12,7 @@ from scoring.errors import EntityNotFound, InvalidFactors
     # business errors an error boundary may catch; anything else (no active model, broken model file)
     # is a technical failure: retried, then an incident
     errors={EntityNotFound: "entity_not_found", InvalidFactors: "invalid_factors"},
+    instance_row=False,  # writes the entity row only
 )
 def risk_score(ctx: ServiceContext, entity_id: int) -> dict:
     from scoring.service import score_entity  # numpy/scikit-learn load on first use, not at start-up

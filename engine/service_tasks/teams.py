@@ -46,6 +46,7 @@ def _bpmn_error(exc: teams.NoQualifiedInspector) -> BpmnError:
             Param("rotation", "str", required=False, description="prefer (default) | strict | off")],
     description="Draw a verifiable random team: ≥2 certified officers, every skill covered, one leader.",
     errors={NotFound: "entity_not_found", InvalidInput: "invalid_team_request"},
+    instance_row=False,  # the draw and its assignments name the instance; no key refers to its row
 )
 def team_form(ctx: ServiceContext, entity_id: int, skills: list, team_size: int | None = None,
               window_start: str | None = None, window_end: str | None = None, campaign_seed: str | None = None,

@@ -90,3 +90,33 @@ def test_failed_writing_operator_leaves_loaded_objects_as_stored(runtime, db, pe
         assert (e.risk_score, e.risk_class) == (0.1, "A")
     with db.tx() as s:
         assert (s.get(Entity, e.id).risk_score, s.get(Entity, e.id).risk_class) == (0.1, "A")
+
+
+def test_operator_without_instance_row_runs_before_the_row_is_written(runtime, db, people):
+    """An operator registered with ``instance_row=False`` runs in a new instance without its row being
+    written first: the batch writes the rows of such instances together when it flushes. A default operator
+    (``test.record``) finds its instance's row when it runs."""
+    from engine.runtime.models import ProcessInstance
+
+    deploy_files(runtime, db, "detached.bpmn", "service.bpmn")
+    seen: list[str] = []
+
+    def on(_conn, _cursor, statement, *_a):
+        if statement.lstrip().upper().startswith("INSERT INTO PROCESS_INSTANCE"):
+            seen.append("insert")
+    with db.tx() as s:
+        conn = s.connection()
+        event.listen(conn, "before_cursor_execute", on)
+        try:
+            outs = runtime.start_many(s, "detached_flow", [{"data": {"label": f"d{i}"}} for i in range(3)])
+        finally:
+            event.remove(conn, "before_cursor_execute", on)
+    assert seen == ["insert"], "three new instances, one INSERT at the batch's flush"
+    ids = [o.instance.id for o in outs]
+    with db.tx() as s:
+        assert [s.get(ProcessInstance, i).status for i in ids] == ["running"] * 3
+        for i in ids:
+            wf = runtime.load_workflow(s, i)
+            assert wf.get_tasks(spec_name="done")[0].data["detached"]["row_exists"] is False
+        labels = sorted(s.execute(text("SELECT label FROM test_effect")).scalars())
+    assert labels == ["d0", "d1", "d2"]

@@ -74,3 +74,16 @@ def score_then_fail(ctx: ServiceContext, label: str, mode: str | None = None):
     _record_score(ctx.session, entity, {"risk_score": 0.99, "risk_class": "D", "risk_reasons": [],
                                         "model_version": None, "scored_at": datetime.now(timezone.utc)})
     raise RuntimeError("scoring backend fell over after the write")
+
+
+@registry.register("test.detached", params=[Param("label", "str")],
+                   description="Test operator registered with instance_row=False: records one row and reports "
+                               "whether the calling instance's row exists yet.", instance_row=False)
+def detached(ctx: ServiceContext, label: str):
+    from engine.runtime.models import ProcessInstance
+
+    ensure_effect_table(ctx.session)
+    ctx.session.execute(text("INSERT INTO test_effect (idem, label, at) VALUES (:i, :l, :a)"),
+                        {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})
+    exists = ctx.session.get(ProcessInstance, ctx.instance_id) is not None
+    return {"label": label, "row_exists": exists}

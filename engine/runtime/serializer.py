@@ -69,8 +69,8 @@ class RegflowWorkflow(BpmnWorkflow):
         if spiff_speedups.CROSS_CHECK:
             spiff_speedups.checked(iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING),
                                    TaskIterator(self.task_tree, state=TaskState.WAITING), "update_waiting_tasks")
-            if not waiting:
-                spiff_speedups.checked(iter(()), TaskIterator(self.task_tree, state=TaskState.WAITING),
+            if len(waiting) <= 1:
+                spiff_speedups.checked(iter(waiting), TaskIterator(self.task_tree, state=TaskState.WAITING),
                                        "update_waiting_tasks from the flat mapping")
         if not waiting:  # most completions: nothing waits, no walk
             return

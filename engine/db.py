@@ -75,6 +75,12 @@ def json_dumps(value) -> str:
     return json.dumps(value)
 
 
+def stores_json_text(session) -> bool:
+    """Whether the session's engine stores a :class:`JsonText` as it is (an engine made here); any other
+    engine would encode the text again, and must be handed the value instead."""
+    return session.get_bind().dialect._json_serializer is json_dumps
+
+
 _engines: dict[str, Engine] = {}
 
 

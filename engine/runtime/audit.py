@@ -21,7 +21,7 @@ from sqlalchemy import cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from engine.db import JsonText, RowInserter, json_dumps
+from engine.db import JsonText, RowInserter, stores_json_text
 
 from . import clock
 from .models import AuditAnchor, AuditChain, AuditEvent
@@ -163,7 +163,7 @@ _INSERT_EVENTS = RowInserter(AuditEvent.__table__, ["chain", "seq", "at", "actor
 def insert_rows(session: Session, rows: list[dict]) -> None:
     if not rows:
         return
-    if session.get_bind().dialect._json_serializer is not json_dumps:
+    if not stores_json_text(session):
         # an engine not made by engine.db would encode the texts again: hand it the values instead
         rows = [{**r, **{k: json.loads(r[k]) for k in ("flow_ids", "data_diff", "detail")
                          if type(r[k]) is JsonText}} for r in rows]

@@ -42,7 +42,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine import txcache
-from engine.db import JsonText, RowInserter, chunks, ids, json_dumps
+from engine.db import JsonText, RowInserter, chunks, ids, stores_json_text
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from .registries import (conflicts_with, get_entity, is_certified, leaves_overlapping, local_date,
@@ -301,11 +301,9 @@ def _covering(session: Session, district: str) -> list[tuple[InspectorRow, dict,
 
 
 def _candidate_head(fields_: dict) -> str:
-    """``Candidate.doc()`` as ``json.dumps`` writes it, cut before the key's value: ``{..., "key": "``."""
-    doc = {"id": fields_["id"], "code": fields_["code"], "skills": list(fields_["skills"]),
-           "is_expert": fields_["is_expert"], "leader_eligible": fields_["leader_eligible"],
-           "seniority": fields_["seniority"]}
-    return json.dumps(doc)[:-1] + ', "key": "'
+    """``json.dumps(Candidate.doc())`` cut before the key's value: ``{..., "key": "``."""
+    text = json.dumps(Candidate(**fields_, key="").doc())
+    return text[:-2]  # the empty key's closing quote and the brace
 
 
 def build_pool(session: Session, *, entity, seed: str, start: date, end: date, policy: TeamPolicy,
@@ -516,7 +514,7 @@ def _pool_text(session: Session, pool: Pool, relaxed: bool) -> JsonText | dict:
     millisecond per team). An engine not made by :mod:`engine.db` gets the document instead."""
     cands = pool.candidates + (pool.rotation_excluded if relaxed else [])
     heads = pool.heads
-    if session.get_bind().dialect._json_serializer is not json_dumps or any(c.id not in heads for c in cands):
+    if not stores_json_text(session) or any(c.id not in heads for c in cands):
         return _pool_doc(pool, relaxed)
     records = ", ".join([heads[c.id] + c.key + '"}' for c in sorted(cands, key=_by_key)])
     return JsonText(f'{{"candidates": [{records}], '
@@ -699,10 +697,9 @@ def release_for_instance(session: Session, instance_id: int, reason: str, now: d
     if not rows:
         return None
     note = f"instance terminated: {reason.strip()}"[:200]
+    # an ORM-enabled UPDATE: loaded assignments get the new values and the transaction's cached workload goes
     session.execute(update(TeamAssignment).where(TeamAssignment.id.in_([r.id for r in rows]))
                     .values(released_at=now, release_reason=note))
-    session.expire_all()  # loaded assignments must not keep the old state
-    txcache.invalidate(session, _WORKLOAD_TABLES)
     return {"teams_released": sorted({r.team_id for r in rows}), "assignments_released": len(rows)}
 
 

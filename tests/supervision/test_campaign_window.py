@@ -127,6 +127,15 @@ def test_two_departments_campaigns_become_one_joint_check_at_the_window(env):
     assert inspect_tasks == len(drawn[price_c.id] - both)
 
 
+def _both_windows_open(runtime, db) -> tuple[dict[str, int], dict[str, int]]:
+    """Both campaigns drawn, both windows open: the lead (amr) campaign's and the joining (price) campaign's
+    inspections by USCC."""
+    amr, price = _two_campaigns(runtime, db)
+    run_due(runtime, db.factory, now=cal.day_start(AMR_OPENS) + timedelta(minutes=5))
+    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(minutes=5))
+    return _children(db, amr), _children(db, price)
+
+
 def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
     """The entity ceases to exist while the joint visit is pending: the lead campaign's inspection catches
     ``entity_deregistered`` (only it subscribes: the joining instance waits on a timer) and publishes the
@@ -134,10 +143,7 @@ def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
     from engine.supervision.loop_models import Publication
 
     runtime, db = env
-    amr, price = _two_campaigns(runtime, db)
-    run_due(runtime, db.factory, now=cal.day_start(AMR_OPENS) + timedelta(minutes=5))
-    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(minutes=5))
-    lead, joining = _children(db, amr), _children(db, price)
+    lead, joining = _both_windows_open(runtime, db)
     uscc = sorted(set(lead) & set(joining))[0]
     assert _open(db, lead[uscc]) == ["inspect"] and _open(db, joining[uscc]) == []
     gone_at = cal.day_start(PRICE_OPENS) + timedelta(hours=10)
@@ -179,10 +185,7 @@ def test_joining_instance_visits_itself_when_the_lead_inspection_is_terminated(e
     without one and visits the entity itself (its merged checklist already covers every campaign's items),
     instead of checking every day for ever."""
     runtime, db = env
-    amr, price = _two_campaigns(runtime, db)
-    run_due(runtime, db.factory, now=cal.day_start(AMR_OPENS) + timedelta(minutes=5))
-    run_due(runtime, db.factory, now=cal.day_start(PRICE_OPENS) + timedelta(minutes=5))
-    lead, joining = _children(db, amr), _children(db, price)
+    lead, joining = _both_windows_open(runtime, db)
     uscc = sorted(set(lead) & set(joining))[0]
     other = sorted(set(lead) & set(joining))[1]
     assert _open(db, lead[uscc]) == ["inspect"] and _open(db, joining[uscc]) == []

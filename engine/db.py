@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from operator import itemgetter
@@ -106,6 +107,7 @@ def get_engine(url: str) -> Engine:
             # no pre-ping (a round trip per transaction); recycle connections instead
             eng = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20, json_serializer=json_dumps)
         _plain_savepoints(eng.dialect)
+        _listen_for_deferred(eng)
         _engines[url] = eng
     return eng
 
@@ -169,6 +171,123 @@ def utcnow() -> datetime:
 COPY_FROM_ROWS = 20
 
 
+class DeferredWriteError(Exception):
+    """A write held back by :func:`deferred_writes` failed when it was finally executed (before a later
+    statement, or at the end of the block): the statement that set it off did not run. The caller rolls
+    back to a savepoint taken before the block (:meth:`Runtime.start_many` then runs its batch again without
+    deferring, so that the failure is met where it happens)."""
+
+
+#: ``Connection.info`` key of the writes :func:`deferred_writes` holds back
+_DEFERRED = "regflow.deferred_writes"
+#: dialects of the engines made here, whose connections carry the listeners that make deferring safe
+_DEFERRING_DIALECTS: "weakref.WeakSet" = weakref.WeakSet()
+
+
+class _DeferredWrites:
+    """Statements held back for one connection, as ``[sql, table, params]`` groups in the order they must
+    run. A statement joins the last group of the same SQL unless a later group writes the same table (rows
+    of one table keep their order; rows of different tables are independent — only tables without triggers
+    that read other tables are written this way)."""
+
+    __slots__ = ("groups", "added")
+
+    def __init__(self) -> None:
+        self.groups: list[list] = []
+        self.added = 0  # rows held back since the block began, written or not
+
+    def add(self, sql: str, table: str, params: list[tuple]) -> None:
+        self.added += len(params)
+        for group in reversed(self.groups):
+            if group[0] == sql:
+                group[2].extend(params)
+                return
+            if group[1] == table:
+                break
+        self.groups.append([sql, table, list(params)])
+
+    def run(self, dbapi_conn) -> None:
+        groups, self.groups = self.groups, []
+        if not groups:
+            return
+        cur = dbapi_conn.cursor()
+        try:
+            for sql, table, params in groups:
+                try:
+                    cur.executemany(sql, params)
+                except Exception as exc:
+                    raise DeferredWriteError(f"deferred write to {table} failed: {type(exc).__name__}: {exc}") \
+                        from exc
+        finally:
+            cur.close()
+
+
+def _run_deferred(conn, cursor, _statement, _parameters, _context, _executemany):
+    """``before_cursor_execute``: whatever was held back runs before any other statement (a read sees it, a
+    savepoint's rollback takes it back, an ORM flush comes after it)."""
+    pending = conn.info.get(_DEFERRED)
+    if pending is not None and pending.groups:
+        pending.run(cursor.connection)
+
+
+def _run_deferred_at_commit(conn) -> None:
+    pending = conn.info.get(_DEFERRED)
+    if pending is not None and pending.groups:
+        pending.run(conn.connection.dbapi_connection)
+
+
+def _drop_deferred(conn) -> None:
+    pending = conn.info.get(_DEFERRED)
+    if pending is not None:
+        pending.groups.clear()
+
+
+def _listen_for_deferred(eng: Engine) -> None:
+    event.listen(eng, "before_cursor_execute", _run_deferred)
+    event.listen(eng, "commit", _run_deferred_at_commit)
+    event.listen(eng, "rollback", _drop_deferred)
+    _DEFERRING_DIALECTS.add(eng.dialect)
+
+
+@contextmanager
+def deferred_writes(session: Session) -> Iterator[None]:
+    """Inside the block, writers made with ``deferrable=True`` hold their rows back and the rows go to the
+    database together, as one ``executemany`` per statement, right before the next statement of any kind
+    on the connection (so every read, ORM flush, savepoint release or rollback, and the commit, comes after
+    them) or at the end of the block. A batch of thousands of starts writes an entity score and a team draw
+    per instance: one row at a time, a statement's own cost is several times the row's.
+
+    A failing held-back write raises :class:`DeferredWriteError` from the statement that set it off, which
+    may belong to other work: use it only where a failure takes the whole block back to a savepoint taken
+    before it. Leaving the block with an exception drops what is still held back (the caller rolls back).
+    Nested blocks and engines not made by :func:`get_engine` write at once."""
+    conn = session.connection()
+    if conn.dialect not in _DEFERRING_DIALECTS or conn.info.get(_DEFERRED) is not None:
+        yield
+        return
+    pending = conn.info[_DEFERRED] = _DeferredWrites()
+    try:
+        yield
+        pending.run(conn.connection.dbapi_connection)
+    finally:
+        pending.groups.clear()
+        conn.info.pop(_DEFERRED, None)
+
+
+def deferring(session: Session) -> bool:
+    """Is a :func:`deferred_writes` block open on this session's connection?"""
+    return session.connection().info.get(_DEFERRED) is not None
+
+
+def held_back(session: Session, *, since_start: bool = False) -> int:
+    """How many rows the open :func:`deferred_writes` block holds back right now, or (``since_start``) has
+    held back since it began, written since or not; 0 outside a block."""
+    pending = session.connection().info.get(_DEFERRED)
+    if pending is None:
+        return 0
+    return pending.added if since_start else sum(len(group[2]) for group in pending.groups)
+
+
 class RowInserter:
     """``INSERT`` of many rows of one table straight through the DB-API cursor's ``executemany``.
 
@@ -182,23 +301,31 @@ class RowInserter:
 
     Every row must give every column of ``columns``; columns left out of ``columns`` get the database's
     default (NULL). The write goes through ``session.connection()``, so the session's ORM events do not
-    see it: only for tables no :mod:`engine.txcache` entry depends on."""
+    see it: only for tables no :mod:`engine.txcache` entry depends on. ``deferrable``: inside a
+    :func:`deferred_writes` block the rows are held back and written with the block's other held-back rows
+    (only for tables with no trigger that reads another table)."""
 
-    def __init__(self, table, columns: list[str]):
+    _copy = True
+
+    def __init__(self, table, columns: list[str], *, deferrable: bool = False):
         self.table = table
         self.columns = tuple(columns)
+        self.deferrable = deferrable
         for name in self.columns:
             table.c[name]  # noqa: B018 - a KeyError here names the unknown column at import time
         self._plans: dict[str, tuple[str, str, Callable, tuple]] = {}
+
+    def _sql(self, prep, mark: str) -> str:
+        return (f"INSERT INTO {prep.format_table(self.table)} "
+                f"({', '.join(prep.quote(c) for c in self.columns)}) "
+                f"VALUES ({', '.join(mark for _ in self.columns)})")
 
     def _plan(self, dialect) -> tuple[str, str, Callable, tuple]:
         plan = self._plans.get(dialect.name)
         if plan is None:
             prep = dialect.identifier_preparer
             mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
-            sql = (f"INSERT INTO {prep.format_table(self.table)} "
-                   f"({', '.join(prep.quote(c) for c in self.columns)}) "
-                   f"VALUES ({', '.join(mark for _ in self.columns)})")
+            sql = self._sql(prep, mark)
             convert = []
             for i, name in enumerate(self.columns):
                 col_type = self.table.c[name].type
@@ -237,13 +364,37 @@ class RowInserter:
                     else:
                         vals[i] = proc(v)
                 params.append(tuple(vals))
-        if conn.dialect.name == "postgresql" and len(params) >= COPY_FROM_ROWS:
+        pending = conn.info.get(_DEFERRED)
+        if pending is not None and self.deferrable:
+            pending.add(sql, self.table.name, params)
+        elif self._copy and conn.dialect.name == "postgresql" and len(params) >= COPY_FROM_ROWS:
+            dbapi_conn = conn.connection.dbapi_connection
+            if pending is not None:  # COPY goes past the connection's events: what is held back goes first
+                pending.run(dbapi_conn)
             # one COPY stream for the batch: the server parses no INSERT per row
-            with conn.connection.dbapi_connection.cursor() as cur, cur.copy(copy_sql) as copy:
+            with dbapi_conn.cursor() as cur, cur.copy(copy_sql) as copy:
                 for row in params:
                     copy.write_row(row)
         else:
             conn.exec_driver_sql(sql, params)
+
+
+class RowUpdater(RowInserter):
+    """``UPDATE table SET columns… WHERE key = …`` of many rows, the way :class:`RowInserter` inserts: rows
+    are dictionaries with the key and every column of ``columns``; :meth:`update` writes them (held back
+    inside a :func:`deferred_writes` block when ``deferrable``)."""
+
+    _copy = False
+
+    def __init__(self, table, key: str, columns: list[str], *, deferrable: bool = False):
+        super().__init__(table, [*columns, key], deferrable=deferrable)
+        self.key = key
+
+    def _sql(self, prep, mark: str) -> str:
+        sets = ", ".join(f"{prep.quote(c)} = {mark}" for c in self.columns[:-1])
+        return f"UPDATE {prep.format_table(self.table)} SET {sets} WHERE {prep.quote(self.key)} = {mark}"
+
+    update = RowInserter.insert
 
 
 def _python_type(col_type):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import txcache
-from engine.db import utcnow
+from engine.db import RowUpdater, utcnow
 from scoring import classes as cls
 from scoring.errors import EntityNotFound, InvalidFactors
 from scoring.factors import CATEGORIES, MODEL_INPUTS, NUMERIC_FACTORS, STATUSES
@@ -192,17 +192,18 @@ def prefetch_scores(session: Session, entities: list[Entity]) -> int:
     return n
 
 
-_RECORD_SCORE = (update(Entity.__table__).where(Entity.__table__.c.id == bindparam("b_id"))
-                 .values({c: bindparam(c) for c in ("risk_score", "risk_class", "risk_reasons", "model_version",
-                                                    "scored_at")}))
+#: a launch scores thousands of entities, one row each: a driver-level UPDATE (a Core ``update`` costs several
+#: times SQLite's work), held back and written together inside :func:`engine.db.deferred_writes`
+_RECORD_SCORE = RowUpdater(Entity.__table__, "id", ["risk_score", "risk_class", "risk_reasons", "model_version",
+                                                    "scored_at"], deferrable=True)
 
 
 def _record_score(session: Session, entity: Entity, values: dict) -> None:
-    """Store a score on the entity's row with one Core ``UPDATE`` (a launch scores thousands of entities;
-    the unit of work's flush of one changed object costs several times that) and give the loaded object
-    the same values as its committed state. A caller that rolls back a savepoint around this must expire
-    the session's objects (the engine's service dispatch does), since the object was not marked changed."""
-    session.connection().execute(_RECORD_SCORE, {"b_id": entity.id, **values})
+    """Store a score on the entity's row without the unit of work (its flush of one changed object costs
+    several times the write) and give the loaded object the same values as its committed state. A caller
+    that rolls back a savepoint around this must expire the session's objects (the engine's service dispatch
+    does), since the object was not marked changed."""
+    _RECORD_SCORE.update(session, [{"id": entity.id, **values}])
     for key, value in values.items():
         set_committed_value(entity, key, value)
     txcache.invalidate(session, (Entity.__tablename__,))

@@ -41,7 +41,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.config import Settings, load_settings
-from engine.db import IdAllocator, JsonText, RowInserter
+from engine.db import DeferredWriteError, IdAllocator, JsonText, RowInserter, deferred_writes
 from engine.errors import Conflict, FormValidationError, InvalidInput, NotAllowed, NotFound
 
 from . import audit, clock
@@ -215,6 +215,16 @@ def _message_names(definition) -> list[str]:
     if isinstance(definition, MultipleEventDefinition):
         return [d.name for d in definition.event_definitions if isinstance(d, MessageEventDefinition)]
     return []
+
+
+def _deferred_write_error(exc: BaseException) -> DeferredWriteError | None:
+    """The :class:`DeferredWriteError` behind ``exc`` (SpiffWorkflow wraps what a task raises), if any."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, DeferredWriteError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _shallow_diff(before: dict, after: dict) -> dict:
@@ -408,14 +418,17 @@ class Runtime:
                 # call that fails (rare in a launch) takes the batch back to it and the batch runs again the
                 # careful way, each call in its own savepoint, so that the failure is recorded for its
                 # instance alone
+                # (the optimistic run also holds back the rows its services write one at a time — entity scores,
+                # team draws — and writes them together: ``engine.db.deferred_writes``)
                 savepoint = session.begin_nested()
                 try:
-                    self._start_each(session, d, process_id, ids, items, actor, parent_instance_id, engine,
-                                     batch, outcomes, optimistic=True)
-                    batch.flush(session, self._ids)
+                    with deferred_writes(session):
+                        self._start_each(session, d, process_id, ids, items, actor, parent_instance_id, engine,
+                                         batch, outcomes, optimistic=True)
+                        batch.flush(session, self._ids)
                     savepoint.commit()
                     return outcomes
-                except Replay as replay:
+                except (Replay, DeferredWriteError) as replay:
                     log.info("batch of %d starts replayed with a savepoint per service call: %s", len(items), replay)
                     savepoint.rollback()
                     session.expire_all()
@@ -800,6 +813,9 @@ class Runtime:
         try:
             wf.do_engine_steps(did_complete_task=completed.append)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+            held_back = _deferred_write_error(exc)
+            if held_back is not None:  # another instance's held-back write: the batch runs again (start_many)
+                raise held_back from exc
             self._ensure_persisted(session, inst)
             failure = self._record_failure(session, inst, wf, st, exc, actor, attempts)
         for task in completed:

@@ -19,6 +19,8 @@ from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from engine.db import held_back
+
 from . import clock
 from .scripting import RestrictedScriptEngine
 from .services import BpmnError, ServiceContext, ServiceRegistry
@@ -151,10 +153,13 @@ def _no_writes(session: Session, op_id: str):
 
     conn = session.connection()
     event.listen(conn, "before_cursor_execute", check)
+    held = held_back(session, since_start=True)
     try:
         yield
         if session.new or session.dirty or session.deleted:
             raise AssertionError(f"service {op_id} is registered with writes=False but changed ORM objects")
+        if held_back(session, since_start=True) != held:
+            raise AssertionError(f"service {op_id} is registered with writes=False but held back a write")
     finally:
         event.remove(conn, "before_cursor_execute", check)
 

@@ -443,9 +443,9 @@ _EXISTING = (select(TeamDraw).where(TeamDraw.instance_id == bindparam("instance_
 #: (``engine.db.ids``; every insert into these tables takes its id there). ``team_assignment`` is read
 #: through the ``teams.workload`` cache entry, which :func:`form_team` keeps current itself.
 _DRAW_ROWS = RowInserter(_DRAW, ["id", "kind", "team_id", "instance_id", "task_key", "entity_id", "seed",
-                                 "algorithm", "inputs", "pool", "result", "created_at"])
+                                 "algorithm", "inputs", "pool", "result", "created_at"], deferrable=True)
 _ASSIGNMENT_ROWS = RowInserter(_ASSIGNMENT, ["id", "team_id", "draw_id", "instance_id", "task_key", "entity_id",
-                                             "inspector_id", "role", "assigned_at"])
+                                             "inspector_id", "role", "assigned_at"], deferrable=True)
 
 
 def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: int, skills: list[str],

@@ -8,12 +8,20 @@ import os
 import time
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, String, Table, text
 
+from engine.db import RowInserter
 from engine.runtime.services import BpmnError, Param, ServiceContext, registry
 
 #: failures left per idempotency key for mode "flaky:N"
 _flaky: dict[str, int] = {}
+
+
+EFFECT = Table("test_effect", MetaData(), Column("idem", String(80), primary_key=True), Column("label", String(200)),
+               Column("at", String(40)))
+#: mode "held" writes through this (held back inside ``engine.db.deferred_writes``); "held_dup" writes the key
+#: "dup", which a second such call violates
+HELD_EFFECT = RowInserter(EFFECT, ["idem", "label", "at"], deferrable=True)
 
 
 def ensure_effect_table(session) -> None:
@@ -26,8 +34,12 @@ def ensure_effect_table(session) -> None:
 def record(ctx: ServiceContext, label: str, mode: str | None = "ok"):
     mode = mode or "ok"
     ensure_effect_table(ctx.session)
-    ctx.session.execute(text("INSERT INTO test_effect (idem, label, at) VALUES (:i, :l, :a)"),
-                        {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})
+    if mode in ("held", "held_dup"):
+        HELD_EFFECT.insert(ctx.session, [{"idem": "dup" if mode == "held_dup" else ctx.idempotency_key,
+                                          "label": label, "at": ctx.now.isoformat()}])
+    else:
+        ctx.session.execute(text("INSERT INTO test_effect (idem, label, at) VALUES (:i, :l, :a)"),
+                            {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})
     if mode == "fail":
         raise RuntimeError(f"backend down while recording {label}")
     if mode == "unreachable":
@@ -58,6 +70,11 @@ def peek(ctx: ServiceContext, label: str, mode: str | None = "ok"):
                             {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})
     if mode == "unreachable":
         raise BpmnError("unreachable", "entity not found at its registered address")
+    if mode == "held":  # a write held back in a batch of starts (engine.db.deferred_writes)
+        HELD_EFFECT.insert(ctx.session, [{"idem": ctx.idempotency_key, "label": label, "at": ctx.now.isoformat()}])
+    if mode == "count":  # a read: what the transaction has written to test_effect so far
+        return {"label": label, "instance": ctx.instance_id,
+                "effects": ctx.session.execute(text("SELECT count(*) FROM test_effect")).scalar()}
     return {"label": label, "instance": ctx.instance_id}
 
 

@@ -40,13 +40,14 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
     load_plugins(settings)
     calendar.register_script_helpers()
-    from engine.supervision import teams
+    from engine.supervision import enforcement, hazards, teams
     from forms.validate import engine_hook
 
     return Runtime(settings, registry, form_validator=engine_hook(form_registry(settings)),
                    before_step=[_calendar_refresher(settings.calendar_check_s)],
                    serializer_hooks=[calendar.register_serializer],
-                   terminate_hooks=[teams.release_for_instance])
+                   terminate_hooks=[teams.release_for_instance, hazards.note_terminated_instance,
+                                    enforcement.note_terminated_instance])
 
 
 def _calendar_refresher(interval_s: float):

@@ -22,12 +22,11 @@ from engine.runtime.models import HumanTask, Incident, ProcessInstance
 
 from .campaign_models import Campaign, DrawResult
 from .inspection import VIOLATION_CODES
-from .loop_models import HAZARD_GRADES, HAZARD_STATUSES, EntityHazardStats, Hazard, Publication, RectificationOrder
+from .loop_models import (CASE_DONE, HAZARD_GRADES, HAZARD_STATUSES, OPEN_ORDER_STATUSES, EnforcementCase,
+                          EntityHazardStats, Hazard, Publication, RectificationOrder)
 
 #: hazards still in the registry (verified ones wait for their case to close before removal)
 OPEN_HAZARD_STATUSES = ("open", "rectification_verified")
-#: orders whose deadline still matters
-OPEN_ORDER_STATUSES = ("issued", "served", "reported")
 CLASSES = ("A", "B", "C", "D")
 CONTROL = "control"
 #: days are cut at midnight in this zone (the workbench's display zone)
@@ -64,6 +63,45 @@ def overdue_orders(session: Session, now: datetime, limit: int = 50) -> tuple[in
     rows = list(session.scalars(select(RectificationOrder).where(*where)
                                 .order_by(RectificationOrder.deadline, RectificationOrder.id).limit(limit)))
     return n, rows
+
+
+@dataclass
+class Stranded:
+    """An unsettled rectification order or enforcement case whose process an administrator terminated."""
+
+    kind: str  # "order" | "case"
+    id: int
+    uscc: str
+    status: str
+    instance_id: int
+    terminated_at: datetime | None
+    reason: str | None  # the instance's status reason: "<user>: <why>"
+    hazard_ids: list[int]
+
+
+def stranded(session: Session, limit: int = 100) -> tuple[int, list[Stranded]]:
+    """Unsettled orders and cases that no running process follows any more (its instance was terminated,
+    ``hazards.note_terminated_instance``): the count and the most recently stranded first. The entity's
+    problem is not fixed by stopping a process; a supervisor starts a new one or closes them."""
+    pi = ProcessInstance
+    orders = (select(RectificationOrder, pi.ended_at, pi.status_reason)
+              .join(pi, pi.id == RectificationOrder.instance_id)
+              .where(RectificationOrder.status.in_(OPEN_ORDER_STATUSES), pi.status == "terminated"))
+    cases = (select(EnforcementCase, pi.ended_at, pi.status_reason)
+             .join(pi, pi.id == EnforcementCase.instance_id)
+             .where(EnforcementCase.status.not_in(CASE_DONE), pi.status == "terminated"))
+    n = (session.scalar(select(func.count()).select_from(orders.subquery())) or 0) + \
+        (session.scalar(select(func.count()).select_from(cases.subquery())) or 0)
+    rows = [Stranded("order", o.id, o.uscc, o.status, o.instance_id, at, why, list(o.hazard_ids or []))
+            for o, at, why in session.execute(orders.order_by(pi.ended_at.desc(), RectificationOrder.id).limit(limit))]
+    case_rows = session.execute(cases.order_by(pi.ended_at.desc(), EnforcementCase.id).limit(limit)).all()
+    if case_rows:
+        from .enforcement import case_hazard_ids
+
+        rows += [Stranded("case", c.id, c.uscc, c.status, c.instance_id, at, why, case_hazard_ids(session, c.id))
+                 for c, at, why in case_rows]
+    rows.sort(key=lambda r: r.terminated_at.timestamp() if r.terminated_at else 0.0, reverse=True)
+    return n, rows[:limit]
 
 
 @dataclass

@@ -146,6 +146,24 @@ def close_case(session: Session, case_id: int, reason: str, now: datetime,
     return c
 
 
+def note_terminated_instance(session: Session, instance_id: int, reason: str, now: datetime) -> dict | None:
+    """A runtime terminate hook (``engine.bootstrap``): an administrator terminated the process of
+    ``instance_id``'s unsettled cases. Their status stays — an administrative-penalty procedure is not
+    ended by stopping a workflow (that is ``terminated``/``closed`` with a legal reason) — and their linked
+    hazards keep waiting for them; each case records in its history that its process was terminated and
+    why, and the hazard registry page lists it (``dashboard.stranded``) for a supervisor to act on."""
+    cases = session.scalars(select(EnforcementCase).where(
+        EnforcementCase.instance_id == instance_id, EnforcementCase.status.not_in(CASE_DONE))
+        .order_by(EnforcementCase.id)).all()
+    if not cases:
+        return None
+    why = reason.strip()[:200]
+    for c in cases:
+        _event(c, now, "process_terminated", instance_id=instance_id, reason=why)
+    session.flush()
+    return {"cases_stranded": [c.id for c in cases]}
+
+
 def terminate_for_entity(session: Session, uscc: str, reason: str, now: datetime) -> list[EnforcementCase]:
     """The entity ceased to exist: its open cases end as ``terminated`` with the reason."""
     cases = session.scalars(select(EnforcementCase).where(EnforcementCase.uscc == uscc,

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from . import calendar
-from .loop_models import (CASE_DONE, HAZARD_GRADES, EnforcementCase, EnforcementCaseHazard, EntityHazardStats,
-                          Hazard, RectificationOrder)
+from .loop_models import (CASE_DONE, HAZARD_GRADES, OPEN_ORDER_STATUSES, EnforcementCase, EnforcementCaseHazard,
+                          EntityHazardStats, Hazard, RectificationOrder)
 
 REINSPECTION_OUTCOMES = ("fixed", "partly_fixed", "not_fixed", "new_problem")
 DEADLINE_KINDS = ("workdays", "days")
@@ -336,6 +336,30 @@ def escalate_order(session: Session, order_id: int, now: datetime, reason: str =
                 _event(h, now, "escalated", order_id=o.id, reason=reason)
         session.flush()
     return o
+
+
+def note_terminated_instance(session: Session, instance_id: int, reason: str, now: datetime) -> dict | None:
+    """A runtime terminate hook (``engine.bootstrap``): an administrator terminated ``instance_id``, so its
+    unsettled rectification orders will see no serving, re-inspection or escalation. They keep their status
+    and their hazards stay in the registry — stopping a process does not fix the entity's problem — but
+    each order and each of its listed hazards records in its history that its process was terminated and
+    why, and the hazard registry page lists the order (``dashboard.stranded``) for a supervisor to act on."""
+    orders = session.scalars(select(RectificationOrder).where(
+        RectificationOrder.instance_id == instance_id, RectificationOrder.status.in_(OPEN_ORDER_STATUSES))
+        .order_by(RectificationOrder.id)).all()
+    if not orders:
+        return None
+    why = reason.strip()[:200]
+    hazard_ids: set[int] = set()
+    for order in orders:
+        _event(order, now, "process_terminated", instance_id=instance_id, reason=why)
+        hazard_ids.update(order.hazard_ids or [])
+    listed = [h for h in get_hazards(session, hazard_ids) if h.status in ("open", "rectification_verified")]
+    for h in listed:
+        _event(h, now, "process_terminated", instance_id=instance_id,
+               orders=[o.id for o in orders if h.id in (o.hazard_ids or [])], reason=why)
+    session.flush()
+    return {"orders_stranded": [o.id for o in orders], "hazards_without_process": [h.id for h in listed]}
 
 
 def assess(session: Session, hazard_ids: Iterable[int]) -> dict:

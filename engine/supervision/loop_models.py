@@ -26,6 +26,8 @@ from engine.db import Base, UTCDateTime
 HAZARD_GRADES = ("low", "medium", "high")
 HAZARD_STATUSES = ("open", "rectification_verified", "removed", "closed_other")
 ORDER_STATUSES = ("issued", "served", "reported", "verified", "escalated", "closed_other")
+#: Order statuses whose deadline still matters (the order is not settled).
+OPEN_ORDER_STATUSES = ("issued", "served", "reported")
 CASE_STATUSES = ("lead", "filed", "decided", "closed", "not_filed", "terminated")
 #: Case statuses that no longer block removal of a hazard.
 CASE_DONE = ("closed", "not_filed", "terminated")

@@ -91,6 +91,44 @@ def test_hazard_registry_page(http, web_env):
     assert sup.get("/supervise/hazards?page=x").status_code == 400
 
 
+def test_hazard_registry_lists_what_a_terminated_process_left(http, web_env):
+    """An order and a case whose process an administrator terminated: counted, listed with the reason and
+    their hazards, in Chinese by default and in English on request."""
+    from engine.bootstrap import build_runtime
+    from engine.config import load_settings
+    from engine.runtime.deploy import deploy
+    from engine.supervision import enforcement, hazards
+    from scoring.models import Entity
+
+    rt = build_runtime(load_settings(database_url=web_env.url))
+    files = {"timers.bpmn": (DATA / "engine" / "timers.bpmn").read_text(encoding="utf-8")}
+    now = clock.now()
+    with web_env.tx() as s:
+        deploy(rt, s, files, "designer")
+        iid = rt.start(s, "timers", data={"deadline": "P30D"}).instance.id
+        e = s.scalars(select(Entity).order_by(Entity.id).limit(1)).one()
+        (h,) = hazards.record_hazards(s, uscc=e.uscc, entity_id=e.id, grade="medium", instance_id=iid,
+                                      task_key="record", now=now,
+                                      findings=[{"item_code": "AR-01", "clause": "AR-01", "description": "未公示"}])
+        order = hazards.issue_order(s, uscc=e.uscc, hazard_ids=[h.id], days=10, instance_id=iid, task_key="order",
+                                    now=now)
+        case = enforcement.open_case(s, uscc=e.uscc, lead_source="inspection", instance_id=iid, task_key="case",
+                                     now=now, hazard_ids=[h.id])
+        order_id, case_id, hazard_id = order.id, case.id, h.id
+    with web_env.tx() as s:
+        rt.terminate(s, iid, "admin", "重复立项")
+    sup = http("supervisor")
+    html = sup.get("/supervise/hazards").text
+    assert re.search(r'id="kpi-stranded"><div class="value">2<', html)
+    assert "流程已终止的责令改正和案件" in html and "admin: 重复立项" in html
+    order_row = re.search(rf'<tr id="stranded-order-{order_id}">(.*?)</tr>', html, re.S).group(1)
+    case_row = re.search(rf'<tr id="stranded-case-{case_id}">(.*?)</tr>', html, re.S).group(1)
+    assert f"#{hazard_id}" in order_row and "案件线索" in case_row and "责令改正" in order_row
+    assert f'<a href="/audit/instances/{iid}">' in order_row and f'<a href="/audit/instances/{iid}">' in case_row
+    english = sup.get("/supervise/hazards?lang=en").text
+    assert "Orders and cases without a running process" in english and "Case lead" in english
+
+
 def test_campaigns_page(http, web_env):
     from scoring.models import Entity
 

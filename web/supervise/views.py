@@ -23,6 +23,8 @@ HAZARD_STATUS_LABELS = {"listed": "Still listed", "open": "Awaiting rectificatio
                         "closed_other": "Closed (entity ceased)"}
 ORDER_STATUS_LABELS = {"issued": "Order issued", "served": "Served", "reported": "Reported fixed",
                        "verified": "Verified", "escalated": "Escalated to a case", "closed_other": "Closed"}
+CASE_STATUS_LABELS = {"lead": "Case lead", "filed": "Case filed", "decided": "Decided", "closed": "Closed",
+                      "not_filed": "Not filed", "terminated": "Case terminated"}
 CAMPAIGN_STATUS_LABELS = {"draft": "Draft", "approved": "Approved", "drawn": "Drawn", "published": "Published",
                           "closed": "Closed"}
 
@@ -78,12 +80,14 @@ def hazards():
     page = dashboard.list_hazards(s, status=status, grade=grade, uscc=request.args.get("uscc") or None,
                                   limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     n_overdue, overdue = dashboard.overdue_orders(s, clock.now(), limit=100)
-    names = dashboard.entity_names(s, [o.uscc for o in overdue])
+    n_stranded, stranded = dashboard.stranded(s, limit=100)
+    names = dashboard.entity_names(s, [o.uscc for o in overdue] + [o.uscc for o in stranded])
     args = {k: v for k, v in request.args.items() if v and k != "page"}
     return render_template("supervise/hazards.html", page=page, page_no=page_no, args=args,
                            status=status or "all", grade=grade or "", uscc=request.args.get("uscc") or "",
                            by_grade=dashboard.hazards_by_grade(s), leaders=dashboard.recurrence_leaders(s, limit=20),
-                           n_overdue=n_overdue, overdue=overdue, names=names, now=clock.now(),
+                           n_overdue=n_overdue, overdue=overdue, n_stranded=n_stranded, stranded=stranded,
+                           case_status_labels=CASE_STATUS_LABELS, names=names, now=clock.now(),
                            grade_labels=GRADE_LABELS, status_labels=HAZARD_STATUS_LABELS,
                            order_status_labels=ORDER_STATUS_LABELS, grades=HAZARD_GRADES, statuses=HAZARD_STATUSES)
 

@@ -1,0 +1,90 @@
+"""An administrator terminates the process that follows a rectification order or an enforcement case
+(DOMAIN.md §6: nothing may be silently dropped): the order and the case keep their status and the hazards
+stay in the registry, each records why its process stopped, the termination's audit event lists them, and
+the hazard registry's ``stranded`` list shows them until a supervisor acts — settled ones and those of
+running processes are left alone."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from engine.runtime import audit, clock
+from engine.runtime.models import AuditEvent
+from engine.supervision import dashboard, enforcement, hazards
+from engine.supervision.loop_models import EnforcementCase, Hazard, RectificationOrder
+from tests.conftest import deploy_files
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+USCC = "91410105341672112H"
+OTHER = "91410100MA44QC1J6F"
+
+
+def _problems(s, iid: int, uscc: str, tag: str) -> tuple[list[int], RectificationOrder, EnforcementCase]:
+    hs = hazards.record_hazards(s, uscc=uscc, grade="high", instance_id=iid, task_key=f"{tag}-record", now=T0,
+                                findings=[{"item_code": "AR-01", "clause": "AR-01", "description": "未公示"},
+                                          {"item_code": "PRICE-01", "clause": "PRC-01", "description": "未明码标价"}])
+    ids = [h.id for h in hs]
+    order = hazards.issue_order(s, uscc=uscc, hazard_ids=ids, days=10, instance_id=iid, task_key=f"{tag}-order",
+                                now=T0)
+    case = enforcement.open_case(s, uscc=uscc, lead_source="inspection", instance_id=iid, task_key=f"{tag}-case",
+                                 now=T0, hazard_ids=ids[1:])
+    return ids, order, case
+
+
+def test_terminated_process_strands_its_order_and_case(runtime, db, people):
+    deploy_files(runtime, db, "timers.bpmn")
+    with clock.frozen(T0), db.tx() as s:
+        doomed = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
+        alive = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
+        ids, order, case = _problems(s, doomed, USCC, "a")
+        order_id, case_id = order.id, case.id
+        _problems(s, alive, OTHER, "b")
+        settled = hazards.issue_order(s, uscc=USCC, hazard_ids=ids[:1], days=5, instance_id=doomed, task_key="a-old",
+                                      now=T0)
+        settled.status = "verified"
+        settled_id = settled.id
+    with db.tx() as s:
+        assert dashboard.stranded(s) == (0, [])
+    at = T0 + timedelta(days=3)
+    with clock.frozen(at), db.tx() as s:
+        runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
+
+    with db.tx() as s:
+        o, c = s.get(RectificationOrder, order_id), s.get(EnforcementCase, case_id)
+        assert (o.status, c.status) == ("issued", "lead")  # stopping a process settles nothing
+        for row in (o, c):
+            assert row.history[-1] == {"at": at.isoformat(), "event": "process_terminated", "instance_id": doomed,
+                                       "reason": "opened for the wrong entity"}
+        # a settled order is left alone
+        assert [e["event"] for e in s.get(RectificationOrder, settled_id).history] == ["issued"]
+        for h in s.scalars(select(Hazard).where(Hazard.id.in_(ids))):
+            assert h.status == "open"
+            assert h.history[-1]["event"] == "process_terminated" and h.history[-1]["orders"] == [order_id]
+        cleanup = s.scalars(select(AuditEvent).where(AuditEvent.instance_id == doomed,
+                                                     AuditEvent.kind == "termination_cleanup")).one()
+        assert cleanup.detail == {"orders_stranded": [order_id], "hazards_without_process": ids,
+                                  "cases_stranded": [case_id]}
+        assert audit.verify(s, audit.instance_chain(doomed)).ok
+
+        n, rows = dashboard.stranded(s)
+        assert n == 2 and {(r.kind, r.id) for r in rows} == {("order", order_id), ("case", case_id)}
+        by_kind = {r.kind: r for r in rows}
+        assert by_kind["order"].hazard_ids == ids and by_kind["case"].hazard_ids == ids[1:]
+        assert all(r.instance_id == doomed and r.uscc == USCC and r.terminated_at == at
+                   and r.reason == "sam: opened for the wrong entity" for r in rows)
+
+        # a supervisor closes the case: it leaves the list, the order stays
+        enforcement.close_case(s, case_id, "lead not substantiated", at)
+    with db.tx() as s:
+        assert [(r.kind, r.id) for r in dashboard.stranded(s)[1]] == [("order", order_id)]
+
+
+def test_nothing_to_strand_adds_no_cleanup_detail(runtime, db, people):
+    deploy_files(runtime, db, "timers.bpmn")
+    with clock.frozen(T0), db.tx() as s:
+        iid = runtime.start(s, "timers", data={"deadline": "P1D"}).instance.id
+    with clock.frozen(T0), db.tx() as s:
+        runtime.terminate(s, iid, "sam", "duplicate")
+        kinds = s.scalars(select(AuditEvent.kind).where(AuditEvent.instance_id == iid)).all()
+    assert "termination_cleanup" not in kinds

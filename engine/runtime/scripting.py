@@ -216,6 +216,8 @@ class _Compiled:
     #: the code calls something that is neither a name nor a method (``f()()``, ``fns[0]()``)
     other_calls: bool
     source: str
+    #: names read other than as the callee of a direct call (``map(workdays, …)`` passes ``workdays`` on)
+    values: frozenset[str] = frozenset()
 
 
 def _normalise(source: str, mode: str) -> str:
@@ -249,23 +251,28 @@ def _compile(source: str, mode: str) -> _Compiled:
             called: set[str] = set()
             names: set[str] = set()
             other = False
+            callees: set[int] = set()  # the Name nodes that are the callee of a direct call
+            name_nodes: list[ast.Name] = []
             for node in ast.walk(tree):
                 if isinstance(node, _LOOPING_NODES):
                     loops = True
                 elif isinstance(node, ast.Name):
                     names.add(node.id)
+                    name_nodes.append(node)
                 elif isinstance(node, ast.Call):
                     if isinstance(node.func, ast.Name):
                         called.add(node.func.id)
+                        callees.add(id(node.func))
                     elif not isinstance(node.func, ast.Attribute):
                         # Methods (``x.get()``, ``datetime.now()``) belong to plain data and C classes.
                         other = True
+            values = frozenset(n.id for n in name_nodes if id(n) not in callees)
             result = compile_fn(tree, SCRIPT_FILENAME, policy=RegflowPolicy)
     errors = tuple(result.errors)
     if errors or result.code is None:
         errors = errors or ("Line 1: could not compile",)
         return _Compiled(None, errors, _lineno_of(errors[0]), False, frozenset(), frozenset(), False, source)
-    return _Compiled(result.code, (), None, loops, frozenset(called), frozenset(names), other, source)
+    return _Compiled(result.code, (), None, loops, frozenset(called), frozenset(names), other, source, values)
 
 
 def _lineno_of(message: str) -> int | None:
@@ -299,6 +306,8 @@ def _compiled_or_raise(source: str, mode: str) -> _Compiled:
 
 
 _HELPERS: dict[str, Callable[..., Any]] = {}
+#: helpers registered with ``bounded=True``
+_BOUNDED: set[str] = set()
 _HELPERS_LOCK = threading.Lock()
 _HELPERS_VERSION = 0
 
@@ -312,12 +321,17 @@ def _check_helper_name(name: str) -> None:
         raise ValueError(f"helper name {name!r} is reserved")
 
 
-def register_helper(name: str, fn: Callable[..., Any], *, replace: bool = False) -> None:
+def register_helper(name: str, fn: Callable[..., Any], *, replace: bool = False, bounded: bool = False) -> None:
     """Offer ``fn`` to every script and expression as ``name`` (e.g. ``workdays``).
 
     Helpers run unrestricted Python with whatever arguments a script passes: keep them small,
     side-effect free and returning plain data.  Environments pick up new helpers on their next call.
-    """
+
+    A script that calls a helper runs under the time budget's line tracer, which costs tens of
+    microseconds per call. ``bounded``: the helper bounds its own work whatever the arguments (it refuses
+    those that would make it run long, as the calendar's refuse counts above ``MAX_COUNT`` days), so an
+    expression without loops that calls only C builtins and bounded helpers, and passes no helper on as a
+    value, runs without the tracer, like one that calls only C builtins."""
     global _HELPERS_VERSION
     _check_helper_name(name)
     if not callable(fn):
@@ -326,12 +340,17 @@ def register_helper(name: str, fn: Callable[..., Any], *, replace: bool = False)
         if name in _HELPERS and _HELPERS[name] is not fn and not replace:
             raise ValueError(f"helper {name!r} is already registered (pass replace=True)")
         _HELPERS[name] = fn
+        if bounded:
+            _BOUNDED.add(name)
+        else:
+            _BOUNDED.discard(name)
         _HELPERS_VERSION += 1
 
 
 def unregister_helper(name: str) -> None:
     global _HELPERS_VERSION
     with _HELPERS_LOCK:
+        _BOUNDED.discard(name)
         if _HELPERS.pop(name, None) is not None:
             _HELPERS_VERSION += 1
 
@@ -572,6 +591,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         with _HELPERS_LOCK:
             version = _HELPERS_VERSION
             registry = dict(_HELPERS)
+            bounded = set(_BOUNDED)
         helpers: dict[str, Callable[..., Any]] = {"now": self._now}
         helpers.update(registry)
         helpers.update(self._own_helpers)
@@ -579,6 +599,10 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         builtins.update(helpers)
         self._builtins = builtins
         self._helper_names = frozenset(helpers)
+        # what a call may reach without the tracer: C builtins no helper shadows, ``now`` and bounded helpers
+        # (a constructor helper of the same name replaces a registered one, bounded or not)
+        self._untraced_calls = (_C_CALLS - self._helper_names) | {"now"} | frozenset(
+            n for n in bounded if n not in self._own_helpers)
         self._reserved = frozenset(self._helper_names | set(self.globals) | {"__builtins__"})
         self._strip_names = tuple(GUARD_NAMES | set(self.globals))
         self._helpers_version = version
@@ -658,8 +682,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         return self._needs_tracer(_compiled_or_raise(source, mode))
 
     def _needs_tracer(self, compiled: _Compiled) -> bool:
-        return (compiled.loops or compiled.other_calls or not compiled.called <= _C_CALLS
-                or not compiled.names.isdisjoint(self._helper_names))
+        return (compiled.loops or compiled.other_calls or not compiled.called <= self._untraced_calls
+                or not compiled.values.isdisjoint(self._helper_names))
 
     def _run(self, compiled: _Compiled, my_globals: dict[str, Any], runner: Callable[..., Any]) -> Any:
         traced = self._needs_tracer(compiled)

@@ -530,11 +530,13 @@ HELPERS: dict[str, Callable[..., Any]] = {
 
 
 def register_script_helpers() -> None:
-    """Offer :data:`HELPERS` to every BPMN script and expression."""
+    """Offer :data:`HELPERS` to every BPMN script and expression. They are bounded (a count of days above
+    :data:`MAX_COUNT` is refused), so an expression such as ``workdays(5)`` runs without the time budget's
+    tracer."""
     from engine.runtime.scripting import register_helper
 
     for name, fn in HELPERS.items():
-        register_helper(name, fn, replace=True)
+        register_helper(name, fn, replace=True, bounded=True)
 
 
 # ---------------------------------------------------------------------------------------------- schedules

@@ -62,15 +62,3 @@ def test_contributions_are_exact_for_additive_model(trained):
     phi = model.contributions(X[:500])
     assert np.allclose(model.base + phi.sum(axis=1), model.pipeline.decision_function(X[:500]), atol=1e-3)
     assert abs(model.contributions(X).mean(axis=0)).max() < 1e-6  # centred on the registry average
-
-
-def test_single_entity_latency(trained):
-    model, region = trained[0].model, trained[1]
-    cfg = load_class_config()
-    rows = [_row(region, i) for i in range(300)]
-    ts = []
-    for r in rows:
-        t = time.perf_counter()
-        model.score_one(r, config=cfg)
-        ts.append(time.perf_counter() - t)
-    assert np.median(ts) < 0.010  # goal 2 ms (see bench/scoring.py); generous on a shared CI machine

@@ -1,4 +1,4 @@
-"""Two hot spots of SpiffWorkflow 3.2.0, made cheaper without changing what the engine does.
+"""Hot spots of SpiffWorkflow 3.2.0, made cheaper without changing what the engine does.
 
 Measured on the campaign launch's ``entity_inspection`` (``bench/loop.py``, engine floor): 1.31 ms of
 SpiffWorkflow per instance to its first user task, of which
@@ -18,9 +18,14 @@ SpiffWorkflow per instance to its first user task, of which
   depth 1000 (its ``max_depth`` default), which a long-lived instance with a loop can reach; this walk
   has no such horizon. A caller that passes ``max_depth`` or any other option gets SpiffWorkflow's iterator.
 
-Both are checked against SpiffWorkflow's own code by ``tests/runtime/test_spiff_speedups.py``; with
+* **data inheritance** — a task that becomes ready takes its parent's data through ``DeepMerge.merge``,
+  which tests and compares key by key even when the task has no data yet (the usual case);
+  :func:`_inherit_data` copies the values directly then (the same shallow copies of mutable values).
+
+All are checked against SpiffWorkflow's own code by ``tests/runtime/test_spiff_speedups.py``; with
 ``REGFLOW_ENGINE_CROSS_CHECK=1`` (the test suite sets it) every walk is also compared with SpiffWorkflow's
-iterator on the same tree, so each test of the suite checks the walks its processes make.
+iterator on the same tree, and every direct inheritance with the merge, so each test of the suite checks
+the walks and inheritances its processes make.
 """
 from __future__ import annotations
 
@@ -28,10 +33,12 @@ import logging
 import os
 import time
 from contextlib import contextmanager
+from copy import copy as _copy
 from importlib.metadata import version as _dist_version
 from typing import Iterator
 
 import SpiffWorkflow.task as _spiff_task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 #: the SpiffWorkflow release whose ``Task._set_state`` the replacement reproduces
@@ -56,28 +63,54 @@ def _set_state(self, value: int) -> None:
         _LOG.debug(f"State set to {_get_name(value)}", extra=self.collect_log_extras())
 
 
+_ORIGINAL_INHERIT_DATA = _spiff_task.Task._inherit_data
+_merge = DeepMerge.merge
+_MUTABLE = (dict, list, set)
+
+
+def _inherit_data(self) -> None:
+    """``Task._inherit_data`` of SpiffWorkflow 3.2.0 (``DeepMerge.merge(self.data, self.parent.data)``) with
+    the common case done directly: a task that has no data yet (a child whose parent just completed) takes
+    each of the parent's values, mutable ones (dict, list, set) as a shallow copy — what the merge does for
+    a key the task does not have, without its per-key membership tests and comparisons."""
+    data = self.data
+    parent = self.parent.data
+    if data:
+        self.data = _merge(data, parent)
+        return
+    for key, value in parent.items():
+        data[key] = _copy(value) if isinstance(value, _MUTABLE) else value
+    if CROSS_CHECK:
+        expected = _merge({}, parent)
+        if data != expected or any(data[k] is parent[k] for k in data if isinstance(parent[k], _MUTABLE)):
+            raise AssertionError(f"fast data inheritance differs from SpiffWorkflow's for {self.task_spec.name}")
+    self.data = data
+
+
 def install() -> bool:
-    """Replace ``Task._set_state`` (idempotent). Returns False, changing nothing, on another SpiffWorkflow
-    release: the replacement reproduces 3.2.0's method and is not assumed to fit any other."""
+    """Replace ``Task._set_state`` and ``Task._inherit_data`` (idempotent). Returns False, changing nothing,
+    on another SpiffWorkflow release: the replacements reproduce 3.2.0's methods and are not assumed to fit
+    any other."""
     if _dist_version("spiffworkflow") != SPIFF_VERSION:
         return False
     _spiff_task.Task._set_state = _set_state
+    _spiff_task.Task._inherit_data = _inherit_data
     return True
 
 
 def installed() -> bool:
-    return _spiff_task.Task._set_state is _set_state
+    return _spiff_task.Task._set_state is _set_state and _spiff_task.Task._inherit_data is _inherit_data
 
 
 @contextmanager
 def disabled():
-    """SpiffWorkflow's own ``Task._set_state`` inside the block (the benchmarks' plain-SpiffWorkflow baseline)."""
-    before = _spiff_task.Task._set_state
-    _spiff_task.Task._set_state = _ORIGINAL_SET_STATE
+    """SpiffWorkflow's own ``Task`` methods inside the block (the benchmarks' plain-SpiffWorkflow baseline)."""
+    before = _spiff_task.Task._set_state, _spiff_task.Task._inherit_data
+    _spiff_task.Task._set_state, _spiff_task.Task._inherit_data = _ORIGINAL_SET_STATE, _ORIGINAL_INHERIT_DATA
     try:
         yield
     finally:
-        _spiff_task.Task._set_state = before
+        _spiff_task.Task._set_state, _spiff_task.Task._inherit_data = before
 
 
 # ------------------------------------------------------------------------------------------- tree walks

@@ -15,7 +15,7 @@ so they cannot be read as credit risk classes.
 """
 from __future__ import annotations
 
-import copy
+import json
 import logging
 import math
 from datetime import date, datetime
@@ -251,8 +251,10 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
         limit = None if depth == "full" else CORE_CLAUSES_PER_ITEM
         merged = merge_checklist([{"code": i.code, "name": i.name, "department": i.department,
                                    "clauses": list(i.clauses)[:limit]} for i in rows])
+        # kept as JSON text: each caller gets its own copy by decoding it (a deep copy costs several times that)
         return {"items": [i.code for i in rows], "skills": required_skills(rows),
-                "departments": sorted({i.department for i in rows}), "merged_checklist": merged.field,
+                "departments": sorted({i.department for i in rows}),
+                "merged_checklist": json.dumps(merged.field, ensure_ascii=False),
                 "clauses_before": merged.clauses_before, "clauses_after": merged.clauses_after}
 
     # the same items give the same merged checklist: built once per transaction (a launch builds thousands)
@@ -261,7 +263,7 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
             "departments": list(merged["departments"]), "campaign_ids": campaigns,
             "joint": len(campaigns) > 1, "is_lead": not campaigns or campaigns[0] == campaign_id,
             "window_start": window[0], "window_end": window[1], "depth": depth,
-            "merged_checklist": copy.deepcopy(merged["merged_checklist"]),
+            "merged_checklist": json.loads(merged["merged_checklist"]),
             "clauses_before": merged["clauses_before"], "clauses_after": merged["clauses_after"]}
 
 

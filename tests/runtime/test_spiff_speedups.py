@@ -172,3 +172,42 @@ def test_update_waiting_tasks_updates_each_waiting_task_in_walk_order(monkeypatc
         wf.update_waiting_tasks()
         assert updated == _ids(want), wf.spec.name
     assert 0 in counts and max(counts) >= 1, counts
+
+
+def test_data_inheritance_is_spiffworkflows(db, runtime, people):
+    """A task without data takes its parent's values as SpiffWorkflow's merge gives them (mutable values
+    copied, not shared); a task with data goes through the merge itself. The whole supervision process,
+    with and without the replacement, ends with the same data in every task."""
+    from SpiffWorkflow.task import Task
+    from SpiffWorkflow.util.deep_merge import DeepMerge
+
+    parent_data = {"n": 1, "s": "检查", "items": [1, [2]], "team": {"leader": "a", "members": ["a", "b"]},
+                   "tags": {"x"}, "none": None}
+    parent = object.__new__(Task)
+    parent.data = parent_data
+    for existing in ({}, {"n": 0, "team": {"leader": "z"}, "own": True}):
+        fast, slow = object.__new__(Task), object.__new__(Task)
+        for t in (fast, slow):
+            t.data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in existing.items()}
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(Task, "parent", property(lambda self: parent))  # a property reading the workflow
+            spiff_speedups._inherit_data(fast)
+        slow.data = DeepMerge.merge(slow.data, parent_data)
+        assert fast.data == slow.data
+        for key in ("items", "team", "tags"):
+            assert (fast.data[key] is parent_data[key]) == (slow.data[key] is parent_data[key])
+    deploy_files(runtime, db, "minimal.bpmn")
+    with db.tx() as s:
+        def_id = s.scalar(select(ProcessDefinition.id).where(ProcessDefinition.process_id == "minimal"))
+        d = runtime.definition(s, def_id)
+
+    def run():
+        wf = RegflowWorkflow(d.spec, d.subs, script_engine=runtime.script_engine(None), spec_ref=d.id)
+        wf.get_tasks(state=TaskState.READY)[0].set_data(amount=2, requested_by="alice", notes={"a": [1]})
+        wf.do_engine_steps()
+        return [(t.task_spec.name, t.state, t.data) for t in wf.get_tasks()]
+
+    ours = run()
+    with spiff_speedups.disabled():
+        theirs = run()
+    assert ours == theirs and any(data for _n, _s, data in ours)

@@ -18,6 +18,8 @@ SpiffWorkflow per instance to its first user task, of which
   depth 1000 (its ``max_depth`` default), which a long-lived instance with a loop can reach; this walk
   has no such horizon. A caller that passes ``max_depth`` or any other option gets SpiffWorkflow's iterator.
 
+* **task ids** — ``uuid.uuid4()`` reads 16 bytes from the OS and checks its arguments for every task;
+  :func:`_uuid4` makes the same version-4 UUIDs from a per-thread buffer of random bytes.
 * **data inheritance** — a task that becomes ready takes its parent's data through ``DeepMerge.merge``,
   which tests and compares key by key even when the task has no data yet (the usual case);
   :func:`_inherit_data` copies the values directly then (the same shallow copies of mutable values).
@@ -31,7 +33,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+import uuid as _uuid
 from contextlib import contextmanager
 from copy import copy as _copy
 from importlib.metadata import version as _dist_version
@@ -87,6 +91,42 @@ def _inherit_data(self) -> None:
     self.data = data
 
 
+_ORIGINAL_UUID4 = _spiff_task.uuid4
+_UUID_BATCH = 256
+_uuid_local = threading.local()
+_object_new, _object_setattr = object.__new__, object.__setattr__
+_SAFE_UNKNOWN = _uuid.SafeUUID.unknown
+#: clears the version nibble and the variant bits, which are then set to 4 and RFC 4122
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _reset_uuid_buffer() -> None:
+    _uuid_local.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_reset_uuid_buffer)  # a child never hands out its parent's ids
+
+
+def _uuid4() -> _uuid.UUID:
+    """``uuid.uuid4()``: a version-4 ``UUID`` from ``os.urandom``, read 256 ids at a time per thread instead
+    of 16 bytes per id, and built without ``UUID.__init__``'s argument checks (a task id per task, about 30
+    per launched instance). The buffer is per thread and emptied in a forked child."""
+    try:
+        state = _uuid_local.state
+    except AttributeError:
+        state = _uuid_local.state = [b"", 0]
+    buf, pos = state
+    if pos >= len(buf):
+        buf, pos = os.urandom(16 * _UUID_BATCH), 0
+        state[0] = buf
+    state[1] = pos + 16
+    u = _object_new(_uuid.UUID)
+    _object_setattr(u, "int", (int.from_bytes(buf[pos:pos + 16], "big") & _V4_CLEAR) | _V4_SET)
+    _object_setattr(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
+
 def install() -> bool:
     """Replace ``Task._set_state`` and ``Task._inherit_data`` (idempotent). Returns False, changing nothing,
     on another SpiffWorkflow release: the replacements reproduce 3.2.0's methods and are not assumed to fit
@@ -95,22 +135,25 @@ def install() -> bool:
         return False
     _spiff_task.Task._set_state = _set_state
     _spiff_task.Task._inherit_data = _inherit_data
+    _spiff_task.uuid4 = _uuid4
     return True
 
 
 def installed() -> bool:
-    return _spiff_task.Task._set_state is _set_state and _spiff_task.Task._inherit_data is _inherit_data
+    return (_spiff_task.Task._set_state is _set_state and _spiff_task.Task._inherit_data is _inherit_data
+            and _spiff_task.uuid4 is _uuid4)
 
 
 @contextmanager
 def disabled():
     """SpiffWorkflow's own ``Task`` methods inside the block (the benchmarks' plain-SpiffWorkflow baseline)."""
-    before = _spiff_task.Task._set_state, _spiff_task.Task._inherit_data
-    _spiff_task.Task._set_state, _spiff_task.Task._inherit_data = _ORIGINAL_SET_STATE, _ORIGINAL_INHERIT_DATA
+    task = _spiff_task.Task
+    before = task._set_state, task._inherit_data, _spiff_task.uuid4
+    task._set_state, task._inherit_data, _spiff_task.uuid4 = _ORIGINAL_SET_STATE, _ORIGINAL_INHERIT_DATA, _ORIGINAL_UUID4
     try:
         yield
     finally:
-        _spiff_task.Task._set_state, _spiff_task.Task._inherit_data = before
+        task._set_state, task._inherit_data, _spiff_task.uuid4 = before
 
 
 # ------------------------------------------------------------------------------------------- tree walks

@@ -211,3 +211,36 @@ def test_data_inheritance_is_spiffworkflows(db, runtime, people):
     with spiff_speedups.disabled():
         theirs = run()
     assert ours == theirs and any(data for _n, _s, data in ours)
+
+
+def test_task_ids_are_version_4_uuids_never_repeated_across_threads_or_forks():
+    import os
+    import threading
+    import uuid
+
+    from SpiffWorkflow import task as spiff_task
+
+    assert spiff_task.uuid4 is spiff_speedups._uuid4  # what Task.__init__ calls
+    ids = [spiff_speedups._uuid4() for _ in range(1000)]  # several refills of the buffer
+    assert len(set(ids)) == 1000
+    for u in ids[:50]:
+        assert type(u) is uuid.UUID and u.version == 4 and u.variant == uuid.RFC_4122
+        assert u == uuid.UUID(str(u)) and hash(u) == hash(uuid.UUID(str(u)))
+    other: list = []
+    worker = threading.Thread(target=lambda: other.extend(spiff_speedups._uuid4() for _ in range(300)))
+    worker.start()
+    worker.join()
+    assert not set(other) & set(ids)
+    spiff_speedups._uuid4()  # the parent's buffer now holds unused bytes a child inherits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its next id and leaves at once
+        os.write(write, str(spiff_speedups._uuid4()).encode())
+        os._exit(0)
+    os.close(write)
+    child = uuid.UUID(os.read(read, 100).decode())
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != spiff_speedups._uuid4()
+    with spiff_speedups.disabled():
+        assert spiff_task.uuid4 is uuid.uuid4

@@ -186,9 +186,11 @@ _DEFERRING_DIALECTS: "weakref.WeakSet" = weakref.WeakSet()
 
 class _DeferredWrites:
     """Statements held back for one connection, as ``[sql, table, params]`` groups in the order they must
-    run. A statement joins the last group of the same SQL unless a later group writes the same table (rows
-    of one table keep their order; rows of different tables are independent — only tables without triggers
-    that read other tables are written this way)."""
+    run. A statement joins the last group of the same SQL unless a later group writes the same table: rows
+    of one table keep their order, rows of different tables may run in another order than they came. So only
+    statements that fire no trigger reading another table are held back, and a table whose rows refer to
+    another held-back table's must first appear after it (team assignments after their draws); otherwise a
+    foreign key fails and the batch runs again without holding back (:class:`DeferredWriteError`)."""
 
     __slots__ = ("groups", "added")
 

@@ -183,3 +183,29 @@ def test_a_read_only_operator_that_holds_back_a_write_is_stopped(db, runtime, pe
                                                             for i in range(2)])
     assert all(o.failure and "held back a write" in o.failure["error"] for o in sneaky)
     assert all(o.failure is None for o in honest)  # each "count" read wrote out the row held before it
+
+
+def test_a_score_stored_held_back_is_what_core_stores(db):
+    """The score ``UPDATE`` scoring uses (JSON reasons with Chinese text, a float, an aware timestamp): held back
+    in a block and written at once outside one, it stores what a Core ``update`` stores."""
+    from sqlalchemy import insert
+
+    from scoring.models import Entity
+    from scoring.service import _RECORD_SCORE
+
+    t = Entity.__table__
+    values = {"risk_score": 0.8125, "risk_class": "D", "model_version": None, "scored_at": CN,
+              "risk_reasons": [{"factor": "penalties_3y", "zh": "近三年行政处罚 2 次", "en": "2 penalties",
+                                "delta": 0.12, "value": None}]}
+    with db.tx() as s:
+        s.execute(insert(t), [{"id": i, "uscc": f"9141010534167211{i}X", "name": f"商户{i}", "industry_section": "F",
+                               "district": "410105", "entity_type": "company"} for i in (1, 2, 3)])
+        with deferred_writes(s):
+            _RECORD_SCORE.update(s, [{"id": 1, **values}])
+            assert held_back(s) == 1
+        _RECORD_SCORE.update(s, [{"id": 2, **values}])
+        s.execute(update(t).where(t.c.id == 3).values(**values))
+        cols = ["risk_score", "risk_class", "risk_reasons", "model_version", "scored_at"]
+        rows = s.connection().exec_driver_sql(f"select {', '.join(cols)} from entity order by id").fetchall()
+        assert tuple(rows[0]) == tuple(rows[1]) == tuple(rows[2])
+        assert s.get(Entity, 1).risk_reasons == values["risk_reasons"]

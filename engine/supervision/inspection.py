@@ -332,8 +332,9 @@ def joint_visit_status(session: Session, *, uscc: str, lead_campaign_id: int) ->
     """Whether the lead campaign's inspection of a joint check has published its result (the joining
     campaigns' instances wait for it instead of visiting the entity again), and, while it has not, whether
     it still can: ``lead_ended`` is true when the lead's inspection of this entity ended without a result
-    (an administrator terminated it) or the lead campaign ended before it inspected the entity. The joining
-    instance then visits the entity itself; nobody else will."""
+    (an administrator terminated it) or the lead campaign ended before it inspected the entity — for a
+    campaign run outside the process, when the campaign is closed. The joining instance then visits the
+    entity itself; nobody else will."""
     from engine.runtime.models import ProcessInstance
 
     from .loop_models import Publication
@@ -349,7 +350,14 @@ def joint_visit_status(session: Session, *, uscc: str, lead_campaign_id: int) ->
     # the lead campaign's process instance published its plan; its inspections are that instance's children
     campaign_instance = session.scalars(select(Publication.source_instance_id).where(
         Publication.kind == "plan", Publication.ref == ref).order_by(Publication.id)).first()
-    if campaign_instance is None:  # a campaign run outside the process: nothing to tell, keep waiting
+    if campaign_instance is None:
+        # a campaign run outside the process (CLI, API): its inspections cannot be told apart, but a closed
+        # campaign inspects nobody any more
+        from .campaign_models import Campaign
+
+        if session.scalar(select(Campaign.status).where(Campaign.id == lead_campaign_id)) == "closed":
+            return {**waiting, "lead_ended": True, "lead_instance_id": None, "lead_status": "closed",
+                    "reason": f"the lead campaign {lead_campaign_id} is closed without a published result"}
         return waiting
     visit = session.execute(select(ProcessInstance.id, ProcessInstance.status).where(
         ProcessInstance.parent_instance_id == campaign_instance, ProcessInstance.business_key == uscc,

@@ -262,3 +262,26 @@ def test_window_already_open_launches_at_once(env):
     with db.tx() as s:
         assert s.scalars(select(Job.due_at).where(Job.instance_id == iid, Job.kind == "timer")).all() == [
             T0 + timedelta(days=1)]  # only the daily progress check
+
+
+def test_a_lead_campaign_run_outside_the_process_ends_the_wait_when_it_closes(env):
+    """A lead campaign created and run from the CLI publishes no plan from a process instance, so nothing tells
+    which inspection is its visit: the joining instance keeps waiting while the campaign runs, and visits
+    itself once the campaign is closed without a result for the entity."""
+    from engine.supervision import draw as drawing
+    from engine.supervision.inspection import close_campaign, joint_visit_status
+
+    _runtime, db = env
+    uscc = "91410105341672112H"
+    with db.tx() as s:
+        lead = drawing.create_campaign(s, code="CLI-LEAD", name="命令行发起的抽查", departments=["amr"],
+                                       items=["AR-01"], window_start=date(2026, 3, 2), window_end=date(2026, 5, 29),
+                                       created_by="planner", now=datetime(2026, 3, 1, tzinfo=SH)).id
+    with db.tx() as s:
+        assert joint_visit_status(s, uscc=uscc, lead_campaign_id=lead) == {
+            "done": False, "lead_ended": False, "lead_campaign_id": lead}
+        close_campaign(s, lead)
+    with db.tx() as s:
+        visit = joint_visit_status(s, uscc=uscc, lead_campaign_id=lead)
+    assert visit["lead_ended"] and not visit["done"] and visit["lead_status"] == "closed"
+    assert visit["lead_instance_id"] is None and "closed without a published result" in visit["reason"]

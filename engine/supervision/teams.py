@@ -197,10 +197,16 @@ def draw_seed(instance_id: int, uscc: str, campaign_seed: str = "") -> str:
     return hashlib.sha256(f"{instance_id}|{uscc}|{campaign_seed}".encode()).hexdigest()
 
 
+try:  # what ``hmac.digest`` calls for a named digest, without its Python-level dispatch (one per candidate)
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # a Python built without OpenSSL
+    _hmac_digest = hmac.digest
+
+
 def inspector_key(seed: str, code: str) -> str:
     """HMAC-SHA256 of the inspector's code under the draw's seed, in hex (one-shot ``hmac.digest``: the same
     value as ``hmac.new(...).hexdigest()``, without building an HMAC object per inspector)."""
-    return hmac.digest(bytes.fromhex(seed), code.encode(), "sha256").hex()
+    return _hmac_digest(bytes.fromhex(seed), code.encode(), "sha256").hex()
 
 
 # ------------------------------------------------------------------------------------------------- the pool
@@ -334,7 +340,7 @@ def build_pool(session: Session, *, entity, seed: str, start: date, end: date, p
             # Candidate.of(i, seed), built from the fields read once per transaction
             c = _object_new(Candidate)
             c.__dict__.update(fields_)
-            c.__dict__["key"] = hmac.digest(seed_key, code_bytes, "sha256").hex()
+            c.__dict__["key"] = _hmac_digest(seed_key, code_bytes, "sha256").hex()
             (rotation if i.id in last_team else candidates).append(c)
             heads[i.id] = head
     candidates.sort(key=lambda c: c.key)

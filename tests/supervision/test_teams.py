@@ -438,3 +438,13 @@ def test_team_result_to_dict_is_asdict_without_sharing():
     doc["assignment_ids"].append(9)
     assert r.members[0]["skills"] == ["a", "b"] and r.released[0]["reasons"] == ["leave"]
     assert r.assignment_ids == [7, 8]
+
+
+def test_inspector_key_is_the_documented_hmac():
+    """DESIGN.md §4: an inspector's key is HMAC-SHA256(seed, code) — whichever OpenSSL entry point computes it."""
+    import hashlib
+    import hmac
+
+    seed = hashlib.sha256(b"42|91410105341672112H|").hexdigest()
+    for code in ("INS-0001", "检查员-7", ""):
+        assert teams.inspector_key(seed, code) == hmac.new(bytes.fromhex(seed), code.encode(), "sha256").hexdigest()

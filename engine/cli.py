@@ -506,11 +506,13 @@ def _attach_groups() -> None:
 
     from engine.supervision.draw_cli import draw
     from engine.supervision.evidence_cli import evidence
+    from engine.supervision.hazards_cli import hazards
     from engine.supervision.simulate_cli import simulate
 
     main.add_command(calendar)
     main.add_command(draw)
     main.add_command(evidence)
+    main.add_command(hazards)
     main.add_command(simulate)
     for group in registry_commands:  # import, inspectors, items, team
         main.add_command(group)

@@ -88,3 +88,45 @@ def test_nothing_to_strand_adds_no_cleanup_detail(runtime, db, people):
         runtime.terminate(s, iid, "sam", "duplicate")
         kinds = s.scalars(select(AuditEvent.kind).where(AuditEvent.instance_id == iid)).all()
     assert "termination_cleanup" not in kinds
+
+
+def test_hazards_cli(runtime, db, people, monkeypatch):
+    """``regflow hazards list|overdue|stranded`` shows what the registry page shows."""
+    import json
+
+    from click.testing import CliRunner
+
+    from engine.supervision.hazards_cli import hazards as hazards_group
+
+    deploy_files(runtime, db, "timers.bpmn")
+    with clock.frozen(T0), db.tx() as s:
+        doomed = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
+        alive = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
+        ids, order, case = _problems(s, doomed, USCC, "a")
+        order_id, case_id = order.id, case.id
+        _problems(s, alive, OTHER, "b")
+    with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
+        runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
+    monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
+    run = CliRunner().invoke
+
+    r = run(hazards_group, ["stranded", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["total"] == 2 and {(i["kind"], i["id"]) for i in doc["items"]} == {("order", order_id), ("case", case_id)}
+    assert all(i["reason"] == "sam: opened for the wrong entity" and i["instance_id"] == doomed for i in doc["items"])
+    r = run(hazards_group, ["stranded"])
+    assert r.exit_code == 0 and "2 order(s) and case(s) without a running process" in r.output
+
+    r = run(hazards_group, ["list", "--json", "--uscc", USCC])
+    doc = json.loads(r.output)
+    assert doc["total"] == 2 and sorted(h["id"] for h in doc["hazards"]) == sorted(ids)
+    assert json.loads(run(hazards_group, ["list", "--json"]).output)["total"] == 4
+    assert json.loads(run(hazards_group, ["list", "--json", "--grade", "low"]).output)["total"] == 0
+    r = run(hazards_group, ["list", "--status", "nonsense"])
+    assert r.exit_code == 2 and "nonsense" in r.output
+
+    with clock.frozen(T0 + timedelta(days=60)):
+        doc = json.loads(run(hazards_group, ["overdue", "--json"]).output)
+    assert doc["total"] == 2 and order_id in [o["id"] for o in doc["orders"]]
+    assert all(o["days_overdue"] > 0 for o in doc["orders"])

@@ -1,0 +1,92 @@
+"""``regflow hazards``: the hazard registry from the command line — what ``/supervise/hazards`` shows.
+
+``list`` pages through the registry (still listed by default), ``overdue`` lists open rectification orders past
+their deadline, ``stranded`` the unsettled orders and cases whose process an administrator terminated.
+"""
+from __future__ import annotations
+
+import click
+
+from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, tx as _tx
+
+from . import dashboard
+from .loop_models import HAZARD_GRADES, HAZARD_STATUSES
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@click.group(name="hazards")
+def hazards() -> None:
+    """The hazard registry: hazards, overdue rectification orders, orders and cases without a process."""
+
+
+@hazards.command(name="list")
+@click.option("--status", type=click.Choice(["listed", "all", *HAZARD_STATUSES]), default="listed", show_default=True,
+              help="listed = still in the registry (open or rectification verified).")
+@click.option("--grade", type=click.Choice(HAZARD_GRADES))
+@click.option("--uscc", help="One entity's hazards.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--offset", type=int, default=0, show_default=True)
+@_json
+@_handle_errors
+def list_(status: str, grade: str | None, uscc: str | None, limit: int, offset: int, as_json: bool) -> None:
+    """Hazards, newest first, with the entity's name."""
+    with _tx() as s:
+        page = dashboard.list_hazards(s, status=None if status == "all" else status, grade=grade, uscc=uscc,
+                                      limit=limit, offset=offset)
+        doc = {"total": page.total, "limit": page.limit, "offset": page.offset, "hazards": [
+            {"id": h.id, "uscc": h.uscc, "entity_name": name, "item_code": h.item_code, "clause": h.clause,
+             "grade": h.grade, "status": h.status, "found_at": _iso(h.found_at), "source_instance_id":
+             h.source_instance_id, "needs_case": h.needs_case, "closed_reason": h.closed_reason}
+            for h, name in page.rows]}
+
+    def human(d):
+        lines = [f"{d['total']} hazard(s); showing {len(d['hazards'])} from {d['offset']}"]
+        lines += [f"  #{h['id']:<6} {h['grade']:<6} {h['status']:<22} {h['uscc']} {h['entity_name'] or ''}  "
+                  f"{h['item_code']}/{h['clause']}  found {h['found_at'][:10]}" for h in d["hazards"]]
+        return "\n".join(lines)
+
+    _emit(doc, as_json, human)
+
+
+@hazards.command()
+@click.option("--limit", type=int, default=50, show_default=True)
+@_json
+@_handle_errors
+def overdue(limit: int, as_json: bool) -> None:
+    """Open rectification orders past their deadline, the most overdue first."""
+    from engine.runtime import clock
+
+    now = clock.now()
+    with _tx() as s:
+        n, rows = dashboard.overdue_orders(s, now, limit=limit)
+        doc = {"total": n, "orders": [
+            {"id": o.id, "uscc": o.uscc, "status": o.status, "deadline": _iso(o.deadline),
+             "days_overdue": (now - o.deadline).days, "provisional": o.provisional,
+             "extension_used": o.extension_used, "hazard_ids": list(o.hazard_ids or []), "instance_id": o.instance_id}
+            for o in rows]}
+    _emit(doc, as_json, lambda d: "\n".join(
+        [f"{d['total']} overdue rectification order(s)"]
+        + [f"  order #{o['id']:<6} {o['uscc']} {o['status']:<9} due {o['deadline'][:10]}  "
+           f"{o['days_overdue']} day(s) overdue  instance {o['instance_id']}" for o in d["orders"]]))
+
+
+@hazards.command()
+@click.option("--limit", type=int, default=100, show_default=True)
+@_json
+@_handle_errors
+def stranded(limit: int, as_json: bool) -> None:
+    """Unsettled rectification orders and enforcement cases whose process an administrator terminated."""
+    with _tx() as s:
+        n, rows = dashboard.stranded(s, limit=limit)
+        doc = {"total": n, "items": [
+            {"kind": r.kind, "id": r.id, "uscc": r.uscc, "status": r.status, "hazard_ids": r.hazard_ids,
+             "instance_id": r.instance_id, "terminated_at": _iso(r.terminated_at), "reason": r.reason}
+            for r in rows]}
+    _emit(doc, as_json, lambda d: "\n".join(
+        [f"{d['total']} order(s) and case(s) without a running process"]
+        + [f"  {r['kind']} #{r['id']:<6} {r['uscc']} {r['status']:<9} hazards {r['hazard_ids']}  "
+           f"instance {r['instance_id']} terminated {(r['terminated_at'] or '')[:16]}: {r['reason'] or ''}"
+           for r in d["items"]]))

@@ -59,6 +59,38 @@ def handle_errors(fn):
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
+def schema_missing(exc: BaseException) -> str | None:
+    """The database's own words when ``exc`` says a table does not exist (a database ``regflow init`` never
+    set up, or set up by an older release), else None. SQLite: "no such table"; PostgreSQL: SQLSTATE 42P01."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return None
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "42P01" or str(orig).startswith("no such table"):
+        return str(orig).splitlines()[0]
+    return None
+
+
+def run(group: click.Group) -> None:
+    """Run the command group; a database without regflow's tables gets one line saying what to do (exit 2)
+    instead of a stack trace."""
+    try:
+        group()
+    except Exception as exc:  # noqa: BLE001 - anything else propagates unchanged
+        why = schema_missing(exc)
+        if why is None:
+            raise
+        from sqlalchemy.engine import make_url
+
+        from engine.config import load_settings
+
+        url = make_url(load_settings().database_url).render_as_string(hide_password=True)
+        click.echo(f"error: the database {url} has no regflow schema or an older one "
+                   f"({why}): run `regflow init` to create or upgrade it", err=True)
+        sys.exit(2)
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
     if not rows:
         return "(none)"

@@ -45,7 +45,9 @@ def serve(host: str, port: int, threads: int, with_worker: bool) -> None:
 
 
 def main() -> None:
-    cli()
+    from engine.cli_support import run
+
+    run(cli)
 
 
 if __name__ == "__main__":

@@ -128,3 +128,47 @@ def test_script_past_time_budget_becomes_incident(sqlite_db):
 def test_users_add_rejects_unknown_role(sqlite_db):
     proc = run_cli(sqlite_db.env, "users", "add", "eve", "--roles", "wizard", input="long-enough-pw\n")
     assert proc.returncode == 2 and "unknown role(s) wizard" in proc.stderr
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_env(request, tmp_path):
+    """A database nobody ran ``regflow init`` on (an empty SQLite file; an empty PostgreSQL schema)."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import IN_CI, PG_BASE, ROOT, _pg_url, pg_available
+
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        ok, why = pg_available()
+        if not ok:
+            if IN_CI:
+                pytest.fail(f"CI must run the PostgreSQL tests: {why}")
+            pytest.skip(why)
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+        eng.dispose()
+        url = _pg_url(schema)
+    yield {**os.environ, "REGFLOW_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    if schema:
+        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        eng.dispose()
+
+
+def test_a_database_without_the_schema_says_to_run_init(empty_env):
+    for args in (("tasks",), ("hazards", "list", "--json"), ("instances",)):
+        proc = run_cli(empty_env, *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "has no regflow schema" in proc.stderr and "run `regflow init`" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert run_cli(empty_env, "init").returncode == 0
+    proc = run_cli(empty_env, "tasks", "--all", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == []

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,28 +94,35 @@ def _database(kind: str, tmp_path):
     from engine.db import dispose_engines
     from engine.schema import upgrade
 
+    with empty_database(kind, tmp_path) as url:
+        upgrade(url)
+        _effect_table(url)
+        env = {**os.environ, "REGFLOW_DATABASE_URL": url, "REGFLOW_PLUGINS": "tests.support.services",
+               "PYTHONPATH": str(ROOT), "REGFLOW_RETRY_BACKOFF_S": "60"}
+        yield Db(kind, url, env)
+        dispose_engines()
+
+
+@contextmanager
+def empty_database(kind: str, tmp_path):
+    """The URL of an empty database nobody migrated: a new SQLite file, or a new PostgreSQL schema (dropped
+    afterwards; skipped with the reason outside CI when PostgreSQL is not reachable, a failure in CI)."""
     if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'regflow.db'}"
-        schema = None
-    else:
-        ok, why = pg_available()
-        if not ok:
-            if IN_CI:
-                pytest.fail(f"CI must run the PostgreSQL tests: {why}")
-            pytest.skip(why)
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-        eng.dispose()
-        url = _pg_url(schema)
-    upgrade(url)
-    _effect_table(url)
-    env = {**os.environ, "REGFLOW_DATABASE_URL": url, "REGFLOW_PLUGINS": "tests.support.services",
-           "PYTHONPATH": str(ROOT), "REGFLOW_RETRY_BACKOFF_S": "60"}
-    yield Db(kind, url, env)
-    dispose_engines()
-    if schema:
+        yield f"sqlite:///{tmp_path / 'regflow.db'}"
+        return
+    ok, why = pg_available()
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"CI must run the PostgreSQL tests: {why}")
+        pytest.skip(why)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    eng.dispose()
+    try:
+        yield _pg_url(schema)
+    finally:
         eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
         with eng.connect() as c:
             c.execute(text(f"DROP SCHEMA {schema} CASCADE"))

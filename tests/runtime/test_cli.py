@@ -132,35 +132,13 @@ def test_users_add_rejects_unknown_role(sqlite_db):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_env(request, tmp_path):
-    """A database nobody ran ``regflow init`` on (an empty SQLite file; an empty PostgreSQL schema)."""
+    """A database nobody ran ``regflow init`` on."""
     import os
-    import uuid
 
-    from sqlalchemy import create_engine, text
+    from tests.conftest import ROOT, empty_database
 
-    from tests.conftest import IN_CI, PG_BASE, ROOT, _pg_url, pg_available
-
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'empty.db'}"
-    else:
-        ok, why = pg_available()
-        if not ok:
-            if IN_CI:
-                pytest.fail(f"CI must run the PostgreSQL tests: {why}")
-            pytest.skip(why)
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text(f"CREATE SCHEMA {schema}"))
-        eng.dispose()
-        url = _pg_url(schema)
-    yield {**os.environ, "REGFLOW_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    if schema:
-        eng = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        eng.dispose()
+    with empty_database(request.param, tmp_path) as url:
+        yield {**os.environ, "REGFLOW_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
 
 
 def test_a_database_without_the_schema_says_to_run_init(empty_env):

@@ -981,20 +981,25 @@ def joint_checks(session: Session, window_start: date | None = None, window_end:
     """Visits for drawn entities of campaigns whose windows intersect [window_start, window_end]:
     an entity drawn by several campaigns with overlapping windows gets one visit with the union of
     their departments and items (DOMAIN.md §2 step 5, §6)."""
-    q = (select(DrawResult.entity_id, DrawResult.uscc, Campaign.id, Campaign.code, Campaign.window_start,
-                Campaign.window_end, Campaign.departments, Campaign.items)
-         .join(Campaign, Campaign.id == DrawResult.campaign_id)
-         .where(Campaign.status.in_(("drawn", "published"))))
+    # the campaigns first (a few), then their drawn entities (thousands): each campaign's JSON and dates are
+    # decoded once, not once per drawn entity
+    cq = (select(Campaign.id, Campaign.code, Campaign.window_start, Campaign.window_end, Campaign.departments,
+                 Campaign.items).where(Campaign.status.in_(("drawn", "published"))))
     if window_start is not None:
-        q = q.where(Campaign.window_end >= window_start)
+        cq = cq.where(Campaign.window_end >= window_start)
     if window_end is not None:
-        q = q.where(Campaign.window_start <= window_end)
-    if entity_ids is not None:
-        q = q.where(DrawResult.entity_id.in_(list(entity_ids)))
+        cq = cq.where(Campaign.window_start <= window_end)
+    campaigns = {row[0]: tuple(row) for row in session.execute(cq)}
     by_entity: dict[int, list] = {}
     usccs: dict[int, str] = {}
-    for eid, uscc, cid, code, ws, we, deps, items in session.execute(q):
-        by_entity.setdefault(eid, []).append((cid, code, ws, we, deps, items))
+    if not campaigns:
+        return []
+    q = select(DrawResult.entity_id, DrawResult.uscc, DrawResult.campaign_id).where(
+        DrawResult.campaign_id.in_(list(campaigns)))
+    if entity_ids is not None:
+        q = q.where(DrawResult.entity_id.in_(list(entity_ids)))
+    for eid, uscc, cid in session.execute(q):
+        by_entity.setdefault(eid, []).append(campaigns[cid])
         usccs[eid] = uscc
     out = []
     for eid in sorted(by_entity):

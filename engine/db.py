@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Callable, Iterator
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -169,6 +169,8 @@ def utcnow() -> datetime:
 
 #: batches of at least this many rows go to PostgreSQL with COPY instead of a pipelined executemany
 COPY_FROM_ROWS = 20
+#: :class:`RowInserter`'s mark for a JSON column whose pre-encoded values need no bind processor
+_JSON_TEXT_AS_IS = object()
 
 
 class DeferredWriteError(Exception):
@@ -336,6 +338,9 @@ class RowInserter:
                     # a step's rows share their timestamps: each distinct one is converted once, for every
                     # column of the same type (same repr: same configuration, so the same conversion)
                     group = repr(col_type) if _python_type(col_type) is datetime else None
+                    if group is None and dialect.name == "sqlite" and isinstance(col_type, JSON):
+                        # SQLite's JSON processor is the engine's serializer, which stores JsonText as it is
+                        group = _JSON_TEXT_AS_IS
                     convert.append((i, proc, group))
             values_of = itemgetter(*self.columns) if len(self.columns) > 1 else (lambda r, c=self.columns[0]: (r[c],))
             copy_sql = (f"COPY {prep.format_table(self.table)} ({', '.join(prep.quote(c) for c in self.columns)}) "
@@ -357,7 +362,10 @@ class RowInserter:
                 vals = list(values_of(r))
                 for i, proc, group in convert:
                     v = vals[i]
-                    if group is not None:
+                    if group is _JSON_TEXT_AS_IS:
+                        if type(v) is not JsonText:
+                            vals[i] = proc(v)
+                    elif group is not None:
                         key = (group, v)
                         if key in memo:
                             vals[i] = memo[key]

@@ -22,11 +22,9 @@ from engine.runtime.models import HumanTask, Incident, ProcessInstance
 
 from .campaign_models import Campaign, DrawResult
 from .inspection import VIOLATION_CODES
-from .loop_models import (CASE_DONE, HAZARD_GRADES, HAZARD_STATUSES, OPEN_ORDER_STATUSES, EnforcementCase,
-                          EntityHazardStats, Hazard, Publication, RectificationOrder)
+from .loop_models import (CASE_DONE, HAZARD_GRADES, HAZARD_STATUSES, OPEN_HAZARD_STATUSES, OPEN_ORDER_STATUSES,
+                          EnforcementCase, EntityHazardStats, Hazard, Publication, RectificationOrder)
 
-#: hazards still in the registry (verified ones wait for their case to close before removal)
-OPEN_HAZARD_STATUSES = ("open", "rectification_verified")
 CLASSES = ("A", "B", "C", "D")
 CONTROL = "control"
 #: days are cut at midnight in this zone (the workbench's display zone)

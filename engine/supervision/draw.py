@@ -875,11 +875,24 @@ def draw_campaign(session: Session, ref: int | str, now: datetime) -> DrawSummar
     return _draw_summary(c, created=True)
 
 
+_STRATUM_ORDER = {s: i for i, s in enumerate(("control",) + CLASSES)}
+
+
+def _draw_order(row) -> tuple[int, int]:
+    """The stored draw's order: control first then A–D, each by rank."""
+    return _STRATUM_ORDER[row.stratum], row.rank
+
+
 def drawn_rows(session: Session, campaign_id: int) -> list[DrawResult]:
     """The stored draw, control first then A–D, each by rank."""
-    order = {s: i for i, s in enumerate(("control",) + CLASSES)}
-    rows = list(session.scalars(select(DrawResult).where(DrawResult.campaign_id == campaign_id)))
-    return sorted(rows, key=lambda r: (order[r.stratum], r.rank))
+    return sorted(session.scalars(select(DrawResult).where(DrawResult.campaign_id == campaign_id)), key=_draw_order)
+
+
+def drawn_entities(session: Session, campaign_id: int) -> list:
+    """:func:`drawn_rows` as plain ``(uscc, entity_id, stratum, rank)`` rows, for work over thousands of them
+    (a campaign launch) that needs no ORM objects."""
+    return sorted(session.execute(select(DrawResult.uscc, DrawResult.entity_id, DrawResult.stratum, DrawResult.rank)
+                                  .where(DrawResult.campaign_id == campaign_id)), key=_draw_order)
 
 
 # ---------------------------------------------------------------------------------------------- verify

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from . import calendar
-from .hazards import _event, get_hazards
+from .hazards import _event, get_hazards, process_terminated
 from .loop_models import CASE_DONE, EnforcementCase, EnforcementCaseHazard
 
 LEAD_SOURCES = ("inspection", "reinspection", "report", "complaint", "transfer", "monitoring")
@@ -157,9 +157,8 @@ def note_terminated_instance(session: Session, instance_id: int, reason: str, no
         .order_by(EnforcementCase.id)).all()
     if not cases:
         return None
-    why = reason.strip()[:200]
     for c in cases:
-        _event(c, now, "process_terminated", instance_id=instance_id, reason=why)
+        process_terminated(c, now, instance_id, reason)
     session.flush()
     return {"cases_stranded": [c.id for c in cases]}
 

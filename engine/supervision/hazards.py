@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from . import calendar
-from .loop_models import (CASE_DONE, HAZARD_GRADES, OPEN_ORDER_STATUSES, EnforcementCase, EnforcementCaseHazard,
-                          EntityHazardStats, Hazard, RectificationOrder)
+from .loop_models import (CASE_DONE, HAZARD_GRADES, OPEN_HAZARD_STATUSES, OPEN_ORDER_STATUSES, EnforcementCase,
+                          EnforcementCaseHazard, EntityHazardStats, Hazard, RectificationOrder)
 
 REINSPECTION_OUTCOMES = ("fixed", "partly_fixed", "not_fixed", "new_problem")
 DEADLINE_KINDS = ("workdays", "days")
@@ -186,7 +186,7 @@ def close_for_entity(session: Session, uscc: str, reason: str, now: datetime) ->
     if not reason:
         raise InvalidInput("a reason is required (e.g. status_deregistered)")
     hazards = session.scalars(select(Hazard).where(
-        Hazard.uscc == uscc, Hazard.status.in_(("open", "rectification_verified"))).order_by(Hazard.id)).all()
+        Hazard.uscc == uscc, Hazard.status.in_(OPEN_HAZARD_STATUSES)).order_by(Hazard.id)).all()
     for h in hazards:
         h.status = "closed_other"
         h.closed_at = now
@@ -338,6 +338,11 @@ def escalate_order(session: Session, order_id: int, now: datetime, reason: str =
     return o
 
 
+def process_terminated(row, now: datetime, instance_id: int, reason: str, **detail: Any) -> None:
+    """The ``process_terminated`` history entry of an order, case or hazard whose process was terminated."""
+    _event(row, now, "process_terminated", instance_id=instance_id, **detail, reason=reason.strip()[:200])
+
+
 def note_terminated_instance(session: Session, instance_id: int, reason: str, now: datetime) -> dict | None:
     """A runtime terminate hook (``engine.bootstrap``): an administrator terminated ``instance_id``, so its
     unsettled rectification orders will see no serving, re-inspection or escalation. They keep their status
@@ -349,15 +354,13 @@ def note_terminated_instance(session: Session, instance_id: int, reason: str, no
         .order_by(RectificationOrder.id)).all()
     if not orders:
         return None
-    why = reason.strip()[:200]
     hazard_ids: set[int] = set()
     for order in orders:
-        _event(order, now, "process_terminated", instance_id=instance_id, reason=why)
+        process_terminated(order, now, instance_id, reason)
         hazard_ids.update(order.hazard_ids or [])
-    listed = [h for h in get_hazards(session, hazard_ids) if h.status in ("open", "rectification_verified")]
+    listed = [h for h in get_hazards(session, hazard_ids) if h.status in OPEN_HAZARD_STATUSES]
     for h in listed:
-        _event(h, now, "process_terminated", instance_id=instance_id,
-               orders=[o.id for o in orders if h.id in (o.hazard_ids or [])], reason=why)
+        process_terminated(h, now, instance_id, reason, orders=[o.id for o in orders if h.id in (o.hazard_ids or [])])
     session.flush()
     return {"orders_stranded": [o.id for o in orders], "hazards_without_process": [h.id for h in listed]}
 
@@ -365,7 +368,7 @@ def note_terminated_instance(session: Session, instance_id: int, reason: str, no
 def assess(session: Session, hazard_ids: Iterable[int]) -> dict:
     """Where a set of hazards stands, read from the registry (what the rectification process routes on)."""
     rows = get_hazards(session, hazard_ids)
-    live = [h for h in rows if h.status in ("open", "rectification_verified")]
+    live = [h for h in rows if h.status in OPEN_HAZARD_STATUSES]
     open_cases = open_cases_for(session, [h.id for h in live])
     open_ids = [h.id for h in rows if h.status == "open"]
     return {"open_ids": open_ids, "verified_ids": [h.id for h in rows if h.status == "rectification_verified"],

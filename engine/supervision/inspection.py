@@ -144,18 +144,15 @@ def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id
     instance. Idempotent: entities that already have a child instance are skipped."""
     from engine.runtime.models import ProcessInstance
 
-    from .campaign_models import CLASSES, Campaign, DrawResult
+    from .campaign_models import Campaign
+    from .draw import drawn_entities
 
     c = session.get(Campaign, campaign_id)
     if c is None:
         raise NotFound(f"campaign {campaign_id} not found")
     if c.status not in ("drawn", "published"):
         raise Conflict(f"campaign {c.code} is {c.status}; only a drawn campaign launches inspections")
-    # the stored draw in ``drawn_rows``'s order (control first, then A-D, each by rank), as plain rows
-    order = {s: i for i, s in enumerate(("control",) + CLASSES)}
-    rows = sorted(session.execute(select(DrawResult.uscc, DrawResult.entity_id, DrawResult.stratum, DrawResult.rank)
-                                  .where(DrawResult.campaign_id == campaign_id)),
-                  key=lambda r: (order[r.stratum], r.rank))
+    rows = drawn_entities(session, campaign_id)
     started = set(session.scalars(select(ProcessInstance.business_key).where(
         ProcessInstance.parent_instance_id == parent_instance_id)))
     cap = workload_cap_for(session, len(rows))

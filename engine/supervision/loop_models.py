@@ -25,6 +25,8 @@ from engine.db import Base, UTCDateTime
 
 HAZARD_GRADES = ("low", "medium", "high")
 HAZARD_STATUSES = ("open", "rectification_verified", "removed", "closed_other")
+#: Hazards still in the registry (verified ones wait for their case to close before removal).
+OPEN_HAZARD_STATUSES = ("open", "rectification_verified")
 ORDER_STATUSES = ("issued", "served", "reported", "verified", "escalated", "closed_other")
 #: Order statuses whose deadline still matters (the order is not settled).
 OPEN_ORDER_STATUSES = ("issued", "served", "reported")

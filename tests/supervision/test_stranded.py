@@ -32,14 +32,21 @@ def _problems(s, iid: int, uscc: str, tag: str) -> tuple[list[int], Rectificatio
     return ids, order, case
 
 
-def test_terminated_process_strands_its_order_and_case(runtime, db, people):
+def _two_instances_with_problems(runtime, db) -> tuple[int, list[int], int, int]:
+    """Two running instances, each with two hazards, an order and a case: (the first instance, its hazards, its
+    order, its case)."""
     deploy_files(runtime, db, "timers.bpmn")
     with clock.frozen(T0), db.tx() as s:
         doomed = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
         alive = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
         ids, order, case = _problems(s, doomed, USCC, "a")
-        order_id, case_id = order.id, case.id
         _problems(s, alive, OTHER, "b")
+        return doomed, ids, order.id, case.id
+
+
+def test_terminated_process_strands_its_order_and_case(runtime, db, people):
+    doomed, ids, order_id, case_id = _two_instances_with_problems(runtime, db)
+    with clock.frozen(T0), db.tx() as s:
         settled = hazards.issue_order(s, uscc=USCC, hazard_ids=ids[:1], days=5, instance_id=doomed, task_key="a-old",
                                       now=T0)
         settled.status = "verified"
@@ -98,13 +105,7 @@ def test_hazards_cli(runtime, db, people, monkeypatch):
 
     from engine.supervision.hazards_cli import hazards as hazards_group
 
-    deploy_files(runtime, db, "timers.bpmn")
-    with clock.frozen(T0), db.tx() as s:
-        doomed = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
-        alive = runtime.start(s, "timers", data={"deadline": "P30D"}).instance.id
-        ids, order, case = _problems(s, doomed, USCC, "a")
-        order_id, case_id = order.id, case.id
-        _problems(s, alive, OTHER, "b")
+    doomed, ids, order_id, case_id = _two_instances_with_problems(runtime, db)
     with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
         runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
     monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)

@@ -97,3 +97,37 @@ def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
     assert action.count() == 1 and "result_1" in action.inner_text()
     assert page.locator("#chain-verdict").get_attribute("data-ok") == "1"
     page.screenshot(path=str(ARTIFACTS / "e2e-3-auditor-trace.png"), full_page=True)
+
+
+def test_approver_approves_a_campaign_plan_from_the_inbox(page, web_env, demo_campaign):
+    """Supervisors work their own tasks in the inbox: the demo's second campaign waits at ``approve``
+    (candidate group ``approvers``); ``approver`` (role supervisor only) finds it, opens it, is refused
+    without the public randomness value, approves with it, and the campaign draws and launches."""
+    with web_env.tx() as s:
+        ht = s.scalars(select(HumanTask).where(HumanTask.bpmn_id == "approve", HumanTask.status == "open")).one()
+        task_id, campaign_instance = ht.id, ht.instance_id
+    sign_in(page, username="approver")
+    assert page.locator("nav.areas a[href='/inbox/']").is_visible()
+    page.goto("/inbox/")
+    page.locator(f"#task-{task_id} a.task-link").click()
+    page.wait_for_load_state("networkidle")
+    page.select_option("#f-decision", "approve")
+    before = _state(web_env, campaign_instance)
+    page.click("form.rf-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".rf-error-summary").is_visible()
+    assert _state(web_env, campaign_instance) == before
+
+    page.fill("#f-public_random_value", "05 09 13 21 28 33 + 11")
+    page.fill("#f-public_random_source", "福利彩票双色球 (test)")
+    page.fill("#f-notice_date", "2026-12-07")
+    page.click("form.rf-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/inbox/"), page.locator("body").inner_text()[:2000]
+    with web_env.tx() as s:
+        done = s.get(HumanTask, task_id)
+        assert (done.status, done.completed_by) == ("completed", "approver")
+        children = s.scalar(select(func.count()).select_from(ProcessInstance)
+                            .where(ProcessInstance.parent_instance_id == campaign_instance))
+    assert children > 0
+    assert page.locator(f"#task-{task_id}").count() == 0

@@ -26,7 +26,9 @@ from web.i18n import gettext as _
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
-WORKERS = ("officer", "team_leader")
+#: who works tasks in the inbox: officers and team leaders, and supervisors for theirs (plan approval,
+#: result review, the agency head's decisions); which task each may open is decided by its candidate groups
+WORKERS = ("officer", "team_leader", "supervisor")
 #: who may open an entity dossier (supervisors and auditors read only)
 DOSSIER_READERS = ("officer", "team_leader", "supervisor", "auditor")
 PAGE_SIZE = 50
@@ -258,6 +260,8 @@ def unclaim(task_id: int):
 @roles_required(*WORKERS)
 def delegate(task_id: int):
     user = current_user()
+    s = read_session()
+    _check_access(s, _task_or_404(s, task_id))  # before the input checks: a stranger gets 403, not 400
     to_user = (request.form.get("to_user") or "").strip()
     reason = (request.form.get("reason") or "").strip()
     if not to_user:
@@ -331,14 +335,14 @@ def complete(task_id: int):
     from forms.validate import validate
 
     user = current_user()
+    s = read_session()
+    ht = _task_or_404(s, task_id)
+    _check_access(s, ht)  # who may not work on the task learns nothing more from a malformed submission
     rev_text = request.args.get("rev", "")
     if not rev_text.isdigit():
         return error_response(400, _("The submission does not say which version of the task it was made on "
                                      "(rev). Reload the task and submit again."))
     rev = int(rev_text)
-    s = read_session()
-    ht = _task_or_404(s, task_id)
-    _check_access(s, ht)
     if ht.status != "open":
         return error_response(409, _not_open_message(ht))
     inst = s.get(ProcessInstance, ht.instance_id)

@@ -34,6 +34,8 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     extensions.init_app(app, settings)
     i18n.init_app(app)
     security.init_app(app)
+    from web import labels
+    labels.init_app(app)
 
     from web import errors
     errors.init_app(app)

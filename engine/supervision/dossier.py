@@ -78,6 +78,7 @@ def inspections_of(session: Session, uscc: str) -> list[InspectionView]:
     for t in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(ids), HumanTask.status == "open")
                              .order_by(HumanTask.id)):
         views[t.instance_id].open_tasks.append({"id": t.id, "name": t.name or t.bpmn_id, "assignee": t.assignee,
+                                                "process_id": t.process_id, "bpmn_id": t.bpmn_id, "form_id": t.form_id,
                                                 "due_at": t.due_at})
     return list(views.values())
 

@@ -313,6 +313,32 @@ def test_designer_moves_an_element_sees_an_error_and_deploys(page, web_env):
     assert '<spiffworkflow:parameter id="entity_id" type="int" value="entity_id" />' in xml
 
 
+def test_names_in_the_ui_languages_are_edited_in_the_regflow_group(page):
+    """``nameZh``/``nameEn`` (engine/runtime/labels.py) on a user task and on the process itself."""
+    _open_modeler(page, "inspection_campaign")
+    _open_regflow_group(page, "approve")
+    assert page.locator('input[name="regflow-nameZh"]').input_value() == "审批抽查计划（公开随机数）"
+    _set(page, "regflow-nameZh", "审批抽查计划")
+    _set(page, "regflow-nameEn", "Plan approval")
+    # the empty canvas selects the process
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 40, box["y"] + 40)
+    page.wait_for_selector('.bio-properties-panel-header-type:text-matches("process", "i")')
+    group = page.locator('[data-group-id="group-regflow"]')
+    group.wait_for()
+    header = group.locator(".bio-properties-panel-group-header")
+    if "open" not in (header.get_attribute("class") or ""):
+        header.click()
+    assert page.locator('input[name="regflow-nameZh"]').input_value() == "“双随机、一公开”抽查任务"
+    _set(page, "regflow-nameZh", "抽查任务")
+    xml = _exported_xml(page)
+    from engine.runtime.labels import labels_from_xml
+    labels = labels_from_xml(xml)
+    assert labels["approve"] == {"": "Approve the plan (public randomness value)", "zh": "审批抽查计划",
+                                 "en": "Plan approval"}
+    assert labels["inspection_campaign"]["zh"] == "抽查任务"
+
+
 def test_pasting_invalid_xml_names_the_line_and_changes_nothing(page):
     _open_modeler(page)
     before = _exported_xml(page)

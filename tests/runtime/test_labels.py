@@ -1,0 +1,76 @@
+"""Names of processes and tasks in the UI's languages (``engine.runtime.labels``): read from the
+``nameZh``/``nameEn`` properties of the deployed library, pools included, refreshed on deploy, and the
+fallbacks (a form title for Chinese, else the BPMN name)."""
+from __future__ import annotations
+
+from engine.runtime.labels import Labels, labels_from_xml, pick
+from tests.runtime.test_modeling import INSPECTION, PROCESSES, library  # noqa: F401 (fixture)
+
+POOL_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+  <bpmn:collaboration id="c">
+    <bpmn:participant id="pool" name="Pool" processRef="p">
+      <bpmn:extensionElements><spiffworkflow:properties>
+        <spiffworkflow:property name="nameZh" value="泳池名" />
+        <spiffworkflow:property name="nameEn" value="Pool name" />
+      </spiffworkflow:properties></bpmn:extensionElements>
+    </bpmn:participant>
+  </bpmn:collaboration>
+  <bpmn:process id="p" name="流程" isExecutable="true">
+    <bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="nameZh" value="流程自己的名称" />
+    </spiffworkflow:properties></bpmn:extensionElements>
+    <bpmn:userTask id="t1" name="Fill in">
+      <bpmn:extensionElements><spiffworkflow:properties>
+        <spiffworkflow:property name="formId" value="f" />
+        <spiffworkflow:property name="nameZh" value="  填写  " />
+        <spiffworkflow:property name="nameEn" value="" />
+      </spiffworkflow:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:userTask id="t2" name="Check" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_labels_from_xml_reads_properties_pools_and_names():
+    labels = labels_from_xml(POOL_XML)
+    # the process' own property wins over its pool's; the pool fills in what the process lacks
+    assert labels["p"] == {"": "流程", "zh": "流程自己的名称", "en": "Pool name"}
+    assert labels["t1"] == {"": "Fill in", "zh": "填写"}  # trimmed; an empty property is no label
+    assert labels["t2"] == {"": "Check"}
+    assert "end" not in labels  # neither a name nor a label
+
+
+def test_pick_order():
+    assert pick({"": "Fill in", "zh": "填写"}, "zh", "表单标题") == "填写"
+    assert pick({"": "Check"}, "zh", "表单标题") == "表单标题"
+    assert pick({"": "Check"}, "zh") == "Check"
+    assert pick({"": "Check"}, "en", "表单标题") == "Check"  # English: the BPMN name, never a form title
+    assert pick(None, "zh", "表单标题") == "表单标题"
+    assert pick(None, "en", "Form title") is None
+
+
+def test_library_labels_in_both_languages_and_refreshed_on_deploy(library):  # noqa: F811
+    from engine.runtime import modeling
+
+    rt, db, form_hash = library
+    labels = Labels()
+    with db.tx() as s:
+        assert labels.process(s, "entity_inspection", "zh") == "单户市场主体抽查检查"
+        assert labels.process(s, "entity_inspection", "en") == "Inspection of one drawn entity"
+        assert labels.element(s, "entity_inspection", "inspect", "zh") == "现场检查（合并检查单）"
+        assert labels.element(s, "entity_inspection", "inspect", "en") == "Inspection (merged checklist)"
+        # a task of the rectification call activity runs in an entity_inspection instance
+        assert labels.element(s, "entity_inspection", "serve_order", "zh") == "送达责令整改通知书"
+        # an element id used by several processes is found only under its own process
+        assert labels.element(s, "nowhere", "start", "zh") is None
+        assert labels.element(s, "unknown", "nothing", "zh", "表单标题") == "表单标题"
+
+    text = (PROCESSES / INSPECTION).read_text(encoding="utf-8").replace(
+        'value="现场检查（合并检查单）"', 'value="现场检查"')
+    with db.tx() as s:
+        modeling.deploy_file(rt, s, INSPECTION, text, "designer", form_hash)
+    with db.tx() as s:
+        assert labels.element(s, "entity_inspection", "inspect", "zh") == "现场检查"

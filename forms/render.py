@@ -194,3 +194,10 @@ def render_form(form: FormDefinition, values: dict | None = None, errors: dict |
     """The whole ``<form>`` as HTML (Chinese by default; ``lang="en"`` for English)."""
     macros = environment().get_template(MACROS).module
     return Markup(macros.render_form(form, values or {}, errors or {}, lang, csrf_token, action, method))
+
+
+def render_summary(form: FormDefinition, values: dict | None = None, lang: str = "zh") -> Markup:
+    """A submitted form, read only: each field with a value, labelled (select options by their labels,
+    booleans as yes/no, tables and the merged checklist as tables)."""
+    macros = environment().get_template(MACROS).module
+    return Markup(macros.render_summary(form, values or {}, lang))

@@ -189,6 +189,50 @@ class CampaignProgress:
         return round((self.completed + self.terminated) / self.drawn, 4) if self.drawn else None
 
 
+#: the process that plans, approves and runs a campaign (processes/inspection_campaign.bpmn)
+CAMPAIGN_PROCESS = "inspection_campaign"
+
+
+@dataclass
+class PlanInPreparation:
+    """A campaign process that has not published its plan yet: being drafted, awaiting approval, or sent
+    back for changes (no campaign row exists before the approval)."""
+    instance_id: int
+    business_key: str | None
+    started_by: str
+    started_at: datetime
+    #: the plan's name as last submitted (the draft's ``name`` field), if any
+    name: str | None = None
+    #: its open human tasks (who has to act now)
+    tasks: list[HumanTask] = field(default_factory=list)
+
+
+def plans_in_preparation(session: Session, limit: int = 50) -> list[PlanInPreparation]:
+    """Running campaign processes without a published plan, oldest first, each with its open tasks."""
+    from engine.runtime.models import AuditEvent
+
+    published = select(Publication.source_instance_id).where(Publication.kind == "plan",
+                                                             Publication.source_instance_id.is_not(None))
+    plans = {r.id: PlanInPreparation(r.id, r.business_key, r.started_by, r.started_at)
+             for r in session.execute(select(ProcessInstance.id, ProcessInstance.business_key,
+                                             ProcessInstance.started_by, ProcessInstance.started_at)
+                                      .where(ProcessInstance.process_id == CAMPAIGN_PROCESS,
+                                             ProcessInstance.status == "running",
+                                             ProcessInstance.id.not_in(published))
+                                      .order_by(ProcessInstance.id).limit(limit))}
+    if not plans:
+        return []
+    for ht in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(list(plans)),
+                                                      HumanTask.status == "open").order_by(HumanTask.id)):
+        plans[ht.instance_id].tasks.append(ht)
+    for iid, diff in session.execute(select(AuditEvent.instance_id, AuditEvent.data_diff).where(
+            AuditEvent.instance_id.in_(list(plans)), AuditEvent.kind == "task_completed").order_by(AuditEvent.seq)):
+        name = (diff or {}).get("name")
+        if isinstance(name, dict) and isinstance(name.get("new"), str):
+            plans[iid].name = name["new"]
+    return list(plans.values())
+
+
 def campaign_progress(session: Session, limit: int = 50, campaign_ids: Sequence[int] | None = None
                       ) -> list[CampaignProgress]:
     """Per campaign (newest first): drawn entities (by stratum), and its inspections started, completed,

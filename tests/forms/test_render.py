@@ -140,3 +140,33 @@ def test_evidence_refs_from_html_round_trip(sample, valid_sample_data):
     raw = re.search(r'<input type="hidden" name="photos" value="([^"]*)"', html).group(1).replace("&#34;", '"')
     clean, errors = validate(sample, {**valid_sample_data, "photos": raw})
     assert errors == {} and clean["photos"] == [ref("a.jpg", SHA, 5)]
+
+
+def test_summary_shows_each_filled_field_read_only(sample):
+    from forms.render import render_summary
+
+    values = {"uscc": "91410105341672112H", "note": "", "staff": 12, "fine": 1500.5, "visited": True,
+              "notify": False, "decision": "reject", "penalties": ["fine", "warning"], "photos": [ref()],
+              "findings": [{"clause": "第十条", "grade": "high"}],
+              "checks": {"GEN-01": {"result": "non_compliant", "note": "未亮照"}, "4.2.1": {"result": "compliant"}}}
+    html = str(render_summary(sample, values, "zh"))
+    assert "<input" not in html and "<select" not in html and "<textarea" not in html
+    pairs = dict(re.findall(r"<dt>(.*?)</dt>\s*<dd[^>]*>(.*?)</dd>", html, re.S))
+    labels = {f.name: f.label.get("zh") for f in sample.fields}
+    assert pairs[labels["uscc"]] == "91410105341672112H"
+    assert labels["note"] not in pairs  # empty: not shown
+    assert pairs[labels["staff"]] == "12" and pairs[labels["fine"]] == "1500.5 元"
+    assert pairs[labels["visited"]] == "是" and pairs[labels["notify"]] == "否"
+    decision = sample.field("decision")
+    assert pairs[labels["decision"]] == decision.option("reject").label.get("zh")
+    penalties = sample.field("penalties")
+    assert pairs[labels["penalties"]] == "、".join(penalties.option(v).label.get("zh") for v in ("fine", "warning"))
+    assert "photo.jpg" in pairs[labels["photos"]] and SHA[:12] in pairs[labels["photos"]]
+    findings = pairs[labels["findings"]]
+    assert findings.count("<tr>") == 2  # the header and the one row: no blank row to fill in
+    assert "第十条" in findings and sample.field("findings").column("grade").option("high").label.get("zh") in findings
+    checks = pairs[labels["checks"]]
+    assert re.search(r"GEN-01.*?亮照经营.*?不符合</td><td>未亮照", checks, re.S)
+    assert re.search(r"4\.2\.1.*?符合</td>", checks, re.S)
+    en = str(render_summary(sample, values, "en"))
+    assert "<dd class=\"rf-type-bool\">Yes</dd>" in en and "Non-compliant" in en

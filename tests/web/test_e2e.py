@@ -111,6 +111,10 @@ def test_approver_approves_a_campaign_plan_from_the_inbox(page, web_env, demo_ca
     page.goto("/inbox/")
     page.locator(f"#task-{task_id} a.task-link").click()
     page.wait_for_load_state("networkidle")
+    # the plan to approve is on the page, read only, above the approval form
+    plan = page.locator("#earlier-steps details[data-form-id='campaign_plan']")
+    assert plan.get_attribute("open") is not None
+    assert "演示抽查：待审批计划 (demo)" in plan.inner_text() and "D类（高风险）抽查比例" in plan.inner_text()
     page.select_option("#f-decision", "approve")
     before = _state(web_env, campaign_instance)
     page.click("form.rf-form button[type=submit]")

@@ -369,3 +369,29 @@ def test_officer_claims_fails_then_completes_in_the_browser(page, web_env, tasks
     assert page.locator(f"#task-{task_id}").count() == 0
     assert "已办结" in page.locator(".flash.success").inner_text()
     assert _task(web_env, task_id).status == "completed"
+
+
+def test_task_page_shows_the_earlier_steps_read_only(http, web_env):
+    """The approver sees the plan being approved (the planner's form, read only, from the instance's
+    data); the approval form itself is not repeated among the earlier steps; a business key that is not
+    an entity is labelled as such, not linked to a dossier."""
+    from engine.demo import start_demo_campaigns
+
+    waiting = start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)["awaiting_approval"]
+    with web_env.tx() as s:
+        task_id = s.scalars(select(HumanTask.id).where(HumanTask.instance_id == waiting,
+                                                       HumanTask.status == "open")).one()
+    approver = http(username="approver")
+    page = approver.get(f"/inbox/tasks/{task_id}").text
+    steps = re.search(r'<section class="card earlier-steps" id="earlier-steps">(.*?)</section>', page, re.S).group(1)
+    assert steps.count("<details") == 1 and 'data-form-id="campaign_plan"' in steps and "制定抽查计划" in steps
+    assert re.search(r"<dt>计划名称</dt>\s*<dd[^>]*>演示抽查：待审批计划 \(demo\)</dd>", steps)
+    assert re.search(r"<dt>D类（高风险）抽查比例</dt>\s*<dd[^>]*>3 %</dd>", steps)
+    assert re.search(r"<dt>部门联合抽查</dt>\s*<dd[^>]*>是</dd>", steps)
+    assert "年度报告公示信息检查" in steps and "书面检查" in steps  # the items table, method by its label
+    assert "公开随机数" not in steps  # this task's own form
+    assert "<dt>业务编号</dt>" in page and "/inbox/entities/DEMO-CAMPAIGN-2" not in page
+    listing = approver.get("/inbox/").text
+    assert "DEMO-CAMPAIGN-2" in listing and "/inbox/entities/DEMO-CAMPAIGN-2" not in listing
+    en = approver.get(f"/inbox/tasks/{task_id}?lang=en").text
+    assert "Earlier steps of this case" in en and re.search(r"<dt>Campaign name</dt>", en)

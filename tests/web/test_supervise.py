@@ -158,6 +158,35 @@ def test_campaigns_page(http, web_env):
     assert sup.get("/supervise/campaigns?campaign=abc").status_code == 400
 
 
+def test_campaigns_page_lists_plans_in_preparation(http, web_env):
+    """The demo's second campaign waits at its approval: listed with its plan name, the approval task and
+    its group until the approver approves; the first campaign (plan published) is not."""
+    from engine.demo import start_demo_campaigns
+    from engine.supervision import dashboard
+
+    out = start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)
+    waiting, launched = out["awaiting_approval"], out["campaign_instances"][0]
+    sup = http("supervisor")
+    page = sup.get("/supervise/campaigns").text
+    row = re.search(rf'<tr id="plan-{waiting}">(.*?)</tr>', page, re.S).group(1)
+    assert "演示抽查：待审批计划 (demo)" in row and "DEMO-CAMPAIGN-2" in row
+    assert "审批抽查计划（公开随机数）" in row and "approvers" in row
+    assert f'href="/audit/instances/{waiting}"' in row and re.search(r'href="/inbox/tasks/\d+"', row)
+    assert f'id="plan-{launched}"' not in page
+    assert "Plan approval" not in row and "Approve the plan" in sup.get("/supervise/campaigns?lang=en").text
+    assert re.search(r'id="plans-link">1 个待定抽查计划<', sup.get("/supervise/").text)
+
+    with web_env.tx() as s:
+        ht = s.scalars(select(HumanTask).where(HumanTask.instance_id == waiting, HumanTask.status == "open")).one()
+        web_env.runtime.complete_task(s, ht.id, "approver", {
+            "decision": "approve", "public_random_value": "01 02 03", "public_random_source": "test",
+            "notice_date": clock.now().date().isoformat()})
+    with web_env.tx() as s:
+        assert dashboard.plans_in_preparation(s) == []
+    assert f'id="plan-{waiting}"' not in sup.get("/supervise/campaigns").text
+    assert "没有待定的抽查计划。" in sup.get("/supervise/campaigns").text
+
+
 def test_supervisor_retries_an_incident(http, web_env):
     iid, incident_id = _incident(web_env)
     sup = http("supervisor")

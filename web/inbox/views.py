@@ -288,6 +288,35 @@ def _action_failed(task_id: int, exc: EngineError, template: str):
 
 
 # --------------------------------------------------------------------------------------------- task
+def _earlier_steps(s, ht: HumanTask, task_data: dict) -> list[dict]:
+    """The instance's completed form tasks before this one (the latest of each form, oldest first), each
+    with its form rendered read only from the instance's current data: what was planned, found or decided
+    before — the plan for its approver, the inspection result for its reviewer, the investigation for the
+    decision. Forms that no longer exist or do not parse are left out; this task's own form is not repeated."""
+    from forms.loader import FormDefinitionError, UnknownForm
+    from forms.render import render_summary
+    from forms.validate import bind_runtime
+
+    latest: dict[str, HumanTask] = {}
+    for done in s.scalars(select(HumanTask).where(HumanTask.instance_id == ht.instance_id,
+                                                  HumanTask.status == "completed", HumanTask.form_id.is_not(None),
+                                                  HumanTask.form_id != (ht.form_id or ""))
+                          .order_by(HumanTask.completed_at, HumanTask.id)):
+        latest.pop(done.form_id, None)
+        latest[done.form_id] = done
+    steps = []
+    for done in latest.values():
+        try:
+            form = bind_runtime(_forms().get(done.form_id), task_data)
+        except (UnknownForm, FormDefinitionError):
+            continue
+        values = {f.name: task_data.get(f.name) for f in form.fields}
+        if not any(v not in (None, "", [], {}) for v in values.values()):
+            continue
+        steps.append({"task": done, "form": form, "html": render_summary(form, values, current_locale())})
+    return steps
+
+
 def _render_task(s, ht: HumanTask, *, values=None, errors=None, status: int = 200, notice: str | None = None):
     from forms.render import render_form
     from web.security import csrf_token
@@ -296,6 +325,7 @@ def _render_task(s, ht: HumanTask, *, values=None, errors=None, status: int = 20
     task_data = _task_data(s, ht) if ht.status == "open" else {}
     form = _bound_form(ht, task_data) if ht.status == "open" else None
     files = evidence_service.for_task(s, ht.id)
+    earlier = _earlier_steps(s, ht, task_data) if ht.status == "open" else []
     form_html = None
     if form is not None:
         shown = values if values is not None else _initial_values(form, task_data, files)
@@ -310,7 +340,7 @@ def _render_task(s, ht: HumanTask, *, values=None, errors=None, status: int = 20
     me = current_user().username
     mates = colleagues(s, ht.candidate_groups or [], exclude=me) if ht.status == "open" else []
     return render_template("inbox/task.html", ht=ht, inst=inst, entity=entity, parent=parent, form_html=form_html,
-                           files=files, colleagues=mates, me=me, now=clock.now(), errors=errors or {}, notice=notice,
+                           files=files, colleagues=mates, earlier=earlier, me=me, now=clock.now(), errors=errors or {}, notice=notice,
                            evidence_field=_evidence_field(form) if form is not None else None,
                            max_upload_mb=settings().max_upload_mb,
                            allowed=", ".join(evidence_service.ALLOWED_EXTENSIONS)), status

@@ -59,7 +59,9 @@ def _charts(series: dashboard.Series) -> dict:
 def index():
     s = read_session()
     ov = dashboard.overview(s, clock.now())
+    plans = dashboard.plans_in_preparation(s)
     return render_template("supervise/index.html", ov=ov, charts=_charts(ov.series), grade_labels=GRADE_LABELS,
+                           plans=plans,
                            campaign_status_labels=CAMPAIGN_STATUS_LABELS, grades=HAZARD_GRADES)
 
 
@@ -100,7 +102,8 @@ def campaigns():
     progress = dashboard.campaign_progress(s, limit=200)
     rates = dashboard.hit_rates(s, campaign_id=campaign_id)
     chosen = next((c for c in progress if c.id == campaign_id), None)
-    return render_template("supervise/campaigns.html", progress=progress, rates=rates, chosen=chosen,
+    plans = dashboard.plans_in_preparation(s)
+    return render_template("supervise/campaigns.html", progress=progress, rates=rates, chosen=chosen, plans=plans,
                            campaign_id=campaign_id, campaign_status_labels=CAMPAIGN_STATUS_LABELS)
 
 

@@ -163,6 +163,29 @@ def note_terminated_instance(session: Session, instance_id: int, reason: str, no
     return {"cases_stranded": [c.id for c in cases]}
 
 
+def terminate_stranded_case(session: Session, case_id: int, *, reason: str, actor: str, now: datetime) -> dict:
+    """A supervisor ends an open case that no process follows any more (its instance was terminated:
+    ``dashboard.stranded``): the case is ``terminated`` with the reason (its hazards stay listed until their
+    rectification is settled). Recorded in the system audit chain (``stranded_case_terminated``)."""
+    from engine.runtime.audit import system_event
+
+    from .hazards import _supervisor_reason, require_terminated_process
+
+    reason = _supervisor_reason(reason)
+    c = session.get(EnforcementCase, int(case_id))
+    if c is None:
+        raise NotFound(f"enforcement case {case_id} not found")
+    if c.status in CASE_DONE:
+        raise Conflict(f"enforcement case {c.id} is already {c.status}")
+    require_terminated_process(session, f"enforcement case {c.id}", c.instance_id)
+    c.status, c.closed_at, c.close_reason = "terminated", now, reason
+    _event(c, now, "terminated", reason=reason, by=actor)
+    system_event(session, "stranded_case_terminated", actor, case_id=c.id, uscc=c.uscc, instance_id=c.instance_id,
+                 reason=reason)
+    session.flush()
+    return {"case_id": c.id, "status": c.status, "reason": reason}
+
+
 def terminate_for_entity(session: Session, uscc: str, reason: str, now: datetime) -> list[EnforcementCase]:
     """The entity ceased to exist: its open cases end as ``terminated`` with the reason."""
     cases = session.scalars(select(EnforcementCase).where(EnforcementCase.uscc == uscc,

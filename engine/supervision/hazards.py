@@ -365,6 +365,66 @@ def note_terminated_instance(session: Session, instance_id: int, reason: str, no
     return {"orders_stranded": [o.id for o in orders], "hazards_without_process": [h.id for h in listed]}
 
 
+def _supervisor_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required: why is it closed without its process?")
+    if len(reason) > 200:
+        raise InvalidInput(f"the reason is too long ({len(reason)} characters, at most 200)")
+    return reason
+
+
+def require_terminated_process(session: Session, what: str, instance_id: int | None) -> None:
+    """Conflict unless the process that followed ``what`` was terminated (a stranded order or case)."""
+    from engine.runtime.models import ProcessInstance
+
+    inst = session.get(ProcessInstance, instance_id) if instance_id is not None else None
+    if inst is not None and inst.status != "terminated":
+        raise Conflict(f"{what} is followed by instance {inst.id} ({inst.status}); only an order or case whose "
+                       "process was terminated is closed by hand")
+
+
+def close_stranded_order(session: Session, order_id: int, *, reason: str, actor: str, now: datetime) -> dict:
+    """A supervisor closes an unsettled order that no process follows any more (its instance was
+    terminated: ``dashboard.stranded``). The order ends as ``closed_other`` with the reason; each of its
+    hazards still listed is closed with the same reason (``closed_other``: it leaves the registry keeping its
+    history, the entity keeps its recurrence count) unless another unsettled order or an open enforcement
+    case still covers it — those stay listed. Recorded in the system audit chain (``stranded_order_closed``)."""
+    from engine.runtime.audit import system_event
+
+    reason = _supervisor_reason(reason)
+    order = _order(session, order_id)
+    if order.status not in OPEN_ORDER_STATUSES:
+        raise Conflict(f"rectification order {order.id} is already {order.status}")
+    require_terminated_process(session, f"rectification order {order.id}", order.instance_id)
+    order.status = "closed_other"
+    _event(order, now, "closed_other", reason=reason, by=actor)
+    ids = [int(i) for i in order.hazard_ids or []]
+    others = session.scalars(select(RectificationOrder).where(
+        RectificationOrder.uscc == order.uscc, RectificationOrder.id != order.id,
+        RectificationOrder.status.in_(OPEN_ORDER_STATUSES))).all()
+    covered = {int(i) for o in others for i in o.hazard_ids or []}
+    covered |= {int(hid) for hid, in session.execute(
+        select(EnforcementCaseHazard.hazard_id).where(EnforcementCaseHazard.hazard_id.in_(ids),
+                                                      EnforcementCaseHazard.case_id.in_(
+                                                          [c.id for c in open_cases_for(session, ids)])))}
+    closed, kept = [], []
+    for h in get_hazards(session, ids):
+        if h.status not in OPEN_HAZARD_STATUSES:
+            continue
+        if h.id in covered:
+            kept.append(h.id)
+            continue
+        h.status, h.closed_at, h.closed_reason = "closed_other", now, reason
+        _event(h, now, "closed_other", reason=reason, by=actor, order=order.id)
+        closed.append(h.id)
+    system_event(session, "stranded_order_closed", actor, order_id=order.id, uscc=order.uscc,
+                 instance_id=order.instance_id, reason=reason, hazards_closed=closed, hazards_kept=kept)
+    session.flush()
+    return {"order_id": order.id, "status": order.status, "reason": reason, "hazards_closed": closed,
+            "hazards_kept": kept}
+
+
 def assess(session: Session, hazard_ids: Iterable[int]) -> dict:
     """Where a set of hazards stands, read from the registry (what the rectification process routes on)."""
     rows = get_hazards(session, hazard_ids)

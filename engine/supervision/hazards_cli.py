@@ -1,7 +1,8 @@
 """``regflow hazards``: the hazard registry from the command line — what ``/supervise/hazards`` shows.
 
 ``list`` pages through the registry (still listed by default), ``overdue`` lists open rectification orders past
-their deadline, ``stranded`` the unsettled orders and cases whose process an administrator terminated.
+their deadline, ``stranded`` the unsettled orders and cases whose process an administrator terminated;
+``close-order`` and ``terminate-case`` settle those with a reason (as the page's buttons do).
 """
 from __future__ import annotations
 
@@ -90,3 +91,38 @@ def stranded(limit: int, as_json: bool) -> None:
         + [f"  {r['kind']} #{r['id']:<6} {r['uscc']} {r['status']:<9} hazards {r['hazard_ids']}  "
            f"instance {r['instance_id']} terminated {(r['terminated_at'] or '')[:16]}: {r['reason'] or ''}"
            for r in d["items"]]))
+
+
+@hazards.command(name="close-order")
+@click.argument("order_id", type=int)
+@click.option("--reason", required=True, help="Why the order is closed without its process (at most 200 characters).")
+@click.option("--actor", default="supervisor", show_default=True, help="Who closes it (recorded in the audit log).")
+@_json
+@_handle_errors
+def close_order(order_id: int, reason: str, actor: str, as_json: bool) -> None:
+    """Close a stranded rectification order (its process was terminated) with its hazards that nothing else covers."""
+    from engine.runtime import clock
+
+    from .hazards import close_stranded_order
+
+    with _tx() as s:
+        doc = close_stranded_order(s, order_id, reason=reason, actor=actor, now=clock.now())
+    _emit(doc, as_json, lambda d: f"order #{d['order_id']} {d['status']}: hazards closed {d['hazards_closed']}, "
+                                  f"still listed {d['hazards_kept']}")
+
+
+@hazards.command(name="terminate-case")
+@click.argument("case_id", type=int)
+@click.option("--reason", required=True, help="Why the case ends without its process (at most 200 characters).")
+@click.option("--actor", default="supervisor", show_default=True, help="Who ends it (recorded in the audit log).")
+@_json
+@_handle_errors
+def terminate_case(case_id: int, reason: str, actor: str, as_json: bool) -> None:
+    """Terminate a stranded enforcement case (its process was terminated)."""
+    from engine.runtime import clock
+
+    from .enforcement import terminate_stranded_case
+
+    with _tx() as s:
+        doc = terminate_stranded_case(s, case_id, reason=reason, actor=actor, now=clock.now())
+    _emit(doc, as_json, lambda d: f"case #{d['case_id']} {d['status']}: {d['reason']}")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import audit, clock
 from engine.runtime.models import AuditEvent
 from engine.supervision import dashboard, enforcement, hazards
@@ -131,3 +133,79 @@ def test_hazards_cli(runtime, db, people, monkeypatch):
         doc = json.loads(run(hazards_group, ["overdue", "--json"]).output)
     assert doc["total"] == 2 and order_id in [o["id"] for o in doc["orders"]]
     assert all(o["days_overdue"] > 0 for o in doc["orders"])
+
+
+def test_supervisor_closes_a_stranded_order_and_terminates_its_case(runtime, db, people):
+    """Closing the stranded order closes its hazards that nothing else covers (the one in the open case stays
+    listed until the case ends); the case is then terminated; both land in the system audit chain. An
+    order or case of a running process, a settled one and a missing reason are refused, nothing changed."""
+    doomed, ids, order_id, case_id = _two_instances_with_problems(runtime, db)
+    with db.tx() as s:
+        alive_order = s.scalars(select(RectificationOrder.id).where(RectificationOrder.uscc == OTHER)).one()
+    at = T0 + timedelta(days=2)
+    with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
+        runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
+
+    with db.tx() as s:
+        with pytest.raises(InvalidInput, match="reason is required"):
+            hazards.close_stranded_order(s, order_id, reason="  ", actor="sam", now=at)
+        with pytest.raises(Conflict, match=f"followed by instance .* \\(running\\)"):
+            hazards.close_stranded_order(s, alive_order, reason="x", actor="sam", now=at)
+        with pytest.raises(NotFound):
+            hazards.close_stranded_order(s, 999_999, reason="x", actor="sam", now=at)
+    with db.tx() as s:
+        assert s.get(RectificationOrder, order_id).status == "issued"
+
+    with clock.frozen(at), db.tx() as s:
+        out = hazards.close_stranded_order(s, order_id, reason="rectified, confirmed by the district office",
+                                           actor="sam", now=at)
+    assert out == {"order_id": order_id, "status": "closed_other", "reason": "rectified, confirmed by the district office",
+                   "hazards_closed": ids[:1], "hazards_kept": ids[1:]}
+    with db.tx() as s:
+        o = s.get(RectificationOrder, order_id)
+        assert o.history[-1] == {"at": at.isoformat(), "event": "closed_other", "by": "sam",
+                                 "reason": "rectified, confirmed by the district office"}
+        closed, kept = s.get(Hazard, ids[0]), s.get(Hazard, ids[1])
+        assert (closed.status, closed.closed_reason, closed.closed_at) == (
+            "closed_other", "rectified, confirmed by the district office", at)
+        assert kept.status == "open"
+        assert [(r.kind, r.id) for r in dashboard.stranded(s)[1]] == [("case", case_id)]
+        with pytest.raises(Conflict, match="already closed_other"):
+            hazards.close_stranded_order(s, order_id, reason="again", actor="sam", now=at)
+
+    with clock.frozen(at), db.tx() as s:
+        assert enforcement.terminate_stranded_case(s, case_id, reason="duplicate lead", actor="sam", now=at) == {
+            "case_id": case_id, "status": "terminated", "reason": "duplicate lead"}
+    with db.tx() as s:
+        c = s.get(EnforcementCase, case_id)
+        assert (c.status, c.close_reason) == ("terminated", "duplicate lead")
+        assert dashboard.stranded(s) == (0, [])
+        events = s.scalars(select(AuditEvent).where(AuditEvent.chain == audit.SYSTEM_CHAIN,
+                                                    AuditEvent.kind.like("stranded_%")).order_by(AuditEvent.seq)).all()
+        assert [(e.kind, e.actor) for e in events] == [("stranded_order_closed", "sam"), ("stranded_case_terminated", "sam")]
+        assert events[0].detail["hazards_closed"] == ids[:1] and events[1].detail["case_id"] == case_id
+        assert audit.verify(s, audit.SYSTEM_CHAIN).ok
+
+
+def test_cli_closes_stranded_orders_and_cases(runtime, db, people, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from engine.supervision.hazards_cli import hazards as hazards_group
+
+    doomed, ids, order_id, case_id = _two_instances_with_problems(runtime, db)
+    with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
+        runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
+    monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
+    run = CliRunner().invoke
+    r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--actor", "sam", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["status"] == "terminated"
+    r = run(hazards_group, ["close-order", str(order_id), "--reason", "handled on paper", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["hazards_closed"] == ids  # the case no longer covers any of them
+    r = run(hazards_group, ["close-order", str(order_id), "--reason", "again"])
+    assert r.exit_code == 4 and "already closed_other" in r.output
+    r = run(hazards_group, ["close-order", str(order_id)])
+    assert r.exit_code == 2 and "--reason" in r.output

@@ -68,6 +68,7 @@ MATRIX = [
     ("GET", "/supervise/campaigns", {"supervisor"}),
     ("GET", "/supervise/incidents", {"supervisor"}),
     ("POST", "/supervise/incidents/999999/retry", {"supervisor"}),
+    ("POST", "/supervise/stranded/order/999999/close", {"supervisor"}),
     # admin
     ("GET", "/admin/", {"admin"}),
     ("GET", "/admin/groups", {"admin"}),

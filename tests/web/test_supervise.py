@@ -128,6 +128,26 @@ def test_hazard_registry_lists_what_a_terminated_process_left(http, web_env):
     english = sup.get("/supervise/hazards?lang=en").text
     assert "Orders and cases without a running process" in english and "Case lead" in english
 
+    # an auditor may not close; a supervisor without a reason is refused; then the case, then the order
+    assert http("auditor").post(f"/supervise/stranded/order/{order_id}/close", data={"reason": "x"}).status_code == 403
+    r = sup.post(f"/supervise/stranded/order/{order_id}/close", data={"reason": ""})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/supervise/hazards#stranded")
+    assert "未关闭" in sup.get("/supervise/hazards").text
+    with web_env.tx() as s:
+        assert s.get(RectificationOrder, order_id).status == "issued"
+    r = sup.post(f"/supervise/stranded/case/{case_id}/close", data={"reason": "重复立项，线索已并入其他案件"})
+    assert r.status_code == 303
+    r = sup.post(f"/supervise/stranded/order/{order_id}/close", data={"reason": "已线下整改并经复查"})
+    html = sup.get("/supervise/hazards").text
+    assert f"整改通知 {order_id} 已关闭" in html and f"#{hazard_id}" in html
+    assert f'id="stranded-order-{order_id}"' not in html and 'id="kpi-stranded"><div class="value">0<' in html
+    with web_env.tx() as s:
+        assert s.get(Hazard, hazard_id).status == "closed_other"
+        assert s.get(Hazard, hazard_id).closed_reason == "已线下整改并经复查"
+        assert s.get(RectificationOrder, order_id).status == "closed_other"
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.kind.in_(("stranded_order_closed", "stranded_case_terminated")))) == 2
+
 
 def test_campaigns_page(http, web_env):
     from scoring.models import Entity

@@ -115,6 +115,37 @@ def incidents():
     return render_template("supervise/incidents.html", n=n, rows=rows)
 
 
+@bp.route("/stranded/<any(order, case):kind>/<int:item_id>/close", methods=["POST"])
+@roles_required(*SUPERVISORS)
+def close_stranded(kind: str, item_id: int):
+    """Close an order (with its hazards nothing else covers) or terminate a case whose process was
+    terminated, with the supervisor's reason (``hazards.close_stranded_order``,
+    ``enforcement.terminate_stranded_case``)."""
+    from engine.supervision import enforcement, hazards
+
+    user = current_user()
+    reason = request.form.get("reason", "")
+    back = url_for("supervise.hazards") + "#stranded"
+    try:
+        with write() as s:
+            if kind == "order":
+                out = hazards.close_stranded_order(s, item_id, reason=reason, actor=user.username, now=clock.now())
+            else:
+                out = enforcement.terminate_stranded_case(s, item_id, reason=reason, actor=user.username,
+                                                          now=clock.now())
+    except EngineError as exc:
+        flash(_("Order {id} was not closed: {error}", id=item_id, error=str(exc)) if kind == "order" else
+              _("Case {id} was not terminated: {error}", id=item_id, error=str(exc)), "error")
+        return redirect(back), 303
+    if kind == "order":
+        flash(_("Order {id} is closed; hazards closed with it: {closed}; still listed (another order or an open "
+                "case covers them): {kept}.", id=item_id, closed=", ".join(f"#{h}" for h in out["hazards_closed"]) or "—",
+                kept=", ".join(f"#{h}" for h in out["hazards_kept"]) or "—"), "success")
+    else:
+        flash(_("Case {id} is terminated.", id=item_id), "success")
+    return redirect(back), 303
+
+
 @bp.route("/incidents/<int:incident_id>/retry", methods=["POST"])
 @roles_required(*SUPERVISORS)
 def retry_incident(incident_id: int):

@@ -3,7 +3,7 @@
 ``name`` and ``form_id`` (a human task row or an inbox row)."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 
 from engine.runtime.labels import Labels
 from web.extensions import read_session, settings
@@ -12,11 +12,19 @@ from web.i18n import current_locale
 _LABELS = Labels()
 
 
+def _index():
+    """The deployed library's names, looked up once per request."""
+    index = g.get("_regflow_labels")
+    if index is None:
+        index = g._regflow_labels = _LABELS.index(read_session())
+    return index
+
+
 def process_label(process_id: str | None) -> str:
     """The process' name in the page's language, else its id."""
     if not process_id:
         return ""
-    return _LABELS.process(read_session(), process_id, current_locale()) or process_id
+    return _index().process(process_id, current_locale()) or process_id
 
 
 def _form_title(form_id: str | None, lang: str) -> str | None:
@@ -38,8 +46,7 @@ def task_label(task) -> str:
     get = task.get if isinstance(task, dict) else lambda key: getattr(task, key, None)
     lang = current_locale()
     fallback = _form_title(get("form_id"), lang) if lang != "en" else None
-    return (_LABELS.element(read_session(), get("process_id"), get("bpmn_id"), lang, fallback)
-            or get("name") or get("bpmn_id"))
+    return _index().element(get("process_id"), get("bpmn_id"), lang, fallback) or get("name") or get("bpmn_id")
 
 
 def init_app(app: Flask) -> None:

@@ -5,10 +5,11 @@ in another language as a ``spiffworkflow:property`` on the element — ``nameZh`
 ``nameEn`` (English, when the ``name`` is written in another language). On a process the property sits
 in the process' ``extensionElements``, or in its pool's (the ``bpmn:participant`` that refers to it).
 
-:func:`label` gives an element's name for a language: its ``name<Lang>`` property, else (for Chinese) a
+:func:`pick` gives an element's name for a language: its ``name<Lang>`` property, else (for Chinese) a
 fallback the caller passes — the web passes the task form's Chinese title — else its ``name``. Labels
 come from the latest deployed version of each process and are read from the stored BPMN XML once per
-set of deployed definitions; a task of a call activity is found under the process that defines it.
+set of deployed definitions (:class:`Labels`); a task of a call activity is found under the process that
+defines it.
 """
 from __future__ import annotations
 
@@ -64,23 +65,31 @@ def pick(names: dict[str, str] | None, lang: str, fallback: str | None = None) -
 
 
 @dataclass
-class _Index:
+class LabelIndex:
+    """The names of one set of deployed definitions."""
     key: tuple
     #: process id -> element id -> names (the latest version of each process)
     by_process: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     #: element id -> names, for elements whose id is unique across the library (a call activity's tasks)
     by_element: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def process(self, process_id: str, lang: str) -> str | None:
+        return pick(self.by_process.get(process_id, {}).get(process_id), lang)
+
+    def element(self, process_id: str, element_id: str, lang: str, fallback: str | None = None) -> str | None:
+        names = self.by_process.get(process_id, {}).get(element_id) or self.by_element.get(element_id)
+        return pick(names, lang, fallback)
+
 
 class Labels:
-    """The labels of the deployed library, rebuilt when a definition is deployed (one ``max(id)`` query
-    per look-up batch)."""
+    """The labels of the deployed library, rebuilt when a definition is deployed: :meth:`index` costs one
+    ``count``/``max(id)`` query, so a caller takes it once per page or command and looks names up in it."""
 
     def __init__(self):
-        self._index = _Index(key=())
+        self._index = LabelIndex(key=())
         self._lock = threading.Lock()
 
-    def index(self, session: Session) -> _Index:
+    def index(self, session: Session) -> LabelIndex:
         from engine.runtime.models import ProcessDefinition as PD
 
         key = tuple(session.execute(select(func.count(PD.id), func.max(PD.id))).one())
@@ -106,16 +115,7 @@ class Labels:
                 seen[element_id] = seen.get(element_id, 0) + 1
                 by_element[element_id] = names
         by_element = {k: v for k, v in by_element.items() if seen[k] == 1}
-        index = _Index(key=key, by_process=by_process, by_element=by_element)
+        index = LabelIndex(key=key, by_process=by_process, by_element=by_element)
         with self._lock:
             self._index = index
         return index
-
-    def process(self, session: Session, process_id: str, lang: str) -> str | None:
-        return pick(self.index(session).by_process.get(process_id, {}).get(process_id), lang)
-
-    def element(self, session: Session, process_id: str, element_id: str, lang: str,
-                fallback: str | None = None) -> str | None:
-        index = self.index(session)
-        names = index.by_process.get(process_id, {}).get(element_id) or index.by_element.get(element_id)
-        return pick(names, lang, fallback)

@@ -58,19 +58,21 @@ def test_library_labels_in_both_languages_and_refreshed_on_deploy(library):  # n
     rt, db, form_hash = library
     labels = Labels()
     with db.tx() as s:
-        assert labels.process(s, "entity_inspection", "zh") == "单户市场主体抽查检查"
-        assert labels.process(s, "entity_inspection", "en") == "Inspection of one drawn entity"
-        assert labels.element(s, "entity_inspection", "inspect", "zh") == "现场检查（合并检查单）"
-        assert labels.element(s, "entity_inspection", "inspect", "en") == "Inspection (merged checklist)"
+        index = labels.index(s)
+        assert labels.index(s) is index  # nothing deployed since: the same index
+        assert index.process("entity_inspection", "zh") == "单户市场主体抽查检查"
+        assert index.process("entity_inspection", "en") == "Inspection of one drawn entity"
+        assert index.element("entity_inspection", "inspect", "zh") == "现场检查（合并检查单）"
+        assert index.element("entity_inspection", "inspect", "en") == "Inspection (merged checklist)"
         # a task of the rectification call activity runs in an entity_inspection instance
-        assert labels.element(s, "entity_inspection", "serve_order", "zh") == "送达责令整改通知书"
+        assert index.element("entity_inspection", "serve_order", "zh") == "送达责令整改通知书"
         # an element id used by several processes is found only under its own process
-        assert labels.element(s, "nowhere", "start", "zh") is None
-        assert labels.element(s, "unknown", "nothing", "zh", "表单标题") == "表单标题"
+        assert index.element("nowhere", "start", "zh") is None
+        assert index.element("unknown", "nothing", "zh", "表单标题") == "表单标题"
 
     text = (PROCESSES / INSPECTION).read_text(encoding="utf-8").replace(
         'value="现场检查（合并检查单）"', 'value="现场检查"')
     with db.tx() as s:
         modeling.deploy_file(rt, s, INSPECTION, text, "designer", form_hash)
     with db.tx() as s:
-        assert labels.element(s, "entity_inspection", "inspect", "zh") == "现场检查"
+        assert labels.index(s).element("entity_inspection", "inspect", "zh") == "现场检查"

@@ -35,6 +35,8 @@ def test_inbox_and_task_page_speak_the_page_language(http, web_env, demo_campaig
 
     dossier = officer.get(f"/inbox/entities/{uscc}").text
     assert "现场检查（合并检查单）" in dossier
+    audit = http("auditor").get(f"/audit/instances/{_instance_id}").text
+    assert re.search(r"<h1>实例 \d+ 单户市场主体抽查检查", audit)
 
 
 def test_a_task_without_a_chinese_name_shows_its_form_title(http, web_env, tasks):  # noqa: F811

@@ -49,6 +49,17 @@ def task_label(task) -> str:
     return _index().element(get("process_id"), get("bpmn_id"), lang, fallback) or get("name") or get("bpmn_id")
 
 
+def element_label(process_id: str | None, element_id: str | None, default: str | None = None) -> str:
+    """Any element's name in the page's language (its ``nameZh``/``nameEn``), else ``default`` (the name the
+    caller already has), else the id."""
+    if not element_id:
+        return default or ""
+    lang = current_locale()
+    names = _index().by_process.get(process_id or "", {}).get(element_id) or _index().by_element.get(element_id)
+    return (names or {}).get(lang) or default or element_id
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["process_label"] = process_label
     app.jinja_env.globals["task_label"] = task_label
+    app.jinja_env.globals["element_label"] = element_label

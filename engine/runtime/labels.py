@@ -56,6 +56,20 @@ def labels_from_xml(xml: str | bytes) -> dict[str, dict[str, str]]:
     return out
 
 
+def localized_xml(xml: str, lang: str) -> str:
+    """The BPMN XML with each element's ``name`` replaced by its ``name<Lang>`` property where it has one
+    (the auditor's diagram in the page's language); the XML unchanged when no element has one."""
+    prop = LABEL_PROPERTIES.get(lang)
+    if prop is None or prop not in xml:
+        return xml
+    root = etree.fromstring(xml.encode(), _PARSER)
+    for ext in root.iter(f"{{{BPMN_NS}}}extensionElements"):
+        for p in ext.iterfind(f"{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property"):
+            if p.get("name") == prop and (p.get("value") or "").strip():
+                ext.getparent().set("name", p.get("value").strip())
+    return etree.tostring(root, encoding="unicode")
+
+
 def pick(names: dict[str, str] | None, lang: str, fallback: str | None = None) -> str | None:
     """The name for ``lang`` from ``labels_from_xml``'s entry: the language's property, else ``fallback``
     (for a language other than English), else the plain name."""

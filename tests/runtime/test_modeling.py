@@ -137,7 +137,7 @@ def test_diff_lists_added_removed_changed_and_moved(library):
     text = (_source()
             .replace(*RENAMED)
             .replace('value="workdays(5)"', 'value="workdays(6)"')
-            .replace('<bpmn:endEvent id="end_case" name="Case closed" />', '<bpmn:endEvent id="end_case_new" />')
+            .replace('<bpmn:endEvent id="end_case" name="Case closed">', '<bpmn:endEvent id="end_case_new">')
             .replace('bpmnElement="end_case"', 'bpmnElement="end_case_new"')
             .replace('targetRef="end_case"', 'targetRef="end_case_new"')
             .replace('<dc:Bounds x="57" y="52"', '<dc:Bounds x="97" y="52"'))

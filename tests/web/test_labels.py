@@ -35,8 +35,20 @@ def test_inbox_and_task_page_speak_the_page_language(http, web_env, demo_campaig
 
     dossier = officer.get(f"/inbox/entities/{uscc}").text
     assert "现场检查（合并检查单）" in dossier
-    audit = http("auditor").get(f"/audit/instances/{_instance_id}").text
+    auditor = http("auditor")
+    audit = auditor.get(f"/audit/instances/{_instance_id}").text
     assert re.search(r"<h1>实例 \d+ 单户市场主体抽查检查", audit)
+    # the timeline and the routing decisions name the elements in Chinese, the diagram too
+    assert re.search(r'data-focus-element="score">风险评分（risk.score）</button>', audit)
+    assert re.search(r'data-focus-element="route">按风险分流（DMN）</button>', audit)
+    xml_url = re.search(r'data-xml-url="([^"]+)"', audit).group(1).replace("&amp;", "&")
+    assert xml_url.endswith("lang=zh")
+    xml = auditor.get(xml_url).text
+    assert 'id="score" name="风险评分（risk.score）"' in xml and 'id="inspect" name="现场检查（合并检查单）"' in xml
+    english = auditor.get(f"/audit/instances/{_instance_id}?lang=en").text
+    assert 'data-focus-element="score">Score entity (risk.score)</button>' in english
+    assert 'id="score" name="Score entity (risk.score)"' in auditor.get(
+        re.search(r'data-xml-url="([^"]+)"', english).group(1).replace("&amp;", "&")).text
 
 
 def test_a_task_without_a_chinese_name_shows_its_form_title(http, web_env, tasks):  # noqa: F811

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, render_template, request
 from engine.errors import InvalidInput, NotAllowed
 from engine.runtime import history as history_service
 from engine.runtime.history import STATUSES, InstanceQuery
+from engine.runtime.labels import localized_xml
 from engine.supervision import dashboard
 from web.auth import current_user, roles_required
 from web.extensions import read_session
@@ -148,7 +149,7 @@ def instance_at(instance_id: int, seq: int):
 def diagram_xml(instance_id: int):
     s = read_session()
     inst = _instance(s, instance_id)
-    xml = history_service.definition_xml(s, inst.definition_id)
+    xml = localized_xml(history_service.definition_xml(s, inst.definition_id), current_locale())
     return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})
 
 

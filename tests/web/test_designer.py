@@ -337,6 +337,10 @@ def test_names_in_the_ui_languages_are_edited_in_the_regflow_group(page):
     assert labels["approve"] == {"": "Approve the plan (public randomness value)", "zh": "审批抽查计划",
                                  "en": "Plan approval"}
     assert labels["inspection_campaign"]["zh"] == "抽查任务"
+    _bring_into_view(page, "draw")
+    _open_regflow_group(page, "draw")  # a service task: its operator and its names
+    assert page.locator('select[name="regflow-operator"]').input_value() == "campaign.draw"
+    assert page.locator('input[name="regflow-nameZh"]').input_value() == "分层可验证抽取"
 
 
 def test_pasting_invalid_xml_names_the_line_and_changes_nothing(page):

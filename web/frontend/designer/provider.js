@@ -1,7 +1,7 @@
 // The "regflow" group of the properties panel: the spiffworkflow conventions of DESIGN.md §3.
 //   service task:        operator (from the engine's live registry), result variable, its declared parameters
-//   user task:           candidateGroups, assignee, formId (from forms/), dueIn, priority, nameZh, nameEn
-//   process, pool:       nameZh, nameEn (the name shown in the Chinese / English UI)
+//   user task:           candidateGroups, assignee, formId (from forms/), dueIn, priority
+//   every flow node, process and pool: nameZh, nameEn (the name shown in the Chinese / English UI)
 //   business rule task:  spiffworkflow:calledDecisionId (from the deployed DMN files)
 // The lists come from the page (`designer-config`), registered as the `regflowCatalog` service.
 import { SelectEntry, TextFieldEntry, isSelectEntryEdited, isTextFieldEntryEdited } from "@bpmn-io/properties-panel";
@@ -117,13 +117,13 @@ function entries(element, catalog) {
   }
   if (is(element, "bpmn:UserTask")) {
     list.push({ id: "regflow-formId", component: FormEntry, isEdited: isSelectEntryEdited });
-    for (const name of [...USER_PROPERTIES, ...NAME_PROPERTIES]) {
+    for (const name of USER_PROPERTIES) {
       list.push({ id: `regflow-${name}`, name, label: catalog.text[name], description: catalog.text[`${name}Help`],
         isEdited: isTextFieldEntryEdited,
         component: UserPropertyEntry });
     }
   }
-  if (is(element, "bpmn:Process") || is(element, "bpmn:Participant")) {
+  if (is(element, "bpmn:FlowNode") || is(element, "bpmn:Process") || is(element, "bpmn:Participant")) {
     for (const name of NAME_PROPERTIES) {
       list.push({ id: `regflow-${name}`, name, label: catalog.text[name], description: catalog.text[`${name}Help`],
         isEdited: isTextFieldEntryEdited, component: UserPropertyEntry });

@@ -54,9 +54,7 @@ def element_label(process_id: str | None, element_id: str | None, default: str |
     caller already has), else the id."""
     if not element_id:
         return default or ""
-    lang = current_locale()
-    names = _index().by_process.get(process_id or "", {}).get(element_id) or _index().by_element.get(element_id)
-    return (names or {}).get(lang) or default or element_id
+    return _index().element(process_id or "", element_id, current_locale()) or default or element_id
 
 
 def init_app(app: Flask) -> None:

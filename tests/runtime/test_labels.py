@@ -88,9 +88,9 @@ def test_localized_xml_renames_elements_that_have_a_label():
     assert localized_xml(POOL_XML, "fr") is POOL_XML  # no such language: the XML as it is
 
 
-def test_every_flow_node_of_the_library_has_a_chinese_name():
-    """The library speaks Chinese to its users: every named task, event, gateway and call activity of the
-    four processes has a nameZh (the audit timeline and diagram show them)."""
+def test_every_named_element_of_the_library_has_a_chinese_name():
+    """The library speaks Chinese to its users: every named task, event, gateway, call activity and sequence
+    flow of the four processes has a nameZh (the audit timeline and diagram show them)."""
     from lxml import etree
 
     missing = []
@@ -100,7 +100,8 @@ def test_every_flow_node_of_the_library_has_a_chinese_name():
             if not isinstance(el.tag, str):
                 continue
             kind = etree.QName(el).localname
-            if (kind.endswith(("Task", "Event", "Gateway")) or kind in ("callActivity", "subProcess", "process")) \
+            if (kind.endswith(("Task", "Event", "Gateway"))
+                    or kind in ("callActivity", "subProcess", "process", "sequenceFlow")) \
                     and el.get("name") and "zh" not in labels.get(el.get("id"), {}):
                 missing.append(f"{path.name}: {kind} {el.get('id')}")
     assert not missing, missing

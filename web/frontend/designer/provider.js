@@ -1,7 +1,7 @@
 // The "regflow" group of the properties panel: the spiffworkflow conventions of DESIGN.md §3.
 //   service task:        operator (from the engine's live registry), result variable, its declared parameters
 //   user task:           candidateGroups, assignee, formId (from forms/), dueIn, priority
-//   every flow node, process and pool: nameZh, nameEn (the name shown in the Chinese / English UI)
+//   every flow node, sequence flow, process and pool: nameZh, nameEn (the name in the Chinese / English UI)
 //   business rule task:  spiffworkflow:calledDecisionId (from the deployed DMN files)
 // The lists come from the page (`designer-config`), registered as the `regflowCatalog` service.
 import { SelectEntry, TextFieldEntry, isSelectEntryEdited, isTextFieldEntryEdited } from "@bpmn-io/properties-panel";
@@ -123,7 +123,8 @@ function entries(element, catalog) {
         component: UserPropertyEntry });
     }
   }
-  if (is(element, "bpmn:FlowNode") || is(element, "bpmn:Process") || is(element, "bpmn:Participant")) {
+  if (is(element, "bpmn:FlowNode") || is(element, "bpmn:SequenceFlow") || is(element, "bpmn:Process")
+      || is(element, "bpmn:Participant")) {
     for (const name of NAME_PROPERTIES) {
       list.push({ id: `regflow-${name}`, name, label: catalog.text[name], description: catalog.text[`${name}Help`],
         isEdited: isTextFieldEntryEdited, component: UserPropertyEntry });

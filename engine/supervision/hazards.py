@@ -404,10 +404,9 @@ def close_stranded_order(session: Session, order_id: int, *, reason: str, actor:
         RectificationOrder.uscc == order.uscc, RectificationOrder.id != order.id,
         RectificationOrder.status.in_(OPEN_ORDER_STATUSES))).all()
     covered = {int(i) for o in others for i in o.hazard_ids or []}
-    covered |= {int(hid) for hid, in session.execute(
-        select(EnforcementCaseHazard.hazard_id).where(EnforcementCaseHazard.hazard_id.in_(ids),
-                                                      EnforcementCaseHazard.case_id.in_(
-                                                          [c.id for c in open_cases_for(session, ids)])))}
+    covered |= set(session.scalars(  # hazards an open case is about
+        select(EnforcementCaseHazard.hazard_id).join(EnforcementCase, EnforcementCase.id == EnforcementCaseHazard.case_id)
+        .where(EnforcementCaseHazard.hazard_id.in_(ids), EnforcementCase.status.not_in(CASE_DONE))))
     closed, kept = [], []
     for h in get_hazards(session, ids):
         if h.status not in OPEN_HAZARD_STATUSES:

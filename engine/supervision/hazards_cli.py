@@ -93,36 +93,44 @@ def stranded(limit: int, as_json: bool) -> None:
            for r in d["items"]]))
 
 
+def _settle(settle, item_id: int, reason: str, actor: str, as_json: bool, human) -> None:
+    """Run ``settle`` (``hazards.close_stranded_order`` or ``enforcement.terminate_stranded_case``) in one
+    transaction and print what it did."""
+    from engine.runtime import clock
+
+    with _tx() as s:
+        doc = settle(s, item_id, reason=reason, actor=actor, now=clock.now())
+    _emit(doc, as_json, human)
+
+
+_REASON = click.option("--reason", required=True, help="Why it is settled without its process (at most 200 characters).")
+_ACTOR = click.option("--actor", default="supervisor", show_default=True, help="Who settles it (recorded in the audit log).")
+
+
 @hazards.command(name="close-order")
 @click.argument("order_id", type=int)
-@click.option("--reason", required=True, help="Why the order is closed without its process (at most 200 characters).")
-@click.option("--actor", default="supervisor", show_default=True, help="Who closes it (recorded in the audit log).")
+@_REASON
+@_ACTOR
 @_json
 @_handle_errors
 def close_order(order_id: int, reason: str, actor: str, as_json: bool) -> None:
     """Close a stranded rectification order (its process was terminated) with its hazards that nothing else covers."""
-    from engine.runtime import clock
-
     from .hazards import close_stranded_order
 
-    with _tx() as s:
-        doc = close_stranded_order(s, order_id, reason=reason, actor=actor, now=clock.now())
-    _emit(doc, as_json, lambda d: f"order #{d['order_id']} {d['status']}: hazards closed {d['hazards_closed']}, "
-                                  f"still listed {d['hazards_kept']}")
+    _settle(close_stranded_order, order_id, reason, actor, as_json,
+            lambda d: f"order #{d['order_id']} {d['status']}: hazards closed {d['hazards_closed']}, "
+                      f"still listed {d['hazards_kept']}")
 
 
 @hazards.command(name="terminate-case")
 @click.argument("case_id", type=int)
-@click.option("--reason", required=True, help="Why the case ends without its process (at most 200 characters).")
-@click.option("--actor", default="supervisor", show_default=True, help="Who ends it (recorded in the audit log).")
+@_REASON
+@_ACTOR
 @_json
 @_handle_errors
 def terminate_case(case_id: int, reason: str, actor: str, as_json: bool) -> None:
     """Terminate a stranded enforcement case (its process was terminated)."""
-    from engine.runtime import clock
-
     from .enforcement import terminate_stranded_case
 
-    with _tx() as s:
-        doc = terminate_stranded_case(s, case_id, reason=reason, actor=actor, now=clock.now())
-    _emit(doc, as_json, lambda d: f"case #{d['case_id']} {d['status']}: {d['reason']}")
+    _settle(terminate_stranded_case, case_id, reason, actor, as_json,
+            lambda d: f"case #{d['case_id']} {d['status']}: {d['reason']}")

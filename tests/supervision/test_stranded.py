@@ -99,10 +99,9 @@ def test_nothing_to_strand_adds_no_cleanup_detail(runtime, db, people):
     assert "termination_cleanup" not in kinds
 
 
-def test_hazards_cli(runtime, db, people, monkeypatch):
-    """``regflow hazards list|overdue|stranded`` shows what the registry page shows."""
-    import json
-
+def _stranded_for_cli(runtime, db, monkeypatch):
+    """The first instance of ``_two_instances_with_problems`` terminated, the CLI pointed at ``db``:
+    (invoke, the ``hazards`` group, its hazards, its order, its case)."""
     from click.testing import CliRunner
 
     from engine.supervision.hazards_cli import hazards as hazards_group
@@ -111,7 +110,14 @@ def test_hazards_cli(runtime, db, people, monkeypatch):
     with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
         runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
     monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
-    run = CliRunner().invoke
+    return CliRunner().invoke, hazards_group, doomed, ids, order_id, case_id
+
+
+def test_hazards_cli(runtime, db, people, monkeypatch):
+    """``regflow hazards list|overdue|stranded`` shows what the registry page shows."""
+    import json
+
+    run, hazards_group, doomed, ids, order_id, case_id = _stranded_for_cli(runtime, db, monkeypatch)
 
     r = run(hazards_group, ["stranded", "--json"])
     assert r.exit_code == 0, r.output
@@ -190,15 +196,7 @@ def test_supervisor_closes_a_stranded_order_and_terminates_its_case(runtime, db,
 def test_cli_closes_stranded_orders_and_cases(runtime, db, people, monkeypatch):
     import json
 
-    from click.testing import CliRunner
-
-    from engine.supervision.hazards_cli import hazards as hazards_group
-
-    doomed, ids, order_id, case_id = _two_instances_with_problems(runtime, db)
-    with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
-        runtime.terminate(s, doomed, "sam", "opened for the wrong entity")
-    monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
-    run = CliRunner().invoke
+    run, hazards_group, _doomed, ids, order_id, case_id = _stranded_for_cli(runtime, db, monkeypatch)
     r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--actor", "sam", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["status"] == "terminated"

@@ -46,6 +46,17 @@ def _state(web_env, instance_id: int) -> tuple:
         return inst.rev, inst.status, n
 
 
+def _submit(page) -> None:
+    page.click("form.rf-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def _done_by(web_env, task_id: int) -> tuple:
+    with web_env.tx() as s:
+        ht = s.get(HumanTask, task_id)
+        return ht.status, ht.completed_by
+
+
 def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
     task_id, instance_id, uscc = demo_campaign
     sign_in(page, "officer")
@@ -56,8 +67,7 @@ def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
     before = _state(web_env, instance_id)
 
     # invalid: nothing filled in
-    page.click("form.rf-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    _submit(page)
     assert page.locator(".rf-error-summary").is_visible()
     assert _state(web_env, instance_id) == before
     page.screenshot(path=str(ARTIFACTS / "e2e-1-invalid-inspection.png"), full_page=True)
@@ -71,12 +81,9 @@ def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
         radio.check()
     page.check("input[name='party_signed'][value='true']")
     page.screenshot(path=str(ARTIFACTS / "e2e-2-filled-inspection.png"), full_page=True)
-    page.click("form.rf-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    _submit(page)
     assert page.url.endswith("/inbox/"), page.locator("body").inner_text()[:2000]
-    with web_env.tx() as s:
-        ht = s.get(HumanTask, task_id)
-        assert (ht.status, ht.completed_by) == ("completed", "officer")
+    assert _done_by(web_env, task_id) == ("completed", "officer")
     page.click("#sign-out")
 
     sign_in(page, "auditor")
@@ -117,20 +124,17 @@ def test_approver_approves_a_campaign_plan_from_the_inbox(page, web_env, demo_ca
     assert "演示抽查：待审批计划 (demo)" in plan.inner_text() and "D类（高风险）抽查比例" in plan.inner_text()
     page.select_option("#f-decision", "approve")
     before = _state(web_env, campaign_instance)
-    page.click("form.rf-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    _submit(page)
     assert page.locator(".rf-error-summary").is_visible()
     assert _state(web_env, campaign_instance) == before
 
     page.fill("#f-public_random_value", "05 09 13 21 28 33 + 11")
     page.fill("#f-public_random_source", "福利彩票双色球 (test)")
     page.fill("#f-notice_date", "2026-12-07")
-    page.click("form.rf-form button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    _submit(page)
     assert page.url.endswith("/inbox/"), page.locator("body").inner_text()[:2000]
+    assert _done_by(web_env, task_id) == ("completed", "approver")
     with web_env.tx() as s:
-        done = s.get(HumanTask, task_id)
-        assert (done.status, done.completed_by) == ("completed", "approver")
         children = s.scalar(select(func.count()).select_from(ProcessInstance)
                             .where(ProcessInstance.parent_instance_id == campaign_instance))
     assert children > 0

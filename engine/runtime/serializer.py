@@ -11,7 +11,10 @@ import json
 import logging
 import os
 from importlib.metadata import version as _dist_version
+from types import ModuleType
 from typing import Any, Callable
+
+import orjson
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
@@ -186,6 +189,9 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 class StateSerializer:
     def __init__(self, spec_resolver: SpecResolver, hooks: list[Callable] = ()):
         config = dict(SPIFF_CONFIG)
@@ -215,10 +221,62 @@ class StateSerializer:
 
     # states ------------------------------------------------------------------------------------
     def dumps(self, workflow: RegflowWorkflow) -> str:
-        return self._inner.serialize_json(workflow)
+        """``BpmnWorkflowSerializer.serialize_json(workflow)``, encoded by orjson instead of the standard
+        library's encoder (a launched inspection's 16 KB state: 0.1 ms -> 0.01 ms). Every value is written
+        as SpiffWorkflow's encoder writes it — registered types (datetimes, timedeltas, the calendar's
+        deadlines) as typed dictionaries, sets as lists, callables as null, subclasses of the JSON types as
+        the standard library writes them — with two differences in what is read back: non-ASCII text is
+        written as UTF-8 rather than escaped (the same string), and a ``uuid.UUID`` becomes its string. A
+        state orjson cannot encode (an integer beyond 64 bits, a non-str key) is encoded the standard way.
+        With ``CROSS_CHECK`` set (tests) every state is compared with the standard encoder's."""
+        inner = self._inner
+        registry = inner.registry
+        registry._encoder_mode = True
+        try:
+            dct = inner.to_dict(workflow)
+            dct[inner.VERSION_KEY] = inner.VERSION
+            try:
+                text = orjson.dumps(dct, default=self._default, option=_ORJSON_OPTIONS).decode()
+            except TypeError:  # orjson.JSONEncodeError: what only the standard encoder writes
+                return json.dumps(dct, cls=inner._encoder_cls)
+            if CROSS_CHECK:
+                standard = json.dumps(dct, cls=inner._encoder_cls)
+                if json.loads(text) != json.loads(standard):
+                    raise AssertionError("orjson state differs from the standard encoder's: "
+                                         f"{text[:300]} != {standard[:300]}")
+            return text
+        finally:
+            registry._encoder_mode = False
+
+    def _default(self, obj):
+        """orjson's fallback, called for what it passes through: subclasses of the JSON types (written as
+        the standard library writes them), datetimes, and everything it does not know (SpiffWorkflow's
+        encoder: registered types, sets, callables)."""
+        if isinstance(obj, str):
+            return str(obj)
+        if isinstance(obj, int):
+            return int(obj)
+        if isinstance(obj, float):
+            return float(obj)
+        if isinstance(obj, (list, tuple)):
+            return list(obj)
+        if isinstance(obj, dict):
+            return dict(obj)
+        registry = self._inner.registry
+        typename = registry.typenames.get(type(obj))
+        if typename is not None:
+            return registry.convert_to_dict[typename](obj)
+        if callable(obj) or isinstance(obj, ModuleType):
+            return None
+        if isinstance(obj, set):
+            return list(obj)
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
     def loads(self, text: str, serializer_version: str | None = None) -> RegflowWorkflow:
-        dct = json.loads(text)
+        try:
+            dct = orjson.loads(text)
+        except orjson.JSONDecodeError:  # NaN or Infinity, which the standard encoder writes and reads
+            dct = json.loads(text)
         stored = dct.get(BpmnWorkflowSerializer.VERSION_KEY)
         if stored != SERIALIZER_VERSION or (serializer_version and serializer_version != stored):
             raise StateVersionError(

@@ -183,7 +183,7 @@ def test_incident_retry(runtime, db, people):
         wf = runtime.load_workflow(s, iid)
     with db.tx() as s:
         inst = s.get(ProcessInstance, iid)
-        state = inst.state.replace('"mode": "fail"', '"mode": "ok"')
+        state = inst.state.replace('"mode":"fail"', '"mode":"ok"')
         assert state != inst.state
         inst.state = state
     with db.tx() as s:

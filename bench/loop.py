@@ -188,10 +188,16 @@ def measure_launch(args) -> dict:
     want = args.launch_entities
     # the generator makes ~6 % of entities terminal (never eligible): generate enough to draw ``want``
     n = math.ceil(want / 0.92) + 50
+    import resource
+    from dataclasses import replace
+
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'launch.db'}"
         upgrade(url)
-        runtime = build_runtime(load_settings(database_url=url))
+        settings = load_settings(database_url=url)
+        if args.single_process:
+            settings = replace(settings, parallel_start_from=0)
+        runtime = build_runtime(settings)
         inspection.set_runtime(runtime)
         try:
             t = time.perf_counter()
@@ -221,6 +227,7 @@ def measure_launch(args) -> dict:
                 import cProfile
                 profiler = cProfile.Profile()
             t0, c0 = time.perf_counter(), time.process_time()
+            children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             try:
                 if profiler:
                     profiler.enable()
@@ -231,6 +238,8 @@ def measure_launch(args) -> dict:
                     profiler.disable()
                 recorded.stop()
             launch_s, launch_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            second_cpu_s = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
             if profiler:
                 profiler.dump_stats(args.profile)
             with clock.frozen(now):
@@ -247,7 +256,9 @@ def measure_launch(args) -> dict:
             dispose_engines()
     per_ms = 1000 * launch_s / max(children, 1)
     return {"entities": n, "launched": children, "waiting_at": waiting, "setup_s": round(setup_s, 1),
-            "launch_s": round(launch_s, 2), "launch_cpu_s": round(launch_cpu_s, 2), "per_instance_ms": round(per_ms, 2),
+            "launch_s": round(launch_s, 2), "launch_cpu_s": round(launch_cpu_s, 2),
+            "second_process_cpu_s": round(second_cpu_s, 2), "split": runtime.last_split,
+            "per_instance_ms": round(per_ms, 2),
             "engine_floor": floor,
             "goal_s": GOAL_LAUNCH_S, "goal_met": children >= 10_000 and launch_s <= GOAL_LAUNCH_S,
             "goal_applies": children >= 10_000}
@@ -326,6 +337,18 @@ MEASUREMENTS: dict[str, Callable[[argparse.Namespace], dict]] = {
 }
 
 
+def _split_line(doc: dict) -> str:
+    split = doc["split"]
+    if not split:
+        return "computed in one process (REGFLOW_PARALLEL_START_FROM=0 or --single-process)"
+    if "second_process_failed" in split:
+        return f"the second process's part failed ({split['second_process_failed']}): all computed in one process"
+    return (f"computed in two processes: {split['second_process']:,} instances forked off in "
+            f"{split['second_process_s']} s (CPU {doc['second_process_cpu_s']} s), {split['here']:,} here in "
+            f"{split['here_s']} s, then {split['then_waiting_and_reading_s']} s waiting for and reading the "
+            f"second's rows, and the writing of them")
+
+
 def _human(name: str, doc: dict) -> str:
     if name == "draw":
         lines = [f"draw, {doc['eligible']:,} eligible entities (goal <= {doc['goal_s']} s):",
@@ -347,6 +370,7 @@ def _human(name: str, doc: dict) -> str:
                 f"({doc['per_instance_ms']} ms per instance, CPU {doc['launch_cpu_s']:.2f} s; waiting at {doc['waiting_at']}) -> goal "
                 f"{('met' if doc['goal_met'] else 'NOT met') if doc['goal_applies'] else 'not measured (fewer than 10,000)'}; "
                 f"set-up {doc['setup_s']} s (not timed)\n"
+                f"  {_split_line(doc)}\n"
                 f"  floor: the engine alone (RegflowWorkflow), in memory, same specs, services answering instantly "
                 f"({doc['engine_floor']['instances']:,} instances to {doc['engine_floor']['waiting_at']}): "
                 f"{doc['engine_floor']['spiff_ms']} ms + serializing {doc['engine_floor']['serialize_ms']} ms "
@@ -368,6 +392,8 @@ def main() -> None:
     ap.add_argument("--skip-db", action="store_true", help="in-memory numbers only")
     ap.add_argument("--only", choices=sorted(MEASUREMENTS), action="append", help="run only these measurements")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
+    ap.add_argument("--single-process", action="store_true",
+                    help="launch in one process (REGFLOW_PARALLEL_START_FROM=0): the number before the split")
     ap.add_argument("--profile", metavar="FILE",
                     help="write cProfile statistics of the timed launch to FILE (the time then includes the "
                          "profiler's overhead: read the shares, not the total)")

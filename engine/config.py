@@ -24,6 +24,9 @@ class Settings:
     service_retries: int = field(default_factory=lambda: int(_env("SERVICE_RETRIES", "3")))
     #: Backoff base in seconds: retry n waits base * 2**(n-1).
     retry_backoff_s: float = field(default_factory=lambda: float(_env("RETRY_BACKOFF_S", "30")))
+    #: A batch of at least this many starts (a campaign launch) is computed in two processes on SQLite,
+    #: the second forked without database access (``engine/runtime/parallel.py``); 0: never.
+    parallel_start_from: int = field(default_factory=lambda: int(_env("PARALLEL_START_FROM", "1000")))
     #: Wall-clock budget of one script / expression evaluation, in seconds.
     script_time_budget_s: float = field(default_factory=lambda: float(_env("SCRIPT_TIME_BUDGET_S", "2")))
     #: Seconds between two polls of the worker.

@@ -181,7 +181,7 @@ class DeferredWriteError(Exception):
 
 
 #: ``Connection.info`` key of the writes :func:`deferred_writes` holds back
-_DEFERRED = "regflow.deferred_writes"
+_DEFERRED = DEFERRED_KEY = "regflow.deferred_writes"
 #: dialects of the engines made here, whose connections carry the listeners that make deferring safe
 _DEFERRING_DIALECTS: "weakref.WeakSet" = weakref.WeakSet()
 
@@ -211,9 +211,11 @@ class _DeferredWrites:
         self.groups.append([sql, table, list(params)])
 
     def run(self, dbapi_conn) -> None:
-        groups, self.groups = self.groups, []
-        if not groups:
+        if not self.groups:
             return
+        if _FORBIDDEN[0] is not None:
+            _refuse(f"{sum(len(g[2]) for g in self.groups)} held-back rows")
+        groups, self.groups = self.groups, []
         cur = dbapi_conn.cursor()
         try:
             for sql, table, params in groups:
@@ -226,9 +228,11 @@ class _DeferredWrites:
             cur.close()
 
 
-def _run_deferred(conn, cursor, _statement, _parameters, _context, _executemany):
+def _run_deferred(conn, cursor, statement, _parameters, _context, _executemany):
     """``before_cursor_execute``: whatever was held back runs before any other statement (a read sees it, a
     savepoint's rollback takes it back, an ORM flush comes after it)."""
+    if _FORBIDDEN[0] is not None:  # (whichever of the two listeners runs first)
+        _refuse(" ".join(statement.split())[:120])
     pending = conn.info.get(_DEFERRED)
     if pending is not None and pending.groups:
         pending.run(cursor.connection)
@@ -250,7 +254,48 @@ def _listen_for_deferred(eng: Engine) -> None:
     event.listen(eng, "before_cursor_execute", _run_deferred)
     event.listen(eng, "commit", _run_deferred_at_commit)
     event.listen(eng, "rollback", _drop_deferred)
+    # first of all listeners: a process that may not use the database stops here, before anything is sent
+    event.listen(eng, "before_cursor_execute", _guard_statement, insert=True)
+    for name in ("begin", "commit", "rollback", "savepoint", "rollback_savepoint", "release_savepoint"):
+        event.listen(eng, name, _guard_transaction, insert=True)
     _DEFERRING_DIALECTS.add(eng.dialect)
+
+
+class DatabaseForbidden(RuntimeError):
+    """This process may not use the database (the forked part of a batch, :mod:`engine.runtime.parallel`):
+    the statement, commit, rollback or savepoint was stopped before it reached the driver."""
+
+
+#: why this process may not use the database (set in a forked child only), and what it tried
+_FORBIDDEN: list = [None, []]
+
+
+def forbid_database(reason: str) -> None:
+    """From now on, in this process, every statement and transaction command on an engine made here
+    raises :class:`DatabaseForbidden` (for a forked child: its copy of the parent's connection is the
+    parent's, mid-transaction)."""
+    _FORBIDDEN[0], _FORBIDDEN[1] = reason, []
+
+
+def database_forbidden_hits() -> list[str]:
+    """What was stopped since :func:`forbid_database` (a caller might have caught the exception)."""
+    return list(_FORBIDDEN[1])
+
+
+def _refuse(what: str) -> None:
+    message = f"{_FORBIDDEN[0]} may not use the database: {what}"
+    _FORBIDDEN[1].append(message)
+    raise DatabaseForbidden(message)
+
+
+def _guard_statement(conn, cursor, statement, _parameters, _context, _executemany):
+    if _FORBIDDEN[0] is not None:
+        _refuse(" ".join(statement.split())[:120])
+
+
+def _guard_transaction(conn, *args):
+    if _FORBIDDEN[0] is not None:
+        _refuse("a transaction command")
 
 
 @contextmanager
@@ -276,6 +321,20 @@ def deferred_writes(session: Session) -> Iterator[None]:
     finally:
         pending.groups.clear()
         conn.info.pop(_DEFERRED, None)
+
+
+def held_back_groups(session: Session) -> list[list]:
+    """The rows the open :func:`deferred_writes` block holds back, as ``[sql, table, params]`` groups in the
+    order they will run (plain data: they may be sent to another process); nothing is written."""
+    pending = session.connection().info.get(_DEFERRED)
+    return [] if pending is None else pending.groups
+
+
+def hold_back(session: Session, groups: list[list]) -> None:
+    """Add ``groups`` (from :func:`held_back_groups`, maybe another process's) to the open block's rows."""
+    pending = session.connection().info[_DEFERRED]
+    for sql, table, params in groups:
+        pending.add(sql, table, params)
 
 
 def deferring(session: Session) -> bool:
@@ -461,6 +520,13 @@ class IdAllocator:
     def take(self, session: Session, table: str, n: int) -> list[int]:
         if n <= 0:
             return []
+        shared = session.info.get(_SHARED_IDS)
+        if shared is not None and table in shared:
+            value, lock = shared[table]
+            with lock:
+                nxt = value.value
+                value.value = nxt + n
+            return list(range(nxt, nxt + n))
         if session.get_bind().dialect.name == "postgresql":
             if table not in self._POOLED:
                 return self._nextvals(session, table, n)
@@ -478,5 +544,31 @@ class IdAllocator:
         return list(range(nxt, nxt + n))
 
 
+    def share(self, session: Session, tables) -> dict:
+        """Hand out the ids of ``tables`` from counters in shared memory until :meth:`unshare`, so that a
+        process forked from this one (:mod:`engine.runtime.parallel`) and this one never take the same id.
+        SQLite only (PostgreSQL takes ids from sequences, in the database)."""
+        import multiprocessing
+
+        if session.get_bind().dialect.name != "sqlite":
+            raise ValueError("shared id counters are for SQLite")
+        shared = {}
+        for table in tables:
+            nxt = self._counted(session, table)
+            if nxt is None:
+                nxt = (session.execute(text(f"select coalesce(max(id), 0) from {table}")).scalar_one() or 0) + 1
+            shared[table] = (multiprocessing.RawValue("q", nxt), multiprocessing.Lock())
+        session.info[_SHARED_IDS] = shared
+        return shared
+
+    def unshare(self, session: Session, shared: dict) -> None:
+        """Back to counting in the session, after the highest id either process took."""
+        session.info.pop(_SHARED_IDS, None)
+        for table, (value, _lock) in shared.items():
+            self._count(session, table, value.value)
+
+
+#: ``session.info`` key of the counters :meth:`IdAllocator.share` put in shared memory
+_SHARED_IDS = "regflow.shared_ids"
 #: for tables whose every insert takes its id from here (none pooled)
 ids = IdAllocator()

@@ -26,6 +26,7 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass, field, fields
+from functools import partial
 from datetime import datetime, timedelta
 from typing import Any, Callable
 from uuid import UUID
@@ -41,10 +42,11 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine.config import Settings, load_settings
-from engine.db import DeferredWriteError, IdAllocator, JsonText, RowInserter, deferred_writes
+from engine.db import (DeferredWriteError, IdAllocator, JsonText, RowInserter, deferred_writes, hold_back,
+                       held_back_groups)
 from engine.errors import Conflict, FormValidationError, InvalidInput, NotAllowed, NotFound
 
-from . import audit, clock
+from . import audit, clock, parallel
 from .audit import Event
 from .models import (
     AppGroup,
@@ -265,6 +267,9 @@ _FREEZE_FROM = 1000
 _FLUSH_EVERY = 1000
 #: batches of starts at least this long run optimistically (one savepoint for all their service calls)
 _OPTIMISTIC_FROM = 2
+#: the share of a split batch (``Settings.parallel_start_from``) this process computes (it also reads and writes
+#: the other process's rows, while the other pickles them: about even, measured with ``bench/loop.py``)
+_SPLIT_PARENT_SHARE = 0.5
 
 
 class _IdAllocator(IdAllocator):
@@ -294,6 +299,10 @@ class Runtime:
                  serializer_hooks: list[Callable] | None = None,
                  terminate_hooks: list[Callable[[Session, int, str, datetime], dict | None]] | None = None):
         self.settings = settings or load_settings()
+        #: batches of starts at least this long are computed in two processes (0: never)
+        self._split_from = self.settings.parallel_start_from
+        #: what the last batch computed in two processes did (diagnostics: ``bench/loop.py`` prints it)
+        self.last_split: dict | None = None
         self.services = services or default_registry
         self.form_validator = form_validator
         self.helpers = dict(helpers or {})
@@ -423,8 +432,12 @@ class Runtime:
                 savepoint = session.begin_nested()
                 try:
                     with deferred_writes(session):
-                        self._start_each(session, d, process_id, ids, items, actor, parent_instance_id, engine,
-                                         batch, outcomes, optimistic=True)
+                        if self._split_from and len(items) >= self._split_from and parallel.available(session):
+                            self._start_split(session, d, process_id, ids, items, actor, parent_instance_id,
+                                              engine, batch, outcomes)
+                        else:
+                            self._start_each(session, d, process_id, ids, items, actor, parent_instance_id,
+                                             engine, batch, outcomes, optimistic=True)
                         batch.flush(session, self._ids)
                     savepoint.commit()
                     return outcomes
@@ -441,11 +454,51 @@ class Runtime:
         batch.flush(session, self._ids)
         return outcomes
 
+    def _start_split(self, session: Session, d, process_id: str, ids: list[int], items: list[dict], actor: str,
+                     parent_instance_id: int | None, engine, batch: "_Batch", outcomes: list) -> None:
+        """An optimistic batch of starts computed in two processes (:mod:`engine.runtime.parallel`): the first
+        instance here (it reads what all of them read into the transaction's cache), then the last part
+        in a forked child with no database, the rest here meanwhile; the child's rows are written here, in
+        this transaction, as if this process had made them. If the child's part fails, it runs here."""
+        start = partial(self._start_each, session, d, process_id, actor=actor, parent_instance_id=parent_instance_id,
+                        engine=engine, optimistic=True)
+        start(ids[:1], items[:1], batch=batch, outcomes=outcomes)
+        cut = 1 + round((len(items) - 1) * _SPLIT_PARENT_SHARE)
+
+        def child():
+            child_batch, child_outcomes = _Batch(), []
+            start(ids[cut:], items[cut:], batch=child_batch, outcomes=child_outcomes, flush_every=0)
+            return child_batch, held_back_groups(session), child_outcomes
+
+        result = parallel.run_split(session, lambda: start(ids[1:cut], items[1:cut], batch=batch, outcomes=outcomes),
+                                    child)
+        if result.failure is not None:
+            self.last_split = {"instances": len(items), "second_process_failed": result.failure}
+            log.warning("batch of %d starts: the second process's %d failed (%s); started here instead",
+                        len(items), len(items) - cut, result.failure)
+            start(ids[cut:], items[cut:], batch=batch, outcomes=outcomes)
+            return
+        child_batch, groups, child_outcomes = result.value
+        self.last_split = {"instances": len(items), "second_process": len(items) - cut,
+                           "second_process_s": round(result.child_s, 2), "here": cut,
+                           "here_s": round(result.parent_s, 2), "then_waiting_and_reading_s": round(result.wait_s, 2)}
+        log.info("batch of %d starts: %d computed by a second process in %.1f s, %d here in %.1f s (then %.1f s "
+                 "waiting for and reading the second's)", len(items), len(items) - cut, result.child_s, cut,
+                 result.parent_s, result.wait_s)
+        batch.extend(child_batch)
+        hold_back(session, groups)
+        outcomes.extend(child_outcomes)
+        # the child gave objects it loaded committed values this process's copies lack (scoring does)
+        if session.new or session.dirty or session.deleted:
+            session.flush()
+        session.expire_all()
+
     def _start_each(self, session: Session, d, process_id: str, ids: list[int], items: list[dict], actor: str,
                     parent_instance_id: int | None, engine, batch: "_Batch", outcomes: list, *,
-                    optimistic: bool = False) -> None:
+                    optimistic: bool = False, flush_every: int | None = None) -> None:
+        flush_every = _FLUSH_EVERY if flush_every is None else flush_every
         for n, (iid, item) in enumerate(zip(ids, items), 1):
-            if n % _FLUSH_EVERY == 0:  # written as they come: the batch's rows do not pile up in memory
+            if flush_every and n % flush_every == 0:  # written as they come: the rows do not pile up in memory
                 batch.flush(session, self._ids)
                 batch.clear()
             now = clock.now()
@@ -1035,6 +1088,10 @@ class _Batch:
     def clear(self) -> None:
         for f in fields(self):
             getattr(self, f.name).clear()
+
+    def extend(self, other: "_Batch") -> None:
+        for f in fields(self):
+            getattr(self, f.name).extend(getattr(other, f.name))
 
     def flush(self, session: Session, ids: _IdAllocator) -> None:
         _INS_PI.insert(session, self.instances)

@@ -162,7 +162,9 @@ def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id
                        "workload_cap": cap}}
              for r in rows if r.uscc not in started]
     if items:
-        _prefetch_for_launch(session, [it["data"]["entity_id"] for it in items])
+        entity_ids = [it["data"]["entity_id"] for it in items]
+        _prefetch_for_launch(session, entity_ids)
+        _prefetch_checklists(session, campaign_id, list(c.items), entity_ids)
     rt = runtime or get_runtime()
     outcomes = rt.start_many(session, "entity_inspection", items, parent_instance_id=parent_instance_id) \
         if items else []
@@ -225,14 +227,28 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
                         depth: str = "full") -> dict:
     """The one visit for the entity: every campaign's items whose windows overlap (joint check), the
     union of their skills and departments, and the merged checklist (``merge_checklist(...).field``)."""
-    from forms.checklist import merge_checklist
-
-    from .draw import joint_check_for
-    from .registries import items_for, required_skills
-    from .registry_models import CheckItem
-
-    if depth not in ("core", "full"):
+    if depth not in CHECKLIST_DEPTHS:
         raise InvalidInput(f"checklist depth must be core or full, not {depth!r}")
+    codes, campaigns, window = _visit(session, entity_id, campaign_id, items)
+    if not codes:
+        raise InvalidInput("an inspection needs at least one check item")
+    merged = _merged(session, codes, depth)
+    return {"items": list(merged["items"]), "skills": list(merged["skills"]),
+            "departments": list(merged["departments"]), "campaign_ids": campaigns,
+            "joint": len(campaigns) > 1, "is_lead": not campaigns or campaigns[0] == campaign_id,
+            "window_start": window[0], "window_end": window[1], "depth": depth,
+            "merged_checklist": json.loads(merged["merged_checklist"]),
+            "clauses_before": merged["clauses_before"], "clauses_after": merged["clauses_after"]}
+
+
+CHECKLIST_DEPTHS = ("core", "full")
+
+
+def _visit(session: Session, entity_id: int, campaign_id: int | None,
+           items: list[str]) -> tuple[list[str], list[int], tuple[str | None, str | None]]:
+    """The visit's item codes, its campaigns and its window."""
+    from .draw import joint_check_for
+
     window = (None, None)
     campaigns = [campaign_id] if campaign_id is not None else []
     codes = [str(i) for i in items or []]
@@ -244,8 +260,16 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
             window = (jc.window_start.isoformat(), jc.window_end.isoformat())
         except NotFound:
             pass
-    if not codes:
-        raise InvalidInput("an inspection needs at least one check item")
+    return codes, campaigns, window
+
+
+def _merged(session: Session, codes: list[str], depth: str) -> dict:
+    """The merged checklist of ``codes`` at ``depth``, with the items' skills and departments."""
+    from forms.checklist import merge_checklist
+
+    from .registries import items_for, required_skills
+    from .registry_models import CheckItem
+
     def merge():
         rows = items_for(session, codes)
         limit = None if depth == "full" else CORE_CLAUSES_PER_ITEM
@@ -258,13 +282,19 @@ def prepare_joint_check(session: Session, *, entity_id: int, campaign_id: int | 
                 "clauses_before": merged.clauses_before, "clauses_after": merged.clauses_after}
 
     # the same items give the same merged checklist: built once per transaction (a launch builds thousands)
-    merged = txcache.get(session, ("inspection.merged", tuple(codes), depth), (CheckItem.__tablename__,), merge)
-    return {"items": list(merged["items"]), "skills": list(merged["skills"]),
-            "departments": list(merged["departments"]), "campaign_ids": campaigns,
-            "joint": len(campaigns) > 1, "is_lead": not campaigns or campaigns[0] == campaign_id,
-            "window_start": window[0], "window_end": window[1], "depth": depth,
-            "merged_checklist": json.loads(merged["merged_checklist"]),
-            "clauses_before": merged["clauses_before"], "clauses_after": merged["clauses_after"]}
+    return txcache.get(session, ("inspection.merged", tuple(codes), depth), (CheckItem.__tablename__,), merge)
+
+
+def _prefetch_checklists(session: Session, campaign_id: int, items: list[str], entity_ids: list[int]) -> None:
+    """Every merged checklist the launched children will ask for, at both depths (a few distinct ones: the
+    campaign's items plus those of the campaigns each entity's visit joins)."""
+    seen: set[tuple[str, ...]] = set()
+    for entity_id in entity_ids:
+        codes, _campaigns, _window = _visit(session, entity_id, campaign_id, items)
+        if codes and tuple(codes) not in seen:
+            seen.add(tuple(codes))
+            for depth in CHECKLIST_DEPTHS:
+                _merged(session, codes, depth)
 
 
 # ------------------------------------------------------------------------------------------ the result

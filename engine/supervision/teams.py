@@ -42,6 +42,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine import txcache
+from engine.runtime import parallel
 from engine.db import JsonText, RowInserter, chunks, ids, stores_json_text
 from engine.errors import Conflict, InvalidInput, NotFound
 
@@ -162,8 +163,66 @@ def _leaves(session: Session, start: date, end: date) -> dict[int, list[tuple[da
     return txcache.get(session, ("teams.leaves", start, end), _LEAVE_TABLES, load)
 
 
-def _workload(session: Session) -> dict[int, int]:
+def _workload(session: Session) -> "dict[int, int] | SharedWorkload":
     return txcache.get(session, "teams.workload", _WORKLOAD_TABLES, lambda: open_assignment_counts(session))
+
+
+class SharedWorkload:
+    """The officers' open assignments while a batch of starts runs in two processes
+    (:mod:`engine.runtime.parallel`): what the transaction read, plus what each process added since, in
+    shared memory. :func:`form_team` holds :attr:`lock` from reading the pool to adding its team, so two
+    teams formed at the same moment in the two processes never both take an officer's last free slot."""
+
+    def __init__(self, base: dict[int, int], inspector_ids) -> None:
+        import multiprocessing
+
+        self.base = dict(base)
+        self.index = {iid: k for k, iid in enumerate(sorted(set(inspector_ids) | set(base)))}
+        n = max(1, len(self.index))
+        self.added = (multiprocessing.RawArray("q", n), multiprocessing.RawArray("q", n))
+        self.mine = 0  # the child adds to the other array
+        self.lock = multiprocessing.Lock()
+
+    def get(self, inspector_id: int, default: int = 0) -> int:
+        k = self.index.get(inspector_id)
+        base = self.base.get(inspector_id, default)
+        return base if k is None else base + self.added[0][k] + self.added[1][k]
+
+    def __getitem__(self, inspector_id: int) -> int:
+        return self.get(inspector_id)
+
+    def add(self, inspector_id: int) -> None:
+        self.added[self.mine][self.index[inspector_id]] += 1
+
+    def merged(self, with_child: bool) -> dict[int, int]:
+        out = dict(self.base)
+        for iid, k in self.index.items():
+            n = self.added[0][k] + (self.added[1][k] if with_child else 0)
+            if n:
+                out[iid] = out.get(iid, 0) + n
+        return out
+
+
+class _ShareWorkload:
+    """:class:`~engine.runtime.parallel.ForkHook`: the workload in shared memory while a batch is split."""
+
+    id_tables = (TeamDraw.__tablename__, TeamAssignment.__tablename__)
+
+    def before_fork(self, session: Session) -> SharedWorkload:
+        shared = SharedWorkload(_workload(session), _inspectors_by_id(session))
+        txcache.put(session, "teams.workload", _WORKLOAD_TABLES, shared)
+        return shared
+
+    def in_child(self, session: Session, shared: SharedWorkload) -> None:
+        shared.mine = 1
+
+    def after_join(self, session: Session, shared: SharedWorkload, child_ok: bool) -> None:
+        txcache.put(session, "teams.workload", _WORKLOAD_TABLES, shared.merged(child_ok))
+        if child_ok:  # the last teams the child formed are not in this process's copy: read them again
+            txcache.drop(session, _LAST_TEAMS)
+
+
+parallel.register(_ShareWorkload())
 
 
 def _known_skills(session: Session) -> frozenset[str]:
@@ -461,6 +520,20 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
     """Draw the team for ``entity_id``; idempotent per (``instance_id``, ``task_key``). ``new_key``: the
     caller knows that nothing was ever written under that key (the instance was created in this step), so
     there is no earlier draw to look for."""
+    load = _workload(session)
+    if type(load) is not SharedWorkload:
+        return _form_team(session, instance_id=instance_id, task_key=task_key, entity_id=entity_id, skills=skills,
+                          team_size=team_size, window_start=window_start, window_end=window_end,
+                          campaign_seed=campaign_seed, policy=policy, now=now, new_key=new_key)
+    with load.lock:
+        return _form_team(session, instance_id=instance_id, task_key=task_key, entity_id=entity_id, skills=skills,
+                          team_size=team_size, window_start=window_start, window_end=window_end,
+                          campaign_seed=campaign_seed, policy=policy, now=now, new_key=new_key)
+
+
+def _form_team(session: Session, *, instance_id: int, task_key: str, entity_id: int, skills: list[str],
+               team_size: int, window_start: date | None, window_end: date | None, campaign_seed: str,
+               policy: TeamPolicy | None, now: datetime, new_key: bool) -> TeamResult:
     policy = policy or TeamPolicy()
     existing = None if new_key else session.scalar(_EXISTING, {"instance_id": instance_id, "task_key": task_key})
     if existing is not None:
@@ -503,10 +576,15 @@ def form_team(session: Session, *, instance_id: int, task_key: str, entity_id: i
         {"id": aid, "team_id": draw_id, "draw_id": draw_id, "instance_id": instance_id, "task_key": task_key,
          "entity_id": entity.id, "inspector_id": c.id, "role": role, "assigned_at": now}
         for aid, (c, role) in zip(assignment_ids, picks)])
-    load = dict(_workload(session))
-    for c, _role in picks:  # the workload read above plus this team: no re-count for the next draw
-        load[c.id] = load.get(c.id, 0) + 1
-    txcache.put(session, "teams.workload", _WORKLOAD_TABLES, load)
+    load = _workload(session)
+    if type(load) is SharedWorkload:  # a split batch: counted in shared memory, under the lock form_team holds
+        for c, _role in picks:
+            load.add(c.id)
+    else:
+        load = dict(load)
+        for c, _role in picks:  # the workload read above plus this team: no re-count for the next draw
+            load[c.id] = load.get(c.id, 0) + 1
+        txcache.put(session, "teams.workload", _WORKLOAD_TABLES, load)
     known = txcache.peek(session, _LAST_TEAMS)
     if known is not None:  # this team is now the entity's last one
         known[entity.id] = {c.id for c, _role in picks}

@@ -544,10 +544,11 @@ class IdAllocator:
         return list(range(nxt, nxt + n))
 
 
-    def share(self, session: Session, tables) -> dict:
+    def share(self, session: Session, tables, lock_factory) -> dict:
         """Hand out the ids of ``tables`` from counters in shared memory until :meth:`unshare`, so that a
-        process forked from this one (:mod:`engine.runtime.parallel`) and this one never take the same id.
-        SQLite only (PostgreSQL takes ids from sequences, in the database)."""
+        process forked from this one (:mod:`engine.runtime.parallel`) and this one never take the same id;
+        ``lock_factory()`` makes the lock a count is taken under (``parallel.SharedLock``). SQLite only
+        (PostgreSQL takes ids from sequences, in the database)."""
         import multiprocessing
 
         if session.get_bind().dialect.name != "sqlite":
@@ -557,7 +558,7 @@ class IdAllocator:
             nxt = self._counted(session, table)
             if nxt is None:
                 nxt = (session.execute(text(f"select coalesce(max(id), 0) from {table}")).scalar_one() or 0) + 1
-            shared[table] = (multiprocessing.RawValue("q", nxt), multiprocessing.Lock())
+            shared[table] = (multiprocessing.RawValue("q", nxt), lock_factory())
         session.info[_SHARED_IDS] = shared
         return shared
 

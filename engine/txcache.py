@@ -56,13 +56,6 @@ def peek(session: Session, key: Any, default: Any = None) -> Any:
     return default if hit is None else hit[1]
 
 
-def drop(session: Session, key: Any) -> None:
-    """Forget ``key`` (its next reader loads it again)."""
-    store = session.info.get(_KEY)
-    if store:
-        store.pop(key, None)
-
-
 def invalidate(session: Session, tables: Iterable[str] | None = None) -> None:
     """Drop every entry (``tables`` None) or the entries that depend on any of ``tables``."""
     store = session.info.get(_KEY)

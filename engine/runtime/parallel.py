@@ -24,12 +24,10 @@ database call). ``REGFLOW_PARALLEL_START_FROM`` sets the batch length from which
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import pickle
 import signal
-import struct
 import threading
 import time
 import warnings
@@ -55,12 +53,65 @@ class ForkHook(Protocol):
     def in_child(self, session: Session, token: Any) -> None:
         """Right after the fork, in the child."""
 
-    def after_join(self, session: Session, token: Any, child_ok: bool) -> None:
-        """In the parent once the child is done; ``child_ok`` false: the child's part is discarded and
-        will be run again here."""
+    def child_result(self, session: Session, token: Any) -> Any:
+        """In the child once its work is done: what the parent's :meth:`after_join` gets (picklable)."""
+
+    def after_join(self, session: Session, token: Any, child_result: Any) -> None:
+        """In the parent once the child is done, with the child's :meth:`child_result`; ``None`` if the
+        child's part failed (it is discarded and will be run again here)."""
 
 
 _HOOKS: list[ForkHook] = []
+
+#: while a batch is split: this process's role and the other process's pid
+_PEER: dict = {"role": None, "pid": None, "reaped": False}
+#: how often a process waiting for a :class:`SharedLock` checks that the other one is still alive
+_POLL_S = 0.5
+
+
+def peer_alive() -> bool:
+    """Is the other process of the split this process is part of still running? (True outside a split)"""
+    pid = _PEER["pid"]
+    if pid is None:
+        return True
+    if _PEER["role"] == "child":
+        return os.getppid() == pid
+    if _PEER["reaped"]:
+        return False
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)  # reaps it if it ended
+    except ChildProcessError:
+        done = pid
+    if done:
+        _PEER["reaped"] = True  # its pid may be reused: never signalled or waited for again
+    return not done
+
+
+class SharedLock:
+    """A lock the two processes of a split batch share, which neither can leave held by dying: a process
+    waiting for it checks every ``_POLL_S`` that the other is alive. A parent whose child died holding it
+    goes on without it (nobody else takes it; the child's part will be run again in the parent); a child
+    whose parent died exits."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._lock = multiprocessing.Lock()
+        self._broken = False  # this process's view: the other one died holding the lock
+
+    def __enter__(self) -> "SharedLock":
+        while not self._broken:
+            if self._lock.acquire(timeout=_POLL_S):
+                return self
+            if not peer_alive():
+                if _PEER["role"] == "child":
+                    os._exit(75)
+                self._broken = True
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if not self._broken:
+            self._lock.release()
 
 
 def register(hook: ForkHook) -> None:
@@ -84,6 +135,8 @@ class SplitResult:
     child_s: float = 0.0
     parent_s: float = 0.0
     wait_s: float = 0.0
+    #: the hooks' ``child_result``s, in their order
+    hooks: list | None = None
 
 
 #: the child may run this many times longer than the parent's own part (then at least ``_MIN_WAIT_S``)
@@ -102,7 +155,7 @@ def run_split(session: Session, parent_work: Callable[[], None], child_work: Cal
     if pending is not None and pending.groups:  # held back before the split: the parent's own rows
         pending.run(session.connection().connection.dbapi_connection)
     tables = tuple(dict.fromkeys(t for hook in _HOOKS for t in hook.id_tables))
-    shared_ids = db.ids.share(session, tables)
+    shared_ids = db.ids.share(session, tables, SharedLock)
     tokens: list = []
     try:
         for hook in _HOOKS:
@@ -112,16 +165,18 @@ def run_split(session: Session, parent_work: Callable[[], None], child_work: Cal
             # Python 3.12+ warns of fork() in a threaded process (a web server's): the child takes no lock
             # another thread may hold (no database, no pool), and one that hangs anyway is killed (_WAIT_FACTOR)
             warnings.simplefilter("ignore", DeprecationWarning)
+            parent_pid = os.getpid()
             pid = os.fork()
     except BaseException:
         for hook, token in tokens:
-            hook.after_join(session, token, False)
+            hook.after_join(session, token, None)
         db.ids.unshare(session, shared_ids)
         raise
     if pid == 0:  # ---------------------------------------------------------------- the child
         code = 0
         try:
             os.close(read_fd)
+            _PEER.update(role="child", pid=parent_pid, reaped=False)
             db.forbid_database("a forked part of a batch of starts")
             for hook, token in tokens:
                 hook.in_child(session, token)
@@ -134,24 +189,26 @@ def run_split(session: Session, parent_work: Callable[[], None], child_work: Cal
                 changed = _unit_of_work(session) - dirty_before
                 if changed:
                     raise db.DatabaseForbidden(f"the child changed {len(changed)} ORM object(s) in the session")
-                payload = {"ok": True, "value": value, "child_s": time.perf_counter() - t0}
+                payload = {"ok": True, "value": value, "child_s": time.perf_counter() - t0,
+                           "hooks": [hook.child_result(session, token) for hook, token in tokens]}
             except BaseException as exc:  # noqa: BLE001 - reported to the parent, which runs the part itself
                 payload = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_fd, "wb") as out:
-                out.write(struct.pack("<Q", len(data)))
-                out.write(data)
+            with os.fdopen(write_fd, "wb", buffering=1 << 20) as out:
+                # streamed: the parent unpickles while this one pickles, and neither holds the whole answer
+                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException:  # noqa: BLE001 - nothing may unwind into the parent's code in the child
             code = 70
         finally:
             os._exit(code)  # no atexit, no finalizer: the parent's connection stays untouched
     # ----------------------------------------------------------------------------------- the parent
     os.close(write_fd)
-    received: list[bytes] = []
+    _PEER.update(role="parent", pid=pid, reaped=False)
+    received: list = []
     reader = threading.Thread(target=_read_all, args=(read_fd, received), name="regflow-split-reader", daemon=True)
     reader.start()
     t0 = time.perf_counter()
-    child_ok = answered = False
+    result: SplitResult | None = None
+    answered = False
     try:
         parent_work()
         parent_s = time.perf_counter() - t0
@@ -161,43 +218,41 @@ def run_split(session: Session, parent_work: Callable[[], None], child_work: Cal
             result = SplitResult(None, f"no answer from the child within {waited:.0f} s")
         else:
             answered = True
-            result = _decode(b"".join(received))
+            result = _decode(received)
         result.parent_s, result.wait_s = parent_s, time.perf_counter() - t0 - parent_s
-        child_ok = result.failure is None
         return result
     finally:
-        if not answered:  # the parent's part failed, or the child hangs: its work is not wanted
-            os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        if not _PEER["reaped"]:
+            if not answered:  # the parent's part failed, or the child hangs: its work is not wanted
+                os.kill(pid, signal.SIGKILL)
+            _reap(pid)
         reader.join()
-        for hook, token in tokens:
-            hook.after_join(session, token, child_ok)
+        _PEER.update(role=None, pid=None, reaped=False)
+        ok = result is not None and result.failure is None
+        for i, (hook, token) in enumerate(tokens):
+            hook.after_join(session, token, result.hooks[i] if ok else None)
         db.ids.unshare(session, shared_ids)
 
 
-def _read_all(fd: int, out: list[bytes]) -> None:
-    with os.fdopen(fd, "rb") as src:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                return
-            out.append(chunk)
+def _read_all(fd: int, out: list) -> None:
+    """The child's answer, unpickled as it arrives (``out``: [payload], or [None, why] if it is cut short)."""
+    with os.fdopen(fd, "rb", buffering=1 << 20) as src:
+        try:
+            out.append(pickle.load(src))
+        except Exception as exc:  # noqa: BLE001 - a child that died mid-answer: its part is run again
+            out.extend((None, f"{type(exc).__name__}: {exc}"))
+        src.read()  # to the end, so that the child's last write returns
 
 
-def _decode(data: bytes) -> SplitResult:
-    if len(data) < 8:
+def _decode(received: list) -> SplitResult:
+    if not received:
         return SplitResult(None, "the child ended without an answer")
-    (size,) = struct.unpack("<Q", data[:8])
-    if len(data) - 8 != size:
-        return SplitResult(None, f"the child's answer is incomplete ({len(data) - 8} of {size} bytes)")
-    gc.disable()  # thousands of small rows: no collector passes while they are rebuilt
-    try:
-        payload = pickle.loads(memoryview(data)[8:])
-    finally:
-        gc.enable()
+    payload = received[0]
+    if payload is None:
+        return SplitResult(None, f"the child's answer is cut short ({received[1]})")
     if not payload["ok"]:
         return SplitResult(None, payload["error"])
-    return SplitResult(payload["value"], None, payload["child_s"])
+    return SplitResult(payload["value"], None, payload["child_s"], hooks=payload["hooks"])
 
 
 def _reap(pid: int) -> None:

@@ -270,6 +270,8 @@ _OPTIMISTIC_FROM = 2
 #: the share of a split batch (``Settings.parallel_start_from``) this process computes (it also reads and writes
 #: the other process's rows, while the other pickles them: about even, measured with ``bench/loop.py``)
 _SPLIT_PARENT_SHARE = 0.5
+#: a split batch longer than this is split window by window
+_SPLIT_WINDOW = 10_000
 
 
 class _IdAllocator(IdAllocator):
@@ -301,8 +303,8 @@ class Runtime:
         self.settings = settings or load_settings()
         #: batches of starts at least this long are computed in two processes (0: never)
         self._split_from = self.settings.parallel_start_from
-        #: what the last batch computed in two processes did (diagnostics: ``bench/loop.py`` prints it)
-        self.last_split: dict | None = None
+        #: what the last batch computed in two processes did, window by window (diagnostics: ``bench/loop.py``)
+        self.last_split: list[dict] | None = None
         self.services = services or default_registry
         self.form_validator = form_validator
         self.helpers = dict(helpers or {})
@@ -433,8 +435,21 @@ class Runtime:
                 try:
                     with deferred_writes(session):
                         if self._split_from and len(items) >= self._split_from and parallel.available(session):
-                            self._start_split(session, d, process_id, ids, items, actor, parent_instance_id,
-                                              engine, batch, outcomes)
+                            # in windows: what the child sends back (about 20 KB per instance) stays bounded
+                            self.last_split = []
+                            for lo in range(0, len(items), _SPLIT_WINDOW):
+                                if lo:
+                                    batch.flush(session, self._ids)
+                                    batch.clear()
+                                hi = lo + _SPLIT_WINDOW
+                                self._start_split(session, d, process_id, ids[lo:hi], items[lo:hi], actor,
+                                                  parent_instance_id, engine, batch, outcomes)
+                            # the children gave objects they had loaded committed values (scoring does) that
+                            # this process's copies lack: read again when next used (not between windows,
+                            # whose children need the loaded objects)
+                            if session.new or session.dirty or session.deleted:
+                                session.flush()
+                            session.expire_all()
                         else:
                             self._start_each(session, d, process_id, ids, items, actor, parent_instance_id,
                                              engine, batch, outcomes, optimistic=True)
@@ -473,25 +488,22 @@ class Runtime:
         result = parallel.run_split(session, lambda: start(ids[1:cut], items[1:cut], batch=batch, outcomes=outcomes),
                                     child)
         if result.failure is not None:
-            self.last_split = {"instances": len(items), "second_process_failed": result.failure}
+            self.last_split.append({"instances": len(items), "second_process_failed": result.failure})
             log.warning("batch of %d starts: the second process's %d failed (%s); started here instead",
                         len(items), len(items) - cut, result.failure)
             start(ids[cut:], items[cut:], batch=batch, outcomes=outcomes)
             return
         child_batch, groups, child_outcomes = result.value
-        self.last_split = {"instances": len(items), "second_process": len(items) - cut,
-                           "second_process_s": round(result.child_s, 2), "here": cut,
-                           "here_s": round(result.parent_s, 2), "then_waiting_and_reading_s": round(result.wait_s, 2)}
+        self.last_split.append({"instances": len(items), "second_process": len(items) - cut,
+                                "second_process_s": round(result.child_s, 2), "here": cut,
+                                "here_s": round(result.parent_s, 2),
+                                "then_waiting_and_reading_s": round(result.wait_s, 2)})
         log.info("batch of %d starts: %d computed by a second process in %.1f s, %d here in %.1f s (then %.1f s "
                  "waiting for and reading the second's)", len(items), len(items) - cut, result.child_s, cut,
                  result.parent_s, result.wait_s)
         batch.extend(child_batch)
         hold_back(session, groups)
         outcomes.extend(child_outcomes)
-        # the child gave objects it loaded committed values this process's copies lack (scoring does)
-        if session.new or session.dirty or session.deleted:
-            session.flush()
-        session.expire_all()
 
     def _start_each(self, session: Session, d, process_id: str, ids: list[int], items: list[dict], actor: str,
                     parent_instance_id: int | None, engine, batch: "_Batch", outcomes: list, *,

@@ -181,7 +181,9 @@ class SharedWorkload:
         n = max(1, len(self.index))
         self.added = (multiprocessing.RawArray("q", n), multiprocessing.RawArray("q", n))
         self.mine = 0  # the child adds to the other array
-        self.lock = multiprocessing.Lock()
+        self.lock = parallel.SharedLock()
+        #: entity id -> the members of the team this process formed for it (not shared: sent back)
+        self.formed: dict[int, set[int]] = {}
 
     def get(self, inspector_id: int, default: int = 0) -> int:
         k = self.index.get(inspector_id)
@@ -216,10 +218,14 @@ class _ShareWorkload:
     def in_child(self, session: Session, shared: SharedWorkload) -> None:
         shared.mine = 1
 
-    def after_join(self, session: Session, shared: SharedWorkload, child_ok: bool) -> None:
-        txcache.put(session, "teams.workload", _WORKLOAD_TABLES, shared.merged(child_ok))
-        if child_ok:  # the last teams the child formed are not in this process's copy: read them again
-            txcache.drop(session, _LAST_TEAMS)
+    def child_result(self, session: Session, shared: SharedWorkload) -> dict[int, set[int]]:
+        return shared.formed
+
+    def after_join(self, session: Session, shared: SharedWorkload, formed: dict[int, set[int]] | None) -> None:
+        txcache.put(session, "teams.workload", _WORKLOAD_TABLES, shared.merged(formed is not None))
+        known = txcache.peek(session, _LAST_TEAMS)
+        if formed and known is not None:  # the entities' last teams: those the child formed too
+            known.update(formed)
 
 
 parallel.register(_ShareWorkload())
@@ -580,6 +586,7 @@ def _form_team(session: Session, *, instance_id: int, task_key: str, entity_id: 
     if type(load) is SharedWorkload:  # a split batch: counted in shared memory, under the lock form_team holds
         for c, _role in picks:
             load.add(c.id)
+        load.formed[entity.id] = {c.id for c, _role in picks}
     else:
         load = dict(load)
         for c, _role in picks:  # the workload read above plus this team: no re-count for the next draw

@@ -140,6 +140,37 @@ def test_a_second_process_that_needs_the_database_gives_its_part_back(tmp_path, 
     assert sum(load.values()) == out["assignments"]  # the child's discarded teams left no count behind
 
 
+def test_a_second_process_that_dies_has_its_part_run_here(tmp_path, caplog, monkeypatch):
+    parent = os.getpid()
+    real = teams._known_skills
+
+    def dies_in_the_child(session):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real(session)
+    monkeypatch.setattr(teams, "_known_skills", dies_in_the_child)
+    caplog.set_level(logging.INFO, logger="engine.runtime.runtime")
+    out = _launch(tmp_path, "died", split_from=SPLIT_FROM)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("started here instead" in w and "answer is cut short" in w for w in warnings), warnings
+    assert out["children"] >= WANT and set(out["waits"].values()) == {"inspect"} and out["chains_ok"]
+
+
+def test_a_long_split_batch_goes_window_by_window(tmp_path, caplog, monkeypatch):
+    from engine.runtime import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "_SPLIT_WINDOW", 70)
+    caplog.set_level(logging.INFO, logger="engine.runtime.runtime")
+    out = _launch(tmp_path, "windows", split_from=SPLIT_FROM)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    splits = [r.getMessage() for r in caplog.records if "computed by a second process" in r.getMessage()]
+    assert [m.split(":")[0] for m in splits] == ["batch of 70 starts", "batch of 70 starts",
+                                                 f"batch of {out['children'] - 140} starts"], splits
+    assert set(out["waits"].values()) == {"inspect"} and out["draws"] == out["children"] and out["chains_ok"]
+    for kind, got in out["ids"].items():
+        assert sorted(got) == list(range(min(got), min(got) + len(got))), kind
+
+
 def test_a_process_forbidden_the_database_cannot_use_it(tmp_path):
     url = f"sqlite:///{tmp_path / 'guard.db'}"
     upgrade(url)

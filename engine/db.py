@@ -543,7 +543,6 @@ class IdAllocator:
         self._count(session, table, nxt + n)
         return list(range(nxt, nxt + n))
 
-
     def share(self, session: Session, tables, lock_factory) -> dict:
         """Hand out the ids of ``tables`` from counters in shared memory until :meth:`unshare`, so that a
         process forked from this one (:mod:`engine.runtime.parallel`) and this one never take the same id;

@@ -287,14 +287,18 @@ def _merged(session: Session, codes: list[str], depth: str) -> dict:
 
 def _prefetch_checklists(session: Session, campaign_id: int, items: list[str], entity_ids: list[int]) -> None:
     """Every merged checklist the launched children will ask for, at both depths (a few distinct ones: the
-    campaign's items plus those of the campaigns each entity's visit joins)."""
+    campaign's items plus those of the campaigns each entity's visit joins). One that cannot be built (an
+    unknown item) is left to the child that asks for it, which reports it."""
     seen: set[tuple[str, ...]] = set()
     for entity_id in entity_ids:
         codes, _campaigns, _window = _visit(session, entity_id, campaign_id, items)
         if codes and tuple(codes) not in seen:
             seen.add(tuple(codes))
             for depth in CHECKLIST_DEPTHS:
-                _merged(session, codes, depth)
+                try:
+                    _merged(session, codes, depth)
+                except NotFound as exc:
+                    log.warning("merged checklist of %s before the launch: %s", ", ".join(codes), exc)
 
 
 # ------------------------------------------------------------------------------------------ the result

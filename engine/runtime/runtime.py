@@ -350,7 +350,7 @@ class Runtime:
 
     def script_engine(self, step: StepContext | None) -> RegflowScriptEngine:
         return RegflowScriptEngine(self.services, step, time_budget_s=self.settings.script_time_budget_s,
-                                   helpers=self.helpers)
+                                   helpers=self.helpers, runtime=self)
 
     # ------------------------------------------------------------------ instances: lock / load / save
     def _lock_instance(self, session: Session, instance_id: int) -> InstanceRow:

@@ -71,10 +71,12 @@ def _json_default(value: Any):
 
 class RegflowScriptEngine(RestrictedScriptEngine):
     def __init__(self, services: ServiceRegistry, step: StepContext | None, *, time_budget_s: float,
-                 helpers: dict | None = None):
+                 helpers: dict | None = None, runtime: Any = None):
         super().__init__(clock=clock.now, time_budget_s=time_budget_s, helpers=helpers)
         self.services = services
         self.step = step
+        #: the runtime running the steps (``ServiceContext.runtime``)
+        self.runtime = runtime
 
     def call_service(self, task, operation_name=None, operation_params=None, **_kw):
         op = self.services.get(operation_name)
@@ -89,7 +91,7 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             step.ensure_instance()
         ctx = ServiceContext(session=step.session, instance_id=step.instance_id, task_guid=str(task.id),
                              bpmn_id=task.task_spec.bpmn_id, business_key=step.business_key, actor=step.actor,
-                             now=clock.now(), data=task.data, new_instance=step.new_instance)
+                             now=clock.now(), data=task.data, new_instance=step.new_instance, runtime=self.runtime)
         if not op.writes:
             return self._call_reading(op, ctx, values, task)
         if step.optimistic:

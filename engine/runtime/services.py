@@ -75,6 +75,8 @@ class ServiceContext:
     #: the instance was created by this step: nothing can have been written under its idempotency key
     #: before (an operator may skip looking for an earlier call's effect)
     new_instance: bool = False
+    #: the runtime running the step (an operator that starts instances starts them with it, and its settings)
+    runtime: Any = None
 
     @property
     def idempotency_key(self) -> str:

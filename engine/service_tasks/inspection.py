@@ -26,7 +26,7 @@ def campaign_create(ctx: ServiceContext, plan: dict, public_value: str) -> dict:
     description="Start one entity_inspection instance per drawn entity (parent = this instance).", errors=ERRORS)
 def campaign_launch(ctx: ServiceContext, campaign_id: int) -> dict:
     return inspection.launch_inspections(ctx.session, campaign_id, parent_instance_id=ctx.instance_id,
-                                         now=ctx.now)
+                                         now=ctx.now, runtime=ctx.runtime)
 
 
 @registry.register(

@@ -4,10 +4,10 @@ their completion through the database (DOMAIN.md §2 steps 1-8, DESIGN.md §3).
 
 Launching: ``campaign.launch_inspections`` starts the children from inside the campaign's service task
 with :meth:`Runtime.start_many` (one separate instance per drawn entity, ``parent_instance_id`` = the
-campaign's instance) in the campaign step's transaction. Service operators do not receive the runtime,
-so :func:`get_runtime` builds ``engine.bootstrap.build_runtime()`` once per process; a caller that already
-has a runtime (the simulator, tests, the worker) registers it with :func:`set_runtime` first. The
-campaign then waits for its children with a daily timer loop over :func:`campaign_progress` — never by
+campaign's instance) in the campaign step's transaction, through the runtime running that step
+(``ServiceContext.runtime``: its settings, e.g. ``parallel_start_from``, apply). A direct call without a
+runtime uses the one registered with :func:`set_runtime`, else builds ``engine.bootstrap.build_runtime()``
+once per process. The campaign then waits for its children with a daily timer loop over :func:`campaign_progress` — never by
 holding thousands of children in its own state.
 
 Result codes are the real system's codes prefixed ``result_`` (``result_1``, ``result_A``, ``result_6``)

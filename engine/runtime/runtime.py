@@ -272,6 +272,8 @@ _OPTIMISTIC_FROM = 2
 _SPLIT_PARENT_SHARE = 0.5
 #: a split batch longer than this is split window by window
 _SPLIT_WINDOW = 10_000
+#: a window shorter than this runs in one process
+_SPLIT_MIN = 4
 
 
 class _IdAllocator(IdAllocator):
@@ -477,6 +479,9 @@ class Runtime:
         this transaction, as if this process had made them. If the child's part fails, it runs here."""
         start = partial(self._start_each, session, d, process_id, actor=actor, parent_instance_id=parent_instance_id,
                         engine=engine, optimistic=True)
+        if len(items) < _SPLIT_MIN:  # (a batch's last window may be this short): nothing to share
+            start(ids, items, batch=batch, outcomes=outcomes)
+            return
         start(ids[:1], items[:1], batch=batch, outcomes=outcomes)
         cut = 1 + round((len(items) - 1) * _SPLIT_PARENT_SHARE)
 

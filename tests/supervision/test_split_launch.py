@@ -12,6 +12,7 @@ import pickle
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, text
 
 from engine import db as engine_db
@@ -156,16 +157,21 @@ def test_a_second_process_that_dies_has_its_part_run_here(tmp_path, caplog, monk
     assert out["children"] >= WANT and set(out["waits"].values()) == {"inspect"} and out["chains_ok"]
 
 
-def test_a_long_split_batch_goes_window_by_window(tmp_path, caplog, monkeypatch):
+@pytest.mark.parametrize("window", [70, 53])
+def test_a_long_split_batch_goes_window_by_window(tmp_path, caplog, monkeypatch, window):
+    """160 children in windows of 70 (70, 70, 20: three splits) or 53 (53, 53, 53 and a last one of 1,
+    started in one process)."""
     from engine.runtime import runtime as runtime_module
 
-    monkeypatch.setattr(runtime_module, "_SPLIT_WINDOW", 70)
+    monkeypatch.setattr(runtime_module, "_SPLIT_WINDOW", window)
     caplog.set_level(logging.INFO, logger="engine.runtime.runtime")
-    out = _launch(tmp_path, "windows", split_from=SPLIT_FROM)
+    out = _launch(tmp_path, f"windows{window}", split_from=SPLIT_FROM)
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     splits = [r.getMessage() for r in caplog.records if "computed by a second process" in r.getMessage()]
-    assert [m.split(":")[0] for m in splits] == ["batch of 70 starts", "batch of 70 starts",
-                                                 f"batch of {out['children'] - 140} starts"], splits
+    full, rest = divmod(out["children"], window)
+    expected = [f"batch of {window} starts"] * full + ([f"batch of {rest} starts"] if rest >= 4 else [])
+    assert [m.split(":")[0] for m in splits] == expected, splits
+    assert out["children"] == WANT and len(expected) == 3
     assert set(out["waits"].values()) == {"inspect"} and out["draws"] == out["children"] and out["chains_ok"]
     for kind, got in out["ids"].items():
         assert sorted(got) == list(range(min(got), min(got) + len(got))), kind

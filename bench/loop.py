@@ -172,7 +172,6 @@ def measure_launch(args) -> dict:
     risk.score -> route_by_risk -> joint check -> team.form until it waits at ``inspect`` (or
     ``resolve_staffing``). Set-up (registry, model, scoring, deployment) is not timed. Goal: <= 20 s for 10,000."""
     import math
-    from datetime import timedelta
 
     from sqlalchemy import func, select
 
@@ -183,7 +182,7 @@ def measure_launch(args) -> dict:
     from engine.runtime.models import HumanTask, ProcessInstance
     from engine.schema import upgrade
     from engine.supervision import inspection
-    from engine.supervision.simulator import DEFAULT_START, ITEMS, Options, _setup
+    from engine.supervision.simulator import DEFAULT_START, EVERY_CLASS, Options, _setup, campaign_plan
 
     want = args.launch_entities
     # the generator makes ~6 % of entities terminal (never eligible): generate enough to draw ``want``
@@ -206,12 +205,8 @@ def measure_launch(args) -> dict:
             setup_s = time.perf_counter() - t
             factory = session_factory(url)
             now = DEFAULT_START
-            plan = {"name": "bench launch", "year": now.year, "lead_department": "amr", "joint_check": True,
-                    "joint_departments": "price",
-                    "items": [{"item_code": c, "item_name": nm, "department": d, "method": m} for c, nm, d, m in ITEMS],
-                    "jurisdiction": "410100", "window_start": now.date().isoformat(),
-                    "window_end": (now.date() + timedelta(days=90)).isoformat(), "ratio_a": 100, "ratio_b": 100,
-                    "ratio_c": 100, "ratio_d": 100, "control_share": 0, "capacity": want, "lookback_months": 0}
+            plan = campaign_plan("bench launch", now, ratios=EVERY_CLASS, control_share=0, capacity=want,
+                                 lookback_months=0)
             with clock.frozen(now), transaction(factory) as s:
                 iid = runtime.start(s, "inspection_campaign", business_key="BENCH-LAUNCH", actor="planner").instance.id
             with clock.frozen(now), transaction(factory) as s:

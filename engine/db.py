@@ -231,7 +231,7 @@ class _DeferredWrites:
 def _run_deferred(conn, cursor, statement, _parameters, _context, _executemany):
     """``before_cursor_execute``: whatever was held back runs before any other statement (a read sees it, a
     savepoint's rollback takes it back, an ORM flush comes after it)."""
-    if _FORBIDDEN[0] is not None:  # (whichever of the two listeners runs first)
+    if _FORBIDDEN[0] is not None:  # (forbid_database): before anything held back or this statement is sent
         _refuse(" ".join(statement.split())[:120])
     pending = conn.info.get(_DEFERRED)
     if pending is not None and pending.groups:
@@ -254,8 +254,7 @@ def _listen_for_deferred(eng: Engine) -> None:
     event.listen(eng, "before_cursor_execute", _run_deferred)
     event.listen(eng, "commit", _run_deferred_at_commit)
     event.listen(eng, "rollback", _drop_deferred)
-    # first of all listeners: a process that may not use the database stops here, before anything is sent
-    event.listen(eng, "before_cursor_execute", _guard_statement, insert=True)
+    # a process that may not use the database stops here (statements: in _run_deferred), before anything is sent
     for name in ("begin", "commit", "rollback", "savepoint", "rollback_savepoint", "release_savepoint"):
         event.listen(eng, name, _guard_transaction, insert=True)
     _DEFERRING_DIALECTS.add(eng.dialect)
@@ -286,11 +285,6 @@ def _refuse(what: str) -> None:
     message = f"{_FORBIDDEN[0]} may not use the database: {what}"
     _FORBIDDEN[1].append(message)
     raise DatabaseForbidden(message)
-
-
-def _guard_statement(conn, cursor, statement, _parameters, _context, _executemany):
-    if _FORBIDDEN[0] is not None:
-        _refuse(" ".join(statement.split())[:120])
 
 
 def _guard_transaction(conn, *args):

@@ -265,6 +265,23 @@ def library_with(library: dict[str, str], decision_files) -> dict[str, str]:
     return files
 
 
+def campaign_plan(name: str, now: datetime, *, ratios: dict[str, int], control_share: int, capacity: int,
+                  lookback_months: int) -> dict:
+    """The ``campaign_plan`` form of a joint amr + price campaign over ``ITEMS`` in 410100, with a 90-day window
+    from ``now`` (the simulator's, ``bench/loop.py``'s and the tests' campaigns)."""
+    return {"name": name, "year": now.year, "lead_department": "amr", "joint_check": True,
+            "joint_departments": "price",
+            "items": [{"item_code": c, "item_name": n, "department": d, "method": m} for c, n, d, m in ITEMS],
+            "jurisdiction": "410100", "window_start": now.date().isoformat(),
+            "window_end": (now.date() + timedelta(days=90)).isoformat(),
+            "ratio_a": ratios["A"], "ratio_b": ratios["B"], "ratio_c": ratios["C"], "ratio_d": ratios["D"],
+            "control_share": control_share, "capacity": capacity, "lookback_months": lookback_months}
+
+
+#: every class drawn in full (the launch measurements: every drawn entity is launched)
+EVERY_CLASS = {"A": 100, "B": 100, "C": 100, "D": 100}
+
+
 def _setup(url: str, opts: Options, runtime) -> tuple[dict, dict]:
     """Registries, users, entities with their ground truth, the model, the process library."""
     import io
@@ -337,14 +354,8 @@ def simulate(opts: Options) -> dict:
         officers.mix = OutcomeMix.from_options(opts)
         officers.letter_signed = opts.letter_signed
         now = opts.start
-        plan = {"name": f"模拟抽查 simulated campaign seed {opts.seed}", "year": now.year, "lead_department": "amr",
-                "joint_check": True, "joint_departments": "price",
-                "items": [{"item_code": c, "item_name": n, "department": d, "method": m} for c, n, d, m in ITEMS],
-                "jurisdiction": "410100", "window_start": now.date().isoformat(),
-                "window_end": (now.date() + timedelta(days=90)).isoformat(),
-                "ratio_a": opts.ratios["A"], "ratio_b": opts.ratios["B"], "ratio_c": opts.ratios["C"],
-                "ratio_d": opts.ratios["D"], "control_share": opts.control_share, "capacity": opts.entities,
-                "lookback_months": 12}
+        plan = campaign_plan(f"模拟抽查 simulated campaign seed {opts.seed}", now, ratios=opts.ratios,
+                             control_share=opts.control_share, capacity=opts.entities, lookback_months=12)
         with clock.frozen(now), transaction(factory) as s:
             campaign_iid = runtime.start(s, "inspection_campaign", business_key=f"SIM-{opts.seed}",
                                          actor="planner").instance.id

@@ -10,7 +10,6 @@ import math
 import os
 import pickle
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -24,7 +23,7 @@ from engine.runtime.models import HumanTask, ProcessInstance
 from engine.schema import upgrade
 from engine.supervision import inspection, teams
 from engine.supervision.registry_models import TeamAssignment, TeamDraw
-from engine.supervision.simulator import DEFAULT_START, ITEMS, Options, _setup
+from engine.supervision.simulator import DEFAULT_START, EVERY_CLASS, Options, _setup, campaign_plan
 
 WANT = 160  # children: long enough to be split at the threshold below, short enough for the suite
 SPLIT_FROM = 50
@@ -44,12 +43,8 @@ def _launch(tmp_path, name: str, *, split_from: int, cap: int | None = None, mon
         with clock.frozen(now):
             _setup(url, Options(entities=math.ceil(WANT / 0.92) + 20, seed=5, training_entities=2000), runtime)
         factory = session_factory(url)
-        plan = {"name": "split launch", "year": now.year, "lead_department": "amr", "joint_check": True,
-                "joint_departments": "price",
-                "items": [{"item_code": c, "item_name": nm, "department": d, "method": m} for c, nm, d, m in ITEMS],
-                "jurisdiction": "410100", "window_start": now.date().isoformat(),
-                "window_end": (now.date() + timedelta(days=90)).isoformat(), "ratio_a": 100, "ratio_b": 100,
-                "ratio_c": 100, "ratio_d": 100, "control_share": 0, "capacity": WANT, "lookback_months": 0}
+        plan = campaign_plan("split launch", now, ratios=EVERY_CLASS, control_share=0, capacity=WANT,
+                             lookback_months=0)
         approval = {"decision": "approve", "public_random_value": "03 11 19 24 27 30 + 07",
                     "public_random_source": "test", "notice_date": now.date().isoformat()}
         with clock.frozen(now):
@@ -122,15 +117,21 @@ def test_workload_cap_holds_across_both_processes(tmp_path, caplog, monkeypatch)
     assert set(out["waits"].values()) == {"inspect"} and len(out["waits"]) == out["children"]
 
 
-def test_a_second_process_that_needs_the_database_gives_its_part_back(tmp_path, caplog, monkeypatch):
+def _in_the_child(monkeypatch, act) -> None:
+    """``act(session)`` in the forked process only, where team formation reads the skills (under the workload
+    lock), before it goes on as usual."""
     parent = os.getpid()
     real = teams._known_skills
 
-    def reads_in_the_child(session):
+    def known_skills(session):
         if os.getpid() != parent:
-            session.execute(text("select 1"))
+            act(session)
         return real(session)
-    monkeypatch.setattr(teams, "_known_skills", reads_in_the_child)
+    monkeypatch.setattr(teams, "_known_skills", known_skills)
+
+
+def test_a_second_process_that_needs_the_database_gives_its_part_back(tmp_path, caplog, monkeypatch):
+    _in_the_child(monkeypatch, lambda session: session.execute(text("select 1")))
     caplog.set_level(logging.INFO, logger="engine.runtime.runtime")
     out = _launch(tmp_path, "fallback", split_from=SPLIT_FROM)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -142,14 +143,7 @@ def test_a_second_process_that_needs_the_database_gives_its_part_back(tmp_path, 
 
 
 def test_a_second_process_that_dies_has_its_part_run_here(tmp_path, caplog, monkeypatch):
-    parent = os.getpid()
-    real = teams._known_skills
-
-    def dies_in_the_child(session):
-        if os.getpid() != parent:
-            os._exit(3)
-        return real(session)
-    monkeypatch.setattr(teams, "_known_skills", dies_in_the_child)
+    _in_the_child(monkeypatch, lambda _session: os._exit(3))
     caplog.set_level(logging.INFO, logger="engine.runtime.runtime")
     out = _launch(tmp_path, "died", split_from=SPLIT_FROM)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -73,10 +73,15 @@ def schema_missing(exc: BaseException) -> str | None:
 
 
 def run(group: click.Group) -> None:
-    """Run the command group; a database without regflow's tables gets one line saying what to do (exit 2)
-    instead of a stack trace."""
+    """Run the command group; a database without regflow's tables, or a ``REGFLOW_`` setting with a value it
+    cannot take, gets one line saying what to do (exit 2) instead of a stack trace."""
+    from engine.config import SettingError
+
     try:
         group()
+    except SettingError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - anything else propagates unchanged
         why = schema_missing(exc)
         if why is None:

@@ -24,6 +24,8 @@ import argparse
 import cProfile
 import io
 import json
+import logging
+import multiprocessing as mp
 import os
 import platform
 import pstats
@@ -32,6 +34,8 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
+from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +43,26 @@ ROOT = HERE.parent
 # This file is called engine.py: keep ``import engine`` pointing at the regflow package, not at us.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
+from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer  # noqa: E402
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
+from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
+
+import engine.service_tasks  # noqa: E402, F401  (the registry build_runtime uses)
+from engine.bootstrap import build_runtime  # noqa: E402
+from engine.config import load_settings  # noqa: E402
+from engine.db import dispose_engines, get_engine, session_factory, transaction  # noqa: E402
+from engine.runtime import spiff_speedups  # noqa: E402
+from engine.runtime.deploy import deploy  # noqa: E402
+from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance  # noqa: E402
+from engine.runtime.script_engine import RegflowScriptEngine  # noqa: E402
+from engine.runtime.serializer import RegflowWorkflow  # noqa: E402
+from engine.runtime.services import registry  # noqa: E402
+from engine.runtime.users import add_user  # noqa: E402
+from engine.schema import upgrade  # noqa: E402
 
 BPMN_FILE = HERE / "data" / "minimal.bpmn"
 PROCESS_ID = "bench_minimal"
@@ -73,8 +97,6 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------------------------------- in memory
 def parse_plain():
-    from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
-
     parser = SpiffBpmnParser(validator=VALIDATOR)
     parser.add_bpmn_file(str(BPMN_FILE))
     return parser.get_spec(PROCESS_ID), parser.get_subprocess_specs(PROCESS_ID)
@@ -88,14 +110,6 @@ def in_memory(n: int, reps: int, make_engine, release: bool = False, regflow: bo
     ``release``, each workflow's reference cycles are broken when it is done, as regflow's runtime does
     (``RegflowWorkflow.release``). With ``regflow``: regflow's engine without the database — a
     ``RegflowWorkflow`` (its cheaper tree walks), regflow's ``_set_state``, released."""
-    from contextlib import nullcontext
-
-    from SpiffWorkflow.bpmn import BpmnWorkflow
-    from SpiffWorkflow.util.task import TaskState
-
-    from engine.runtime import spiff_speedups
-    from engine.runtime.serializer import RegflowWorkflow
-
     spec, subs = parse_plain()
     cls = RegflowWorkflow if regflow else BpmnWorkflow
     release = release or regflow
@@ -134,10 +148,6 @@ def _in_memory_runs(n: int, reps: int, one, run) -> dict:
 
 def spiff_state_bytes() -> dict:
     """For context: SpiffWorkflow's own serializer (spec embedded) at the first user task."""
-    from SpiffWorkflow.bpmn import BpmnWorkflow
-    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-
     spec, subs = parse_plain()
     wf = BpmnWorkflow(spec, subs)
     wf.do_engine_steps()
@@ -154,25 +164,17 @@ class Database:
 
     @property
     def factory(self):
-        from engine.db import session_factory
-
         return session_factory(self.url)
 
     def tx(self):
-        from engine.db import transaction
-
         return transaction(self.factory)
 
     def close(self):
-        from engine.db import dispose_engines
-
         dispose_engines()
         self._cleanup()
 
 
 def sqlite_database(tmp: Path) -> Database:
-    from engine.schema import upgrade
-
     url = f"sqlite:///{tmp / 'bench.db'}"
     upgrade(url)
     return Database("sqlite", url, lambda: None)
@@ -180,8 +182,6 @@ def sqlite_database(tmp: Path) -> Database:
 
 def pg_check() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
-    from sqlalchemy import create_engine, text
-
     try:
         eng = create_engine(PG_BASE, connect_args={"connect_timeout": 5})
         with eng.connect() as c:
@@ -193,10 +193,6 @@ def pg_check() -> str | None:
 
 
 def pg_database() -> Database:
-    from sqlalchemy import create_engine, text
-
-    from engine.schema import upgrade
-
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -219,18 +215,12 @@ def pg_database() -> Database:
 
 def deploy_bench(runtime, db: Database) -> str:
     """Deploy bench/data/minimal.bpmn with regflow's deploy(); returns how it was deployed."""
-    from engine.runtime.deploy import deploy
-
     with db.tx() as s:
         deploy(runtime, s, {BPMN_FILE.name: BPMN_FILE.read_text(encoding="utf-8")}, "bench")
     return "engine.runtime.deploy.deploy"
 
 
 def prepare(db: Database):
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
-    from engine.runtime.users import add_user
-
     runtime = build_runtime(load_settings(database_url=db.url))
     how = deploy_bench(runtime, db)
     with db.tx() as s:
@@ -272,10 +262,6 @@ def persisted_starts(runtime, db: Database, n: int, reps: int, batch: int, warmu
 
 def footprint(db: Database) -> dict:
     """State bytes and audit rows per instance at the first user task (instances still running)."""
-    from sqlalchemy import func, select
-
-    from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
-
     with db.tx() as s:
         running = s.execute(select(func.count(), func.avg(func.length(ProcessInstance.state)),
                                    func.min(func.length(ProcessInstance.state)),
@@ -299,10 +285,6 @@ def footprint(db: Database) -> dict:
 
 def completions(runtime, db: Database, m: int, warmup: int) -> dict:
     """Runtime.complete_task, each in its own transaction, as a member of the candidate group."""
-    from sqlalchemy import func, select
-
-    from engine.runtime.models import AuditEvent, HumanTask
-
     with db.tx() as s:
         ids = s.scalars(select(HumanTask.id).where(HumanTask.status == "open", HumanTask.bpmn_id == USER_TASK)
                         .order_by(HumanTask.id).limit(m + warmup)).all()
@@ -329,11 +311,6 @@ def completions(runtime, db: Database, m: int, warmup: int) -> dict:
 
 def statements(runtime, db: Database, k: int = 20) -> dict:
     """SQL statements (incl. BEGIN/COMMIT) per start and per completion, counted on the driver cursor."""
-    from sqlalchemy import event, select
-
-    from engine.db import get_engine
-    from engine.runtime.models import HumanTask
-
     eng = get_engine(db.url)
     count = [0]
 
@@ -371,9 +348,6 @@ def statements(runtime, db: Database, k: int = 20) -> dict:
 
 def _parallel_worker(url: str, n: int, batch: int, barrier, results) -> None:
     """One of K processes starting instances concurrently (PostgreSQL only: SQLite has one writer)."""
-    from engine.bootstrap import build_runtime
-    from engine.db import session_factory, transaction
-
     runtime = build_runtime()
     factory = session_factory(url)
     with transaction(factory) as s:  # warm the spec cache
@@ -394,8 +368,6 @@ def _parallel_worker(url: str, n: int, batch: int, barrier, results) -> None:
 
 def parallel_starts(db: Database, workers: int, n: int, batch: int) -> dict:
     """Aggregate starts/s of ``workers`` processes on one database (Camunda's 698/s used 4 threads)."""
-    import multiprocessing as mp
-
     ctx = mp.get_context("spawn")
     out = {}
     for mode, size in (("one_tx_per_instance", 1), ("batched", batch)):
@@ -473,7 +445,8 @@ def profile(args) -> None:
                           f"({rate(args.profile_n, wall):.0f}/s profiled) =====")
                     print("own time by package (cProfile tottime):")
                     for name, secs in sorted(by_package.items(), key=lambda kv: -kv[1])[:10]:
-                        print(f"   {name:<26} {100 * secs / total:5.1f}%   {1000 * secs / args.profile_n:6.2f} ms/start")
+                        print(f"   {name:<26} {100 * secs / total:5.1f}%   "
+                              f"{1000 * secs / args.profile_n:6.2f} ms/start")
                     st.sort_stats("tottime").print_stats(args.profile_top)
                     st.sort_stats("cumulative").print_stats(args.profile_top)
                     print(buf.getvalue())
@@ -483,9 +456,9 @@ def profile(args) -> None:
 
 def _by_package(st: pstats.Stats) -> dict[str, float]:
     out: dict[str, float] = {}
-    for (path, _line, func), (_cc, _nc, tottime, _ct, _callers) in st.stats.items():
+    for (path, _line, function), (_cc, _nc, tottime, _ct, _callers) in st.stats.items():
         if path == "~":
-            name = "sqlite3 (C)" if "sqlite3" in func else "builtins / C"
+            name = "sqlite3 (C)" if "sqlite3" in function else "builtins / C"
         else:
             name = next((k for k in ("sqlalchemy", "SpiffWorkflow", "psycopg", "RestrictedPython", "engine/runtime",
                                      "json", "uuid", "hashlib") if k in path), "other")
@@ -542,8 +515,6 @@ def goals(res: dict) -> list[dict]:
 
 
 def environment() -> dict:
-    from importlib.metadata import version
-
     env = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
            "spiffworkflow": version("spiffworkflow"), "sqlalchemy": version("sqlalchemy"),
            "psycopg": version("psycopg")}
@@ -575,13 +546,8 @@ def main(argv=None) -> int:
         profile(args)
         return 0
 
-    import logging
 
     logging.getLogger("engine").setLevel(logging.ERROR)
-    from engine.runtime.script_engine import RegflowScriptEngine
-    from engine.runtime.services import registry
-    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-    import engine.service_tasks  # noqa: F401  (the registry build_runtime uses)
 
     res: dict = {"process": f"{BPMN_FILE.relative_to(ROOT)} ({PROCESS_ID}): start → script → exclusive gateway "
                             "→ user task → end", "environment": environment(),

@@ -17,12 +17,16 @@ The machine is shared: the load average is printed with the numbers; run-to-run 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import math
 import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -30,6 +34,23 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from engine.bootstrap import build_runtime  # noqa: E402
+from engine.config import load_settings  # noqa: E402
+from engine.db import dispose_engines, session_factory, transaction  # noqa: E402
+from engine.runtime import clock  # noqa: E402
+from engine.runtime.models import HumanTask, ProcessDefinition, ProcessInstance  # noqa: E402
+from engine.runtime.script_engine import RegflowScriptEngine  # noqa: E402
+from engine.runtime.serializer import RegflowWorkflow  # noqa: E402
+from engine.schema import upgrade  # noqa: E402
+from engine.simulation import DEFAULT_START, EVERY_CLASS, Options, campaign_plan, prepare_run, simulate  # noqa: E402
+from engine.supervision import draw as drawing  # noqa: E402
+from engine.supervision.registry_models import CheckItem, Department  # noqa: E402
+from scoring.classes import load_class_config  # noqa: E402
+from scoring.generator import generate, legacy_rule_score  # noqa: E402
+from scoring.models import Entity  # noqa: E402
 
 GOAL_DRAW_S = 5.0
 GOAL_LAUNCH_S = 20.0
@@ -38,9 +59,6 @@ NOW = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
 
 def _registry(n: int, seed: int) -> dict[str, np.ndarray]:
     """N entities from the scoring generator, with a class A–D by the configured mix."""
-    from scoring.classes import load_class_config
-    from scoring.generator import generate, legacy_rule_score
-
     region = generate(n, seed=seed, history=False)
     e = region.entities
     rng = np.random.default_rng(seed)
@@ -52,27 +70,25 @@ def _registry(n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def measure_draw(args) -> dict:
-    from engine.supervision import draw as d
-
     n_total = args.entities
     t = time.perf_counter()
     reg = _registry(n_total, args.seed)
     gen_s = time.perf_counter() - t
-    active = ~np.isin(reg["status"], d.TERMINAL_STATUSES)
+    active = ~np.isin(reg["status"], drawing.TERMINAL_STATUSES)
     # the in-memory run uses exactly --entities eligible entities (the generator makes ~6 % terminal)
     extra = 0
     while active.sum() < n_total:
         extra += n_total - int(active.sum()) + 1000
         reg = _registry(n_total + extra, args.seed)
-        active = ~np.isin(reg["status"], d.TERMINAL_STATUSES)
+        active = ~np.isin(reg["status"], drawing.TERMINAL_STATUSES)
     elig = np.flatnonzero(active)[:n_total]
     usccs, classes = reg["uscc"][elig], reg["risk_class"][elig]
     runs = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        pop = d.Population.build(usccs, classes)
+        pop = drawing.Population.build(usccs, classes)
         t1 = time.perf_counter()
-        out = d.draw_population(pop, "BENCH-2026-01", "03 11 19 24 27 30 + 07")
+        out = drawing.draw_population(pop, "BENCH-2026-01", "03 11 19 24 27 30 + 07")
         t2 = time.perf_counter()
         runs.append((t1 - t0, t2 - t1, t2 - t0))
     doc = {
@@ -95,14 +111,6 @@ def measure_draw(args) -> dict:
 
 def _draw_sqlite(reg: dict, n_eligible: int, elig: np.ndarray) -> dict:
     """Load the registry into a temp SQLite file; time freeze + draw + write + commit, then verify."""
-    from sqlalchemy import insert
-
-    from engine.db import dispose_engines, session_factory, transaction
-    from engine.schema import upgrade
-    from engine.supervision import draw as d
-    from engine.supervision.registry_models import CheckItem, Department
-    from scoring.models import Entity
-
     # as many terminal entities as the generator made among the first rows, plus the eligible ones
     last = int(elig[-1]) + 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,22 +132,22 @@ def _draw_sqlite(reg: dict, n_eligible: int, elig: np.ndarray) -> dict:
                     {**{c: chunk[c][i] for c in cols}, "name": "e"} for i in range(hi - lo)])
         load_s = time.perf_counter() - t
         with transaction(factory) as s:
-            cid = d.create_campaign(s, code="BENCH-2026-01", name="bench", departments=["market"],
+            cid = drawing.create_campaign(s, code="BENCH-2026-01", name="bench", departments=["market"],
                                     items=["BENCH-01"], window_start=date(2026, 4, 1), window_end=date(2026, 6, 30),
                                     created_by="bench", now=NOW).id
-            d.approve_campaign(s, cid, approver="bench", now=NOW, public_value="03 11 19 24 27 30 + 07")
+            drawing.approve_campaign(s, cid, approver="bench", now=NOW, public_value="03 11 19 24 27 30 + 07")
         t0 = time.perf_counter()
         with transaction(factory) as s:
-            pop = d.freeze_population(s, cid, NOW)
+            pop = drawing.freeze_population(s, cid, NOW)
         t1 = time.perf_counter()
         with transaction(factory) as s:
-            summary = d.draw_campaign(s, cid, NOW)
+            summary = drawing.draw_campaign(s, cid, NOW)
         t2 = time.perf_counter()
         with transaction(factory) as s:
-            again = d.draw_campaign(s, cid, NOW)
+            again = drawing.draw_campaign(s, cid, NOW)
         t3 = time.perf_counter()
         with transaction(factory) as s:
-            ok = d.verify(s, cid)
+            ok = drawing.verify(s, cid)
         t4 = time.perf_counter()
         db_bytes = (Path(tmp) / "bench.db").stat().st_size
         dispose_engines()
@@ -155,7 +163,6 @@ def _draw_sqlite(reg: dict, n_eligible: int, elig: np.ndarray) -> dict:
 def measure_full_loop(args) -> dict:
     """``regflow simulate`` for ``--loop-entities`` entities: fresh registry, model, campaign, every instance
     run to its end through the real processes on a temporary SQLite database."""
-    from engine.supervision.simulator import Options, simulate
 
     t0 = time.perf_counter()
     summary = simulate(Options(entities=args.loop_entities, seed=args.seed))
@@ -171,24 +178,10 @@ def measure_launch(args) -> dict:
     plan publication -> ``campaign.launch_inspections`` (``Runtime.start_many``), and every child runs
     risk.score -> route_by_risk -> joint check -> team.form until it waits at ``inspect`` (or
     ``resolve_staffing``). Set-up (registry, model, scoring, deployment) is not timed. Goal: <= 20 s for 10,000."""
-    import math
-
-    from sqlalchemy import func, select
-
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
-    from engine.db import dispose_engines, session_factory, transaction
-    from engine.runtime import clock
-    from engine.runtime.models import HumanTask, ProcessInstance
-    from engine.schema import upgrade
-    from engine.supervision import inspection
-    from engine.supervision.simulator import DEFAULT_START, EVERY_CLASS, Options, _setup, campaign_plan
 
     want = args.launch_entities
     # the generator makes ~6 % of entities terminal (never eligible): generate enough to draw ``want``
     n = math.ceil(want / 0.92) + 50
-    import resource
-    from dataclasses import replace
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'launch.db'}"
@@ -197,11 +190,10 @@ def measure_launch(args) -> dict:
         if args.single_process:
             settings = replace(settings, parallel_start_from=0)
         runtime = build_runtime(settings)
-        inspection.set_runtime(runtime)
         try:
             t = time.perf_counter()
             with clock.frozen(DEFAULT_START):
-                _setup(url, Options(entities=n, seed=args.seed, training_entities=5000), runtime)
+                prepare_run(url, Options(entities=n, seed=args.seed, training_entities=5000), runtime)
             setup_s = time.perf_counter() - t
             factory = session_factory(url)
             now = DEFAULT_START
@@ -219,7 +211,6 @@ def measure_launch(args) -> dict:
             recorded = _record_service_results()
             profiler = None
             if args.profile:
-                import cProfile
                 profiler = cProfile.Profile()
             t0, c0 = time.perf_counter(), time.process_time()
             children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -247,7 +238,6 @@ def measure_launch(args) -> dict:
                     ProcessInstance.parent_instance_id == iid, HumanTask.status == "open")
                     .group_by(HumanTask.bpmn_id)).all())
         finally:
-            inspection.set_runtime(None)
             dispose_engines()
     per_ms = 1000 * launch_s / max(children, 1)
     return {"entities": n, "launched": children, "waiting_at": waiting, "setup_s": round(setup_s, 1),
@@ -263,8 +253,6 @@ class _record_service_results:
     """Keep the first result of each service operator during the launch (one dict look-up per call)."""
 
     def __init__(self):
-        from engine.runtime.script_engine import RegflowScriptEngine
-
         self.results: dict[str, str] = {}
         self._cls = RegflowScriptEngine
         self._orig = orig = RegflowScriptEngine.call_service
@@ -287,14 +275,6 @@ def _engine_floor(runtime, factory, results: dict[str, str], n: int) -> dict:
     state-change logging, ``engine/runtime/spiff_speedups.py``), the same parsed specs and restricted script
     engine, the service tasks answering instantly with results recorded from the real launch, no database;
     then the same plus serializing the state as the runtime does. The persisted launch cannot be faster."""
-    from sqlalchemy import select
-
-    from engine.db import transaction
-    from engine.runtime.models import ProcessDefinition
-    from engine.runtime.script_engine import RegflowScriptEngine
-    from engine.runtime.serializer import RegflowWorkflow
-    from SpiffWorkflow.util.task import TaskState
-
     class Instant(RegflowScriptEngine):
         def call_service(self, task, operation_name=None, operation_params=None, **_kw):
             return results[operation_name]
@@ -352,7 +332,8 @@ def _human(name: str, doc: dict) -> str:
         lines = [f"draw, {doc['eligible']:,} eligible entities (goal <= {doc['goal_s']} s):",
                  f"  in memory: {doc['in_memory_s']:.2f} s median (min {doc['in_memory_min_s']:.2f}) = "
                  f"population sort/validate/hash {doc['population_build_s']:.2f} s + draw {doc['draw_s']:.2f} s; "
-                 f"{doc['total_drawn']:,} drawn {doc['drawn']}  -> goal {'met' if doc['goal_met_in_memory'] else 'NOT met'}"]
+                 f"{doc['total_drawn']:,} drawn {doc['drawn']}  "
+                 f"-> goal {'met' if doc['goal_met_in_memory'] else 'NOT met'}"]
         if "sqlite" in doc:
             q = doc["sqlite"]
             lines.append(f"  SQLite: freeze population {q['freeze_population_s']:.2f} s ({q['excluded']:,} exclusions "
@@ -365,8 +346,10 @@ def _human(name: str, doc: dict) -> str:
     if name == "launch":
         return (f"campaign launch to the first wait state, {doc['launched']:,} entity_inspection instances on SQLite "
                 f"(goal <= {doc['goal_s']:.0f} s for 10,000): {doc['launch_s']:.2f} s in one transaction "
-                f"({doc['per_instance_ms']} ms per instance, CPU {doc['launch_cpu_s']:.2f} s; waiting at {doc['waiting_at']}) -> goal "
-                f"{('met' if doc['goal_met'] else 'NOT met') if doc['goal_applies'] else 'not measured (the goal is for 10,000)'}; "
+                f"({doc['per_instance_ms']} ms per instance, CPU {doc['launch_cpu_s']:.2f} s; "
+                f"waiting at {doc['waiting_at']}) -> goal "
+                f"{('met' if doc['goal_met'] else 'NOT met') if doc['goal_applies'] else 'not measured'}"
+                f"{'' if doc['goal_applies'] else ' (the goal is for 10,000)'}; "
                 f"set-up {doc['setup_s']} s (not timed)\n"
                 f"  {_split_line(doc)}\n"
                 f"  floor: the engine alone (RegflowWorkflow), in memory, same specs, services answering instantly "

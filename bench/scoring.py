@@ -18,9 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.db import Base, get_engine, session_factory, transaction  # noqa: E402
+from scoring import registry, service  # noqa: E402
 from scoring.classes import load_class_config  # noqa: E402
 from scoring.features import frame_to_matrix  # noqa: E402
 from scoring.generator import generate  # noqa: E402
+from scoring.models import Entity, ModelVersion  # noqa: E402
 from scoring.service import score_frame  # noqa: E402
 from scoring.train import train_synthetic  # noqa: E402
 
@@ -65,7 +68,8 @@ def main() -> None:
     t = time.perf_counter()
     _, deltas = model.reason_deltas(X)
     s = time.perf_counter() - t
-    print(f"batch reason deltas (all 13 inputs, numeric) on {a.entities:,}: {s:.2f} s = {a.entities / s:,.0f} entities/s")
+    print(f"batch reason deltas (all 13 inputs, numeric) on {a.entities:,}: {s:.2f} s = "
+          f"{a.entities / s:,.0f} entities/s")
     n_r = min(a.entities, 200_000)
     sub = {k: v[:n_r] for k, v in frame.items()}
     t = time.perf_counter()
@@ -87,10 +91,6 @@ def main() -> None:
           f"p95 {np.quantile(ts, 0.95):.3f} ms")
 
     if a.db_entities:
-        from engine.db import Base, get_engine, session_factory, transaction
-        from scoring import registry, service
-        from scoring.models import Entity, ModelVersion
-
         d = tempfile.mkdtemp()
         url = f"sqlite:///{d}/bench.db"
         Base.metadata.create_all(get_engine(url), tables=[ModelVersion.__table__, Entity.__table__])

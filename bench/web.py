@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import re
@@ -50,6 +51,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -57,8 +59,21 @@ ROOT = HERE.parent
 # This file is called web.py: keep ``import web`` pointing at the regflow package, not at us.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
+import requests  # noqa: E402
+from sqlalchemy import create_engine, event, func, inspect, select, text  # noqa: E402
+from waitress.server import create_server  # noqa: E402
+
+from engine.bootstrap import build_runtime  # noqa: E402
+from engine.config import load_settings  # noqa: E402
+from engine.db import dispose_engines, get_engine, session_factory, transaction  # noqa: E402
+from engine.runtime import audit  # noqa: E402
+from engine.runtime.deploy import deploy  # noqa: E402
+from engine.runtime.models import NO_DUE, ProcessDefinition, ProcessInstance  # noqa: E402
+from engine.runtime.users import add_user, set_jurisdiction  # noqa: E402
+from engine.schema import heads, upgrade  # noqa: E402
+from engine.supervision.inbox import TaskQuery, Viewer, list_tasks  # noqa: E402
+from web import create_app  # noqa: E402
 
 BPMN_FILE = HERE / "data" / "minimal.bpmn"
 PROCESS_ID = "bench_minimal"
@@ -105,8 +120,6 @@ class Target:
         self.kind, self.url, self._cleanup, self.label = kind, url, cleanup, label
 
     def close(self) -> None:
-        from engine.db import dispose_engines
-
         dispose_engines()
         self._cleanup()
 
@@ -120,8 +133,6 @@ def sqlite_target(path: Path | None, tmp: Path) -> Target:
 
 def pg_check() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
-    from sqlalchemy import create_engine, text
-
     try:
         eng = create_engine(PG_BASE, connect_args={"connect_timeout": 5})
         with eng.connect() as c:
@@ -133,8 +144,6 @@ def pg_check() -> str | None:
 
 
 def pg_target(schema: str | None) -> Target:
-    from sqlalchemy import create_engine, text
-
     keep = schema is not None
     schema = schema or f"bench_web_{uuid.uuid4().hex[:10]}"
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,50}", schema):
@@ -162,10 +171,6 @@ def _sizes(args) -> dict:
 
 
 def _read_meta(url: str) -> dict | None:
-    from sqlalchemy import inspect, text
-
-    from engine.db import get_engine
-
     eng = get_engine(url)
     if "bench_web_meta" not in inspect(eng).get_table_names():
         return None
@@ -175,10 +180,6 @@ def _read_meta(url: str) -> dict | None:
 
 
 def _write_meta(url: str, meta: dict) -> None:
-    from sqlalchemy import text
-
-    from engine.db import get_engine
-
     with get_engine(url).begin() as c:
         c.execute(text("CREATE TABLE IF NOT EXISTS bench_web_meta (doc TEXT)"))
         c.execute(text("DELETE FROM bench_web_meta"))
@@ -237,17 +238,6 @@ def _entities(rng, n: int, kind: str) -> tuple[dict, list[str]]:
 
 def seed(target: Target, args) -> dict:
     """Create and fill the bench database; returns seeding times and the ids the cases need."""
-    from sqlalchemy import func, select, text
-
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
-    from engine.db import get_engine, session_factory, transaction
-    from engine.runtime import audit
-    from engine.runtime.deploy import deploy
-    from engine.runtime.models import NO_DUE, ProcessDefinition, ProcessInstance
-    from engine.runtime.users import add_user, set_jurisdiction
-    from engine.schema import upgrade
-
     kind = target.kind
     times: dict[str, float] = {}
     t_all = t = time.perf_counter()
@@ -323,7 +313,8 @@ def seed(target: Target, args) -> dict:
                                    {"business_key": {"new": usccs[entity_idx[tix]]}}, {}, at),
                        audit.Event("task_created", "bench", iid, "review", guids[tix], ["f_high"], {},
                                    {"task_id": tix + 1}, at + timedelta(milliseconds=40))][:args.audit_per_instance]
-                rows, (heads_seq[i], heads_hash[i]) = audit.build_rows(audit.instance_chain(iid), evs, (0, audit.GENESIS))
+                rows, (heads_seq[i], heads_hash[i]) = audit.build_rows(audit.instance_chain(iid), evs,
+                                                                       (0, audit.GENESIS))
                 for r in rows:
                     for k in ev_cols:
                         ev_cols[k].append(r[k])
@@ -468,10 +459,6 @@ def prepare(target: Target, args) -> dict:
 
 
 def _revision(url: str) -> str | None:
-    from sqlalchemy import text
-
-    from engine.db import get_engine
-
     with get_engine(url).connect() as c:
         return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
@@ -479,8 +466,6 @@ def _revision(url: str) -> str | None:
 def upgrade_reused(target: Target) -> dict | None:
     """Bring reused data seeded by an older schema to the head revision (the migrations fill what they add,
     e.g. 0008's district of every queue row and the entity-name bigram index); None when already there."""
-    from engine.schema import heads, upgrade
-
     before = _revision(target.url)
     if [before] == heads():
         return None
@@ -493,10 +478,6 @@ def upgrade_reused(target: Target) -> dict | None:
 
 
 def counts(url: str) -> dict:
-    from sqlalchemy import text
-
-    from engine.db import get_engine
-
     with get_engine(url).connect() as c:
         return {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar()
                 for t in ("entity", "process_instance", "human_task", "human_task_candidate", "audit_event")} | {
@@ -511,8 +492,6 @@ class Client:
     """A ``requests`` session signed in through the login form (CSRF token from the meta tag)."""
 
     def __init__(self, base: str, username: str):
-        import requests
-
         self.base = base
         self.http = requests.Session()
         page = self.http.get(base + "/auth/login")
@@ -535,11 +514,6 @@ class Server:
     """``web.create_app`` behind waitress in a daemon thread on a free port."""
 
     def __init__(self, url: str, threads: int):
-        from waitress.server import create_server
-
-        from engine.config import load_settings
-        from web import create_app
-
         app = create_app(settings=load_settings(database_url=url, secret_key="bench-web-secret"))
         self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="regflow-bench")
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -559,7 +533,8 @@ def cases(meta: dict) -> list[tuple[str, str, str, str]]:
         ("inbox_overdue", OFFICER, "/inbox/?due=overdue", "inbox, overdue filter"),
         ("inbox_entity", OFFICER, "/inbox/?entity=" + meta["search"], f"inbox, entity name search “{meta['search']}”"),
         ("inbox_uscc", OFFICER, "/inbox/?entity=" + meta["uscc"], "inbox, entity USCC search"),
-        ("inbox_jurisdiction", DISTRICT_OFFICER, "/inbox/", "inbox, default view, officer with a 2-district jurisdiction"),
+        ("inbox_jurisdiction", DISTRICT_OFFICER, "/inbox/",
+         "inbox, default view, officer with a 2-district jurisdiction"),
         ("history", AUDITOR, f"/audit/instances/{meta['history_instance']}",
          f"instance history ({meta['history_events']} audit events)"),
     ]
@@ -642,16 +617,12 @@ def run_backend(target: Target, args) -> dict:
 # ------------------------------------------------------------------------------------------- explain
 def explain(target: Target, meta: dict) -> dict:
     """The query plans of the inbox service's statements for the bench officer's default view."""
-    from sqlalchemy import event
-
-    from engine.db import session_factory
-    from engine.supervision.inbox import TaskQuery, Viewer, list_tasks
-
     eng = session_factory(target.url).kw["bind"]
     viewers = {"officer": Viewer(OFFICER, frozenset(OFFICER_GROUPS)),
                "district": Viewer(DISTRICT_OFFICER, frozenset(OFFICER_GROUPS), tuple(JURISDICTION))}
     queries = {"default": ("officer", TaskQuery()), "page2": ("officer", TaskQuery(offset=50)),
-               "overdue": ("officer", TaskQuery(due="overdue")), "entity": ("officer", TaskQuery(entity=meta["search"])),
+               "overdue": ("officer", TaskQuery(due="overdue")),
+               "entity": ("officer", TaskQuery(entity=meta["search"])),
                "jurisdiction": ("district", TaskQuery())}
     out = {}
     for name, (who, q) in queries.items():
@@ -688,8 +659,6 @@ def explain(target: Target, meta: dict) -> dict:
 
 # -------------------------------------------------------------------------------------------- report
 def environment() -> dict:
-    from importlib.metadata import version
-
     env = {"python": platform.python_version(), "cpus": os.cpu_count(), "sqlalchemy": version("sqlalchemy"),
            "psycopg": version("psycopg"), "waitress": version("waitress")}
     try:
@@ -725,7 +694,6 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     args = ap.parse_args(argv)
 
-    import logging
 
     logging.getLogger("engine").setLevel(logging.ERROR)
     logging.getLogger("waitress").setLevel(logging.ERROR)

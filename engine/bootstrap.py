@@ -5,9 +5,15 @@ import importlib
 import time
 from pathlib import Path
 
+import engine.service_tasks  # noqa: F401  (registers the built-in operators)
 from engine.config import Settings, load_settings
+from engine.policy import TaskGuard
+from engine.runtime import patches
 from engine.runtime.runtime import Runtime
 from engine.runtime.services import registry
+from engine.supervision import calendar, enforcement, hazards, teams
+from forms.loader import FormRegistry
+from forms.validate import engine_hook
 
 
 def load_plugins(settings: Settings) -> None:
@@ -20,8 +26,6 @@ _form_registries: dict[str, object] = {}
 
 def form_registry(settings: Settings):
     """The form definitions under ``REGFLOW_FORMS_DIR`` (one registry per folder per process)."""
-    from forms.loader import FormRegistry
-
     reg = _form_registries.get(settings.forms_dir)
     if reg is None:
         reg = _form_registries[settings.forms_dir] = FormRegistry(Path(settings.forms_dir))
@@ -35,15 +39,11 @@ def form_hasher(settings: Settings):
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings()
-    import engine.service_tasks  # noqa: F401  (registers the built-in operators)
-    from engine.supervision import calendar
-
+    patches.install(settings)
     load_plugins(settings)
     calendar.register_script_helpers()
-    from engine.supervision import enforcement, hazards, teams
-    from forms.validate import engine_hook
-
     return Runtime(settings, registry, form_validator=engine_hook(form_registry(settings)),
+                   task_guard=TaskGuard(),
                    before_step=[_calendar_refresher(settings.calendar_check_s)],
                    serializer_hooks=[calendar.register_serializer],
                    terminate_hooks=[teams.release_for_instance, hazards.note_terminated_instance,
@@ -53,8 +53,6 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 def _calendar_refresher(interval_s: float):
     """Reload the working-day calendar before a step when this process changed it, or at most every
     ``interval_s`` seconds to pick up a year another process loaded (a check costs two queries)."""
-    from engine.supervision import calendar
-
     last = [float("-inf")]
 
     def hook(session) -> None:

@@ -68,6 +68,14 @@ class Settings:
     #: Send the session cookie only over HTTPS (set to 1 behind TLS).
     secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "0") == "1")
 
+    #: Set to 1 (the test suite does) to check the engine's fast paths against SpiffWorkflow's own code as
+    #: they run: every task-tree walk and every direct data inheritance is compared with SpiffWorkflow's, and
+    #: a service operator registered as only reading fails if it writes. Slow; for tests only.
+    engine_cross_check: bool = field(default_factory=lambda: _env("ENGINE_CROSS_CHECK", "0") == "1")
+    #: Set to 1 (the test suite does) to build every workflow state also with SpiffWorkflow's own converter
+    #: and the standard JSON encoder, and fail if regflow's faster serialization differs. Slow; for tests only.
+    serializer_cross_check: bool = field(default_factory=lambda: _env("SERIALIZER_CROSS_CHECK", "0") == "1")
+
     def with_overrides(self, **kw) -> "Settings":
         known = {f.name for f in fields(self)}
         return replace(self, **{k: v for k, v in kw.items() if k in known})

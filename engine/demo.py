@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import io
 import random
-
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.bootstrap import form_hasher
 from engine.config import Settings
+from engine.db import transaction
 from engine.runtime import clock
 from engine.runtime.deploy import deploy, read_paths
-from engine.runtime.models import AppUser
+from engine.runtime.models import AppUser, HumanTask, ProcessInstance
 from engine.runtime.users import add_user
+from engine.supervision import importer
+from engine.supervision.calendar import SHANGHAI
+from engine.supervision.registry_models import Inspector
+from scoring.models import Entity
 
 #: (user name, roles, groups) — every demo password is ``DEMO_PASSWORD``.
 DEMO_USERS = [
@@ -41,6 +47,9 @@ DEMO_DATA = Path(__file__).resolve().parent / "supervision" / "data" / "demo"
 DEMO_ENTITIES = 3000
 DEMO_TRAINING_ENTITIES = 30_000
 DEMO_SEED = 7
+#: the two check items (of ``items.csv``) of the demo's and the simulator's campaigns (a joint amr + price check):
+#: code, name, department, method
+ITEMS = [("AR-01", "年度报告公示信息检查", "amr", "documentary"), ("PRICE-01", "明码标价检查", "price", "on_site")]
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞", "平", "刚", "桂英"]
@@ -50,7 +59,8 @@ def demo_inspectors_csv(n: int = 48, seed: int = DEMO_SEED) -> str:
     """A deterministic inspector pool for the whole city (region 410100 covers every district)."""
     rng = random.Random(seed)
     skills = ["food_safety", "drug_gsp", "product_quality", "pricing", "advertising"]
-    lines = ["code,name,username,department,cert_no,cert_expires,skills,region,is_expert,leader_eligible,seniority,active"]
+    lines = ["code,name,username,department,cert_no,cert_expires,skills,region,is_expert,leader_eligible,seniority,"
+             "active"]
     for i in range(1, n + 1):
         dept = "drug" if i % 4 == 0 else "amr"
         own = {"general", rng.choice(skills), rng.choice(skills)}
@@ -63,9 +73,6 @@ def demo_inspectors_csv(n: int = 48, seed: int = DEMO_SEED) -> str:
 
 
 def _load_registries(session: Session) -> dict:
-    from engine.supervision import importer
-    from engine.supervision.registry_models import Inspector
-
     if session.scalar(select(func.count()).select_from(Inspector)):
         return {"registries": "kept"}
     now = clock.now()
@@ -80,8 +87,6 @@ def _load_registries(session: Session) -> dict:
 
 def _inspector_users(session: Session) -> int:
     """Sign-in accounts for the demo inspectors (tasks are assigned to a drawn team's leader by user name)."""
-    from engine.supervision.registry_models import Inspector
-
     existing = set(session.scalars(select(AppUser.username)))
     created = 0
     for username in session.scalars(select(Inspector.username).where(Inspector.username.is_not(None))):
@@ -93,10 +98,11 @@ def _inspector_users(session: Session) -> int:
 
 def _load_entities_and_model(session: Session, entities: int = DEMO_ENTITIES,
                              training_entities: int = DEMO_TRAINING_ENTITIES) -> dict:
-    from scoring import registry, service
-    from scoring.generator import generate
-    from scoring.models import Entity
-    from scoring.train import train_synthetic
+    # deferred: training and scoring load scikit-learn (seconds), which start_demo_campaigns and the CLI's
+    # import of this module do not need
+    from scoring import registry, service  # noqa: PLC0415
+    from scoring.generator import generate  # noqa: PLC0415
+    from scoring.train import train_synthetic  # noqa: PLC0415
 
     out: dict = {}
     if registry.get_active(session, required=False) is None:
@@ -124,14 +130,10 @@ def load_demo(runtime, session: Session, settings: Settings, *, entities: int = 
     processes = Path(settings.processes_dir)
     deployed = []
     if processes.is_dir() and any(processes.glob("*.bpmn")):
-        from engine.bootstrap import form_hasher
-
         results = deploy(runtime, session, read_paths([processes]), "demo", form_hash=form_hasher(settings))
         deployed = [r.to_dict() for r in results]
     summary["definitions"] = deployed
     return summary
-
-
 
 
 #: the small demo campaign: the simulator's two joint items, low ratios (percent) and a capacity of 8
@@ -140,10 +142,6 @@ DEMO_PUBLIC_VALUE = "05 12 17 23 29 31 + 08"
 
 
 def _demo_plan(name: str, today, capacity: int = DEMO_CAMPAIGN_CAPACITY) -> dict:
-    from datetime import timedelta
-
-    from engine.supervision.simulator import ITEMS
-
     return {"name": name, "year": today.year, "lead_department": "amr", "joint_check": True,
             "joint_departments": "price",
             "items": [{"item_code": c, "item_name": n, "department": d, "method": m} for c, n, d, m in ITEMS],
@@ -153,8 +151,6 @@ def _demo_plan(name: str, today, capacity: int = DEMO_CAMPAIGN_CAPACITY) -> dict
 
 
 def _open_task(session: Session, instance_id: int, bpmn_id: str):
-    from engine.runtime.models import HumanTask
-
     return session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.bpmn_id == bpmn_id,
                                                    HumanTask.status == "open")).one()
 
@@ -168,54 +164,40 @@ def start_demo_campaigns(runtime, session_factory, settings: Settings) -> dict:
     campaign is left waiting at the approval task (``approver``). Each step is its own transaction, through
     the runtime. Idempotent: with any campaign instance present nothing is added.
 
-    ``session_factory``: a ``sessionmaker`` for the demo database (``engine.db.session_factory(url)``).
+    ``session_factory``: a ``sessionmaker`` for the demo database (``engine.db.session_factory(url)``); the
+    campaigns launch their inspections with ``runtime`` (the service task's ``ServiceContext.runtime``).
     """
-    from engine.db import transaction
-    from engine.runtime.models import HumanTask, ProcessInstance
-    from engine.supervision import inspection
-
     del settings  # the runtime already carries them; kept for symmetry with load_demo
     with transaction(session_factory) as s:
         if s.scalars(select(ProcessInstance.id).where(ProcessInstance.process_id == "inspection_campaign")).first():
             return {"campaigns": "kept"}
-    today = clock.now().astimezone(_shanghai()).date()
-    previous = inspection._runtime
-    inspection.set_runtime(runtime)
-    try:
-        ids = []
-        for key, name in (("DEMO-CAMPAIGN-1", "演示抽查：年报与明码标价 (demo)"),
-                          ("DEMO-CAMPAIGN-2", "演示抽查：待审批计划 (demo)")):
-            with transaction(session_factory) as s:
-                iid = runtime.start(s, "inspection_campaign", business_key=key, actor="planner").instance.id
-            with transaction(session_factory) as s:
-                runtime.complete_task(s, _open_task(s, iid, "draft_plan").id, "planner", _demo_plan(name, today))
-            ids.append(iid)
+    today = clock.now().astimezone(SHANGHAI).date()
+    ids = []
+    for key, name in (("DEMO-CAMPAIGN-1", "演示抽查：年报与明码标价 (demo)"),
+                      ("DEMO-CAMPAIGN-2", "演示抽查：待审批计划 (demo)")):
         with transaction(session_factory) as s:
-            runtime.complete_task(s, _open_task(s, ids[0], "approve").id, "approver", {
-                "decision": "approve", "public_random_value": DEMO_PUBLIC_VALUE,
-                "public_random_source": "福利彩票双色球 (demo)", "notice_date": today.isoformat()})
+            iid = runtime.start(s, "inspection_campaign", business_key=key, actor="planner").instance.id
         with transaction(session_factory) as s:
-            tasks = list(s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                                   .where(ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open")
-                                   .order_by(HumanTask.id)))
-        inspections = [t for t in tasks if t.bpmn_id == "inspect" and t.assignee]
-        delegated = {}
-        for t, to_user in zip(inspections, ("leader", "officer")):
-            with transaction(session_factory) as s:
-                runtime.delegate(s, t.id, t.assignee, to_user, reason="demo: an inspection for the demo account")
-            delegated[to_user] = t.id
+            runtime.complete_task(s, _open_task(s, iid, "draft_plan").id, "planner", _demo_plan(name, today))
+        ids.append(iid)
+    with transaction(session_factory) as s:
+        runtime.complete_task(s, _open_task(s, ids[0], "approve").id, "approver", {
+            "decision": "approve", "public_random_value": DEMO_PUBLIC_VALUE,
+            "public_random_source": "福利彩票双色球 (demo)", "notice_date": today.isoformat()})
+    with transaction(session_factory) as s:
+        tasks = list(s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                               .where(ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open")
+                               .order_by(HumanTask.id)))
+    inspections = [t for t in tasks if t.bpmn_id == "inspect" and t.assignee]
+    delegated = {}
+    for t, to_user in zip(inspections, ("leader", "officer")):
         with transaction(session_factory) as s:
-            waiting = list(s.execute(select(HumanTask.bpmn_id, HumanTask.assignee).join(
-                ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
-                ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open").order_by(HumanTask.id)))
-    finally:
-        inspection.set_runtime(previous)
+            runtime.delegate(s, t.id, t.assignee, to_user, reason="demo: an inspection for the demo account")
+        delegated[to_user] = t.id
+    with transaction(session_factory) as s:
+        waiting = list(s.execute(select(HumanTask.bpmn_id, HumanTask.assignee).join(
+            ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(
+            ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open").order_by(HumanTask.id)))
     return {"campaign_instances": ids, "inspections_launched": len(tasks),
             "tasks": [{"task": b, "assignee": a} for b, a in waiting], "delegated": delegated,
             "awaiting_approval": ids[1]}
-
-
-def _shanghai():
-    from engine.supervision.calendar import SHANGHAI
-
-    return SHANGHAI

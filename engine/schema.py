@@ -10,8 +10,8 @@ from alembic.script import ScriptDirectory
 import engine.runtime.models  # noqa: F401  (registers the runtime tables)
 import engine.supervision.calendar_models  # noqa: F401  (working-day calendar)
 import engine.supervision.campaign_models  # noqa: F401  (campaigns and draws)
-import engine.supervision.registry_models  # noqa: F401  (inspectors, check items, teams)
 import engine.supervision.loop_models  # noqa: F401  (hazards, rectification orders, cases, publications)
+import engine.supervision.registry_models  # noqa: F401  (inspectors, check items, teams)
 import scoring.models  # noqa: F401  (the entity registry and model registry tables)
 from engine.config import PROJECT_ROOT
 from engine.db import Base, get_engine

@@ -14,6 +14,11 @@ same transaction pays nothing. An entry is dropped
 Writes made with Core on ``session.connection()`` bypass the session and are *not* seen: callers that do
 that to a cached table must call :func:`invalidate`. Values must be plain data (tuples, dicts, frozen
 dataclasses), never ORM instances, which expire on rollback.
+
+The drops are SQLAlchemy event listeners on every :class:`~sqlalchemy.orm.Session`. Importing this module
+does not register them: :func:`install_session_hooks` does (idempotent), called by
+:func:`engine.runtime.patches.install` and, in case nothing called that, before this module stores its
+first entry — a cache without them would serve rows its own transaction has changed.
 """
 from __future__ import annotations
 
@@ -28,9 +33,30 @@ _KEY = "regflow.txcache"
 _HOLD = "regflow.txhold"
 
 
+_hooks_installed = False
+
+
+def install_session_hooks() -> None:
+    """Register the listeners that drop entries (on the ``Session`` class: every session); idempotent."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "do_orm_execute", _on_execute)
+    event.listen(Session, "after_transaction_end", _on_end)
+    event.listen(Session, "after_soft_rollback", _on_rollback)
+    _hooks_installed = True
+
+
+def session_hooks_installed() -> bool:
+    return _hooks_installed
+
+
 def _store(session: Session) -> dict[Any, tuple[frozenset[str], Any]]:
     store = session.info.get(_KEY)
     if store is None:
+        if not _hooks_installed:
+            install_session_hooks()
         store = session.info[_KEY] = {}
     return store
 
@@ -73,6 +99,8 @@ def hold(session: Session, objects: Iterable[Any]) -> None:
     """Keep ORM objects referenced until the transaction ends, so that ``session.get`` finds them in the
     identity map (which holds objects weakly) instead of loading them again. For batch work that prefetched
     the rows its steps will read; the objects stay subject to the session's usual expiry rules."""
+    if not _hooks_installed:
+        install_session_hooks()
     session.info.setdefault(_HOLD, []).extend(objects)
 
 
@@ -81,14 +109,12 @@ def _table_of(obj) -> str | None:
     return getattr(table, "name", None)
 
 
-@event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _ctx) -> None:
     if not session.info.get(_KEY):
         return
     invalidate(session, {t for t in map(_table_of, chain(session.new, session.dirty, session.deleted)) if t})
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _on_execute(state) -> None:
     if not state.session.info.get(_KEY) or not (state.is_insert or state.is_update or state.is_delete):
         return
@@ -97,7 +123,6 @@ def _on_execute(state) -> None:
     invalidate(state.session, None if name is None else {name})
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _on_end(session: Session, transaction) -> None:
     # a savepoint's commit keeps the entries (its writes were flushed, and seen, already); the root's end drops all
     if transaction.parent is None:
@@ -105,7 +130,6 @@ def _on_end(session: Session, transaction) -> None:
         session.info.pop(_HOLD, None)
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _on_rollback(session: Session, _transaction) -> None:
     # any rollback, a savepoint's included: entries may hold rows the rollback took back
     invalidate(session)

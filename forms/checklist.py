@@ -20,7 +20,7 @@ from .schema import CODE_RE
 @dataclass(frozen=True)
 class MergedChecklist:
     #: A checklist field definition (JSON-compatible dict, as in a form YAML): ``{name, type: checklist,
-    #: label, required, clauses: [{code, text, basis, covers}]}``. Bind it with ``form.with_clauses``.
+    #: label, required, clauses: [{code, text, basis, covers}]}``. Bind it with ``forms.schema.bind_clauses``.
     field: dict
     clauses_before: int
     clauses_after: int

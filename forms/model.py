@@ -120,17 +120,13 @@ class FormDefinition:
     def field(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)
 
-    def with_clauses(self, field_name: str, clauses) -> "FormDefinition":
-        """A copy whose checklist ``field_name`` has ``clauses`` (list of clause dicts, a checklist field dict
-        from ``forms.checklist.merge_checklist`` or ``Clause`` objects). Raises FormDefinitionError."""
-        from .schema import parse_runtime_clauses
-
+    def with_clauses(self, field_name: str, clauses: tuple["Clause", ...]) -> "FormDefinition":
+        """A copy whose checklist ``field_name`` has ``clauses`` (``Clause`` objects; clauses handed over at run
+        time as data are parsed by :func:`forms.schema.bind_clauses`)."""
         f = self.field(field_name)
         if f is None or f.type != "checklist":
             raise KeyError(f"form {self.id} has no checklist field {field_name!r}")
-        if isinstance(clauses, dict):
-            clauses = clauses.get("clauses", [])
         if not all(isinstance(c, Clause) for c in clauses):
-            clauses = parse_runtime_clauses(clauses, where=f"{self.id}.{field_name}")
+            raise TypeError("with_clauses takes Clause objects; use forms.schema.bind_clauses for data")
         bound = replace(f, clauses=tuple(clauses))
         return replace(self, fields=tuple(bound if x.name == field_name else x for x in self.fields))

@@ -21,8 +21,8 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from .coerce import CST, Invalid, evidence_ref
 from .model import FieldDef, FormDefinition
-from .validate import CST, Invalid, evidence_ref
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 MACROS = "forms/macros.html"
@@ -158,8 +158,16 @@ def error_label(form: FormDefinition, key: str, lang: str = "zh") -> str:
     return label
 
 
-FILTERS = {"rf_id": html_id, "rf_list": as_list, "rf_bool": as_bool, "rf_evidence": evidence_items,
-           "rf_rows": table_rows, "rf_entry": check_entry, "rf_dtlocal": datetime_local, "rf_step": number_step}
+def plain_number(value) -> str:
+    """A stored number as a person writes it: ``3.0`` → ``3``, ``0.1`` → ``0.1`` (other values unchanged)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+FILTERS = {"rf_number": plain_number, "rf_id": html_id, "rf_list": as_list, "rf_bool": as_bool,
+           "rf_evidence": evidence_items, "rf_rows": table_rows, "rf_entry": check_entry, "rf_dtlocal": datetime_local,
+           "rf_step": number_step}
 GLOBALS = {"rf_ui": ui, "rf_error_label": error_label}
 
 

@@ -9,9 +9,9 @@ import datetime as dt
 import re
 from typing import Any
 
+from .coerce import coerce_default  # the same coercion as submitted data
 from .errors import FormDefinitionError, FormIssue
-from .model import (FIELD_TYPES, RESERVED_NAMES, Clause, Cover, FieldDef, FormDefinition, Option, Text,
-                    VisibleIf)
+from .model import FIELD_TYPES, RESERVED_NAMES, Clause, Cover, FieldDef, FormDefinition, Option, Text, VisibleIf
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -208,8 +208,6 @@ def parse_field(raw: Any, path: Path, ck: Checker, *, earlier: dict[str, FieldDe
         return None
     f = FieldDef(**kw)
     if "default" in m:
-        from .validate import coerce_default  # the same coercion as submitted data
-
         default, problem = coerce_default(f, m["default"])
         if problem:
             ck.err(path + ("default",), f"invalid default: {problem}")
@@ -393,3 +391,11 @@ def parse_runtime_clauses(value: Any, *, where: str) -> tuple[Clause, ...]:
     clauses = parse_clauses(value, ("clauses",), ck)
     ck.raise_if_any()
     return clauses
+
+
+def bind_clauses(form: FormDefinition, field_name: str, clauses: Any) -> FormDefinition:
+    """``form`` with its checklist ``field_name`` bound to ``clauses`` handed over as data (a list of clause dicts,
+    or a checklist field dict from ``forms.checklist.merge_checklist``). Raises FormDefinitionError."""
+    if isinstance(clauses, dict):
+        clauses = clauses.get("clauses", [])
+    return form.with_clauses(field_name, parse_runtime_clauses(clauses, where=f"{form.id}.{field_name}"))

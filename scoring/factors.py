@@ -1,4 +1,4 @@
-"""The twelve risk factors (DOMAIN.md §3), their valid ranges, categories and the words used in reasons.
+"""The twelve risk factors, their valid ranges, categories and the words used in reasons.
 
 This module is the single place that says what a factor *is*; the generator, validation, features, reasons,
 the indicator score and the entity table all read it.
@@ -83,8 +83,8 @@ FACTORS: tuple[Factor, ...] = (
            "12个月投诉次数", "complaints (12m)"),
     Factor("reg_changes_24m", "int", 0, 1000, "24个月内登记事项变更{v:d}次", "{v:d} registration changes in 24 months",
            "24个月登记变更次数", "registration changes (24m)"),
-    Factor("shared_address_count", "int", 1, 100000, "同一地址登记{v:d}户", "{v:d} entities registered at the same address",
-           "同址登记户数", "entities at same address"),
+    Factor("shared_address_count", "int", 1, 100000, "同一地址登记{v:d}户",
+           "{v:d} entities registered at the same address", "同址登记户数", "entities at same address"),
     Factor("linked_bad_entities", "int", 0, 100000, "关联{v:d}户失信/异常企业", "linked to {v:d} listed entities",
            "关联失信/异常企业数", "linked listed entities"),
 )

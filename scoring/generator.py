@@ -8,7 +8,7 @@ Entities
 Each entity has two hidden traits, *size* ``S ~ N(0,1)`` and *laxity* ``Z ~ N(0,1)``, that only shape the
 observed factors (they create realistic correlations: laxity raises late reports, penalties, listings,
 complaints, registration changes, shared addresses and bad links; size raises capital, staff and complaints).
-Neither enters the outcome directly. Marginals (targets from DOMAIN.md §3, checked in the tests):
+Neither enters the outcome directly. Marginals (targets, checked in the tests):
 
 ==========================  ===========================================================================
 factor                      generator
@@ -36,7 +36,7 @@ For entity *i* at a draw date with factors ``x`` (as of that date)::
     found  = V * Bernoulli(detection)                  (per-visit detection 0.85 < 1)
 
 Hidden *management quality* is ``scale * g(x) + sigma * eps_i``: ``g`` is its part explained by observed
-factors (no insured staff, late annual reports, complaints: DOMAIN.md's factors 3, 6, 9) and ``eps_i`` the
+factors (no insured staff, late annual reports, complaints) and ``eps_i`` the
 independent part nobody observes (drawn independently of every factor, persistent across campaigns).
 Integrating ``eps_i`` and ``e`` out is exact (a normal mixed into a probit stays a probit)::
 
@@ -70,6 +70,7 @@ factors only (ignorable given ``x``) and can be undone by inverse-probability we
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 
@@ -142,8 +143,6 @@ class SyntheticRegion:
         return self.params.detection * ndtr(eta / np.sqrt(1.0 + self.params.sigma**2))
 
     def snapshot_hash(self) -> str:
-        import hashlib
-
         h = hashlib.sha256()
         for k in sorted(self.entities):
             h.update(k.encode())

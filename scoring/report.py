@@ -14,6 +14,7 @@ from sklearn.metrics import roc_curve
 
 from scoring.classes import CLASSES
 from scoring.factors import CATEGORIES, FACTOR_BY_NAME, MODEL_INPUTS, category_label
+from scoring.generator import WorldParams, true_index
 from scoring.predict import RiskModel, factor_grid
 
 W, H, PAD = 380, 260, 44
@@ -41,7 +42,8 @@ def _frame(title, xlabel, ylabel, xlim, ylim, body, legend=()) -> str:
                   for i, (n, c) in enumerate(legend))
     return (f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
             f'role="img" aria-label="{html.escape(title)}">'
-            f'<text x="{W / 2}" y="14" font-size="13" text-anchor="middle" font-weight="bold">{html.escape(title)}</text>'
+            f'<text x="{W / 2}" y="14" font-size="13" text-anchor="middle" font-weight="bold">'
+            f'{html.escape(title)}</text>'
             f'{"".join(ticks)}<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#333"/>'
             f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#333"/>{body}{leg}'
             f'<text x="{(x0 + x1) / 2}" y="{H - 6}" font-size="11" text-anchor="middle">{html.escape(xlabel)}</text>'
@@ -133,8 +135,6 @@ def _true_effects(model: RiskModel, meta: dict) -> dict:
     world = (meta.get("data") or {}).get("world")
     if not world:
         return {}
-    from scoring.generator import WorldParams, true_index
-
     params = WorldParams(b0=world["b0"], scale=world["scale"], sigma=world["sigma"])
     ref = {name: np.array([model.reference[j]]) for j, name in enumerate(MODEL_INPUTS)}
     for name in CATEGORIES:
@@ -235,7 +235,8 @@ padding:.5em;border:1px solid #d4a72c}}</style></head><body>
 Bayes-optimal = the true probability given the observed factors (synthetic only).</p>
 <h2>Performance</h2>{"".join(plots)}
 <h2>Metrics</h2><table>{rows}</table>
-<h2>Factor effects (logit, relative to the reference entity; synthetic models also show the true effect)</h2>{"".join(effects)}
+<h2>Factor effects (logit, relative to the reference entity; synthetic models also show the true effect)</h2>
+{"".join(effects)}
 {wtable}
 <h2>Metadata</h2><pre>{html.escape(json.dumps(meta, ensure_ascii=False, indent=2, default=str))}</pre>
 </body></html>"""

@@ -11,9 +11,11 @@ cut-offs and the target mix come from the model that scores.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+import click
 import numpy as np
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -26,7 +28,9 @@ from scoring.errors import EntityNotFound, InvalidFactors
 from scoring.factors import CATEGORIES, MODEL_INPUTS, NUMERIC_FACTORS, STATUSES
 from scoring.features import check_numeric, frame_to_matrix
 from scoring.models import Entity, ModelVersion
+from scoring.predict import reason_text
 from scoring.registry import load_active, store_version
+from scoring.train import train_model
 from scoring.uscc import valid_usccs
 
 INSERT_CHUNK = 50_000
@@ -79,7 +83,10 @@ def load_entities(session: Session, frame) -> int:
     """
     n = len(frame["uscc"])
     ids = np.asarray(frame["id"]) if "id" in frame else None
-    label = (lambda i: int(ids[i]) if ids is not None else f"row {i}")
+
+    def label(i):
+        return int(ids[i]) if ids is not None else f"row {i}"
+
     uscc = np.asarray(frame["uscc"], dtype=object).astype(str)
     bad = ~valid_usccs(uscc)
     if bad.any():
@@ -194,16 +201,16 @@ def prefetch_scores(session: Session, entities: list[Entity]) -> int:
 
 #: a launch scores thousands of entities, one row each: a driver-level UPDATE (a Core ``update`` costs several
 #: times SQLite's work), held back and written together inside :func:`engine.db.deferred_writes`
-_RECORD_SCORE = RowUpdater(Entity.__table__, "id", ["risk_score", "risk_class", "risk_reasons", "model_version",
-                                                    "scored_at"], deferrable=True)
+RECORD_SCORE = RowUpdater(Entity.__table__, "id", ["risk_score", "risk_class", "risk_reasons", "model_version",
+                                                   "scored_at"], deferrable=True)
 
 
-def _record_score(session: Session, entity: Entity, values: dict) -> None:
+def record_score(session: Session, entity: Entity, values: dict) -> None:
     """Store a score on the entity's row without the unit of work (its flush of one changed object costs
     several times the write) and give the loaded object the same values as its committed state. A caller
     that rolls back a savepoint around this must expire the session's objects (the engine's service dispatch
     does), since the object was not marked changed."""
-    _RECORD_SCORE.update(session, [{"id": entity.id, **values}])
+    RECORD_SCORE.update(session, [{"id": entity.id, **values}])
     for key, value in values.items():
         set_committed_value(entity, key, value)
     txcache.invalidate(session, (Entity.__tablename__,))
@@ -227,8 +234,8 @@ def score_entity(session: Session, entity_id: int, record: bool = True) -> Score
     else:
         score, klass, reasons = model.score_one(row, entity_id=entity_id, config=class_config())
     if record:
-        _record_score(session, entity, {"risk_score": score, "risk_class": klass, "risk_reasons": reasons,
-                                        "model_version": version, "scored_at": utcnow()})
+        record_score(session, entity, {"risk_score": score, "risk_class": klass, "risk_reasons": reasons,
+                                       "model_version": version, "scored_at": utcnow()})
     return ScoreResult(entity_id=entity_id, score=round(score, 6), risk_class=klass, reasons=reasons,
                        model_version=version)
 
@@ -274,8 +281,6 @@ def score_frame(model, frame, config: cls.ClassConfig | None = None, reasons: bo
 
 
 def _reason(j, x, delta, frame, i):
-    from scoring.predict import reason_text
-
     name = MODEL_INPUTS[j]
     raw = {name: frame[name][i]} if name == "district" else None
     return reason_text(name, x, delta, raw)
@@ -297,8 +302,6 @@ def score_all(session: Session, progress: bool = True, reasons: bool = True,
     Rows with invalid factors are not scored: their score, class and version are cleared and their reasons
     hold the error (``{"error": ...}``), so no stale or silently wrong score remains.
     """
-    import time
-
     t0 = time.perf_counter()
     version, model = load_active(session)
     config = class_config()
@@ -308,8 +311,6 @@ def score_all(session: Session, progress: bool = True, reasons: bool = True,
     now = utcnow()
     bar = None
     if progress:
-        import click
-
         bar = click.progressbar(length=total, label="scoring", file=sys.stderr)
         bar.__enter__()
     try:
@@ -386,8 +387,6 @@ def retrain_from_outcomes(session: Session, outcomes, *, seed: int = 0, activate
     recording its snapshot. The latest inspection date is the test set (control rows only), the one before
     validation. ``activate=None`` activates the new version only if none is active.
     """
-    from scoring.train import train_model
-
     cols = _outcome_columns(outcomes)
     for k in ("entity_id", "inspected_at", "found_problem", "was_control"):
         if k not in cols:

@@ -21,12 +21,17 @@ import platform
 from dataclasses import dataclass
 
 import numpy as np
+import scipy
+import sklearn
+import skops
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from scoring import classes as cls
 from scoring.features import ADDITIVE, CANDIDATES, N_NUM, frame_to_matrix
+from scoring.generator import generate
+from scoring.indicators import IndicatorScore
 from scoring.predict import RiskModel, compile_additive
 
 K_FRAC = 0.10
@@ -238,12 +243,7 @@ def _hash_frame(frame) -> str:
 
 
 def library_versions() -> dict:
-    import numpy
-    import scipy
-    import sklearn
-    import skops
-
-    return {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "skops": skops.__version__}
 
 
@@ -251,14 +251,10 @@ def train_synthetic(n_entities: int = 200_000, seed: int = 7, params=None, class
                     candidates=("logreg_spline", "hgb", "hgb_additive"), selection: str = "ipw",
                     with_indicator: bool = True):
     """Generate a synthetic region and train on its history. Returns ``(TrainResult, region)``."""
-    from scoring.generator import generate
-
     region = generate(n_entities, seed=seed, params=params)
     class_config = class_config or cls.load_class_config()
     indicator = None
     if with_indicator:
-        from scoring.indicators import IndicatorScore
-
         indicator = IndicatorScore.fit(region.entities)
     result = train_model(
         region.history, region.entities, seed=seed, class_config=class_config, candidates=candidates,

@@ -14,6 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from engine.bootstrap import build_runtime
+from engine.config import load_settings
+from engine.db import dispose_engines, session_factory, transaction
+from engine.runtime import patches
+from engine.runtime.deploy import deploy, read_paths
+from engine.runtime.users import add_user
+from engine.schema import upgrade
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 PG_BASE = os.environ.get("REGFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -22,10 +30,18 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # SpiffWorkflow's own converter and compared with regflow's faster one (engine/runtime/serializer.py)
 os.environ.setdefault("REGFLOW_SERIALIZER_CROSS_CHECK", "1")
 # and every task-tree walk regflow's workflows make is compared with SpiffWorkflow's iterator
-# (engine/runtime/spiff_speedups.py)
+# (engine/runtime/spiff_speedups.py). Settings read these (engine/config.py); this process gets them from
+# the engine_patches fixture, every process the suite starts from build_runtime.
 os.environ.setdefault("REGFLOW_ENGINE_CROSS_CHECK", "1")
 
 _pg_state: dict = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_patches():
+    """What ``build_runtime`` installs (engine/runtime/patches.py), with the cross-checks above, before any
+    test: tests also run workflows, the serializer and the transaction cache without building a runtime."""
+    return patches.install(load_settings())
 
 
 def pg_available() -> tuple[bool, str]:
@@ -54,20 +70,17 @@ class Db:
 
     @property
     def factory(self):
-        from engine.db import session_factory
-
         return session_factory(self.url)
 
     def tx(self):
-        from engine.db import transaction
-
         return transaction(self.factory)
 
 
 def _effect_table(url: str) -> None:
     """The table the test service operator writes its side effects to."""
-    from engine.db import session_factory, transaction
-    from tests.support.services import ensure_effect_table
+    # imported here, not at the top: importing it registers the test service operators, which only the tests
+    # with a database or a runtime get (the same for the runtime fixture below)
+    from tests.support.services import ensure_effect_table  # noqa: PLC0415  (registers the test operators)
 
     with transaction(session_factory(url)) as s:
         ensure_effect_table(s)
@@ -91,8 +104,6 @@ def pg_db(tmp_path):
 
 
 def _database(kind: str, tmp_path):
-    from engine.db import dispose_engines
-    from engine.schema import upgrade
 
     with empty_database(kind, tmp_path) as url:
         upgrade(url)
@@ -131,8 +142,6 @@ def empty_database(kind: str, tmp_path):
 
 @pytest.fixture
 def sqlite_db(tmp_path):
-    from engine.db import dispose_engines
-    from engine.schema import upgrade
 
     url = f"sqlite:///{tmp_path / 'regflow.db'}"
     upgrade(url)
@@ -145,9 +154,7 @@ def sqlite_db(tmp_path):
 
 @pytest.fixture
 def runtime():
-    import tests.support.services  # noqa: F401
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
+    import tests.support.services  # noqa: F401, PLC0415  (registers the test operators)
 
     return build_runtime(load_settings(retry_backoff_s=60.0, service_retries=2, script_time_budget_s=0.5))
 
@@ -155,8 +162,6 @@ def runtime():
 @pytest.fixture
 def people(db):
     """alice and bob (officers), sam (supervisors)."""
-    from engine.runtime.users import add_user
-
     with db.tx() as s:
         add_user(s, "alice", "alice-pass-1", "officer", "officers")
         add_user(s, "bob", "bob-pass-12", "officer", "officers")
@@ -165,8 +170,6 @@ def people(db):
 
 
 def deploy_files(runtime, db, *names: str, actor: str = "designer"):
-    from engine.runtime.deploy import deploy, read_paths
-
     files = read_paths([DATA / "engine" / n for n in names])
     with db.tx() as s:
         return deploy(runtime, s, files, actor)

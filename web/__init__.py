@@ -5,11 +5,14 @@ Only this package imports Flask. Routes stay thin: they read the request, call a
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from typing import Any
 
 from flask import Flask
 
 from engine.config import Settings, load_settings
+from web import auth, errors, extensions, home, i18n, labels, security
 
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -17,8 +20,6 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     ``config`` is merged into ``app.config`` last."""
     settings = settings or load_settings()
     app = Flask(__name__, static_folder="static", template_folder="templates")
-    from web import extensions, i18n, security
-
     app.config.from_mapping(
         SECRET_KEY=security.secret_key(settings),
         MAX_CONTENT_LENGTH=int(settings.max_upload_mb * 1024 * 1024) + 64 * 1024,  # the file plus form fields
@@ -34,13 +35,8 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     extensions.init_app(app, settings)
     i18n.init_app(app)
     security.init_app(app)
-    from web import labels
     labels.init_app(app)
-
-    from web import errors
     errors.init_app(app)
-
-    from web import auth, home
     app.register_blueprint(auth.bp)
     auth.init_app(app)
     app.register_blueprint(home.bp)
@@ -52,9 +48,6 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
 
 def _register_optional(app: Flask, name: str) -> None:
     """Areas are packages ``web/<name>/`` exporting ``bp`` (and optionally ``init_app``)."""
-    import importlib
-    import importlib.util
-
     if importlib.util.find_spec(f"web.{name}") is None:
         return
     module = importlib.import_module(f"web.{name}")

@@ -10,8 +10,11 @@ import subprocess
 import sys
 
 import click
+from waitress import serve as waitress_serve
 
 from engine.cli import main as cli
+from engine.cli.support import run
+from web import create_app
 
 
 @cli.command()
@@ -21,10 +24,6 @@ from engine.cli import main as cli
 @click.option("--with-worker", is_flag=True, help="also run one `regflow worker` process so timers fire")
 def serve(host: str, port: int, threads: int, with_worker: bool) -> None:
     """Start the web workbench (waitress WSGI server); Ctrl-C stops it (and its worker)."""
-    from waitress import serve as waitress_serve
-
-    from web import create_app
-
     app = create_app()
     worker = None
     if with_worker:
@@ -45,8 +44,6 @@ def serve(host: str, port: int, threads: int, with_worker: bool) -> None:
 
 
 def main() -> None:
-    from engine.cli_support import run
-
     run(cli)
 
 

@@ -1,17 +1,17 @@
 """One place that turns engine errors and HTTP errors into pages (HTML) or ``{"error": …}`` (API)."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound
-
-STATUS = {InvalidInput: 400, NotFound: 404, Conflict: 409, NotAllowed: 403}
+from engine.errors import EngineError
+from web.i18n import gettext as _
 
 TITLES = {
     400: "The request is not valid", 401: "Please sign in", 403: "You are not allowed to do this",
     404: "Not found", 405: "Method not allowed", 409: "Conflict", 413: "The upload is too large",
-    415: "This file type is not accepted", 500: "Internal error",
+    415: "This file type is not accepted", 422: "The data is not valid", 500: "Internal error",
+    503: "The service is not available",
 }
 
 
@@ -20,15 +20,11 @@ def wants_json() -> bool:
 
 
 def status_of(exc: EngineError) -> int:
-    for cls, code in STATUS.items():
-        if isinstance(exc, cls):
-            return code
-    return 400
+    """The HTTP status an engine error carries (its class's ``http_status``): the one mapping."""
+    return exc.http_status
 
 
 def error_response(status: int, message: str, **extra):
-    from web.i18n import gettext as _
-
     if wants_json():
         body = {"error": {"status": status, "message": message, **extra}}
         return jsonify(body), status
@@ -39,17 +35,15 @@ def error_response(status: int, message: str, **extra):
 def init_app(app: Flask) -> None:
     @app.errorhandler(EngineError)
     def _engine_error(exc: EngineError):
-        return error_response(status_of(exc), str(exc))
+        extra = {k: v for k, v in (exc.details or {}).items() if k in ("field", "field_errors", "task_status", "rev")}
+        return error_response(status_of(exc), exc.localized(_), **(extra if wants_json() else {}))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        from web.i18n import gettext as _
-
         if exc.code == 400 and exc.description == "csrf":
             return error_response(400, _("The form has expired or did not come from this site (CSRF check failed). "
                                          "Reload the page and try again."))
         if exc.code == 401 and not wants_json():
-            from flask import redirect, url_for
             return redirect(url_for("auth.login", next=request.full_path))
         desc = exc.description if exc.description and exc.description != type(exc).description else ""
         return error_response(exc.code or 500, desc or _(TITLES.get(exc.code or 500, exc.name)))

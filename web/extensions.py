@@ -13,7 +13,9 @@ from typing import Iterator
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import bootstrap
 from engine.config import Settings
+from engine.db import read_session_factory, session_factory
 
 
 @dataclass
@@ -27,15 +29,11 @@ class Services:
     def runtime(self):
         """The engine runtime, built on first use (it imports the service operators and forms)."""
         if self._runtime is None:
-            from engine.bootstrap import build_runtime
-
-            self._runtime = build_runtime(self.settings)
+            self._runtime = bootstrap.build_runtime(self.settings)
         return self._runtime
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    from engine.db import read_session_factory, session_factory
-
     app.extensions["regflow"] = Services(settings, session_factory(settings.database_url),
                                          read_session_factory(settings.database_url))
 
@@ -56,6 +54,11 @@ def settings() -> Settings:
 
 def runtime():
     return services().runtime
+
+
+def form_registry():
+    """The form definitions of the app's settings."""
+    return bootstrap.form_registry(settings())
 
 
 def read_session() -> Session:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from flask import Flask, g
 
+from engine.bootstrap import form_registry
 from engine.runtime.labels import Labels
+from forms.loader import FormDefinitionError, UnknownForm
 from web.extensions import read_session, settings
 from web.i18n import current_locale
 
@@ -30,9 +32,6 @@ def process_label(process_id: str | None) -> str:
 def _form_title(form_id: str | None, lang: str) -> str | None:
     if not form_id:
         return None
-    from engine.bootstrap import form_registry
-    from forms.loader import FormDefinitionError, UnknownForm
-
     try:
         title = form_registry(settings()).get(form_id).title
     except (UnknownForm, FormDefinitionError):

@@ -1,4 +1,4 @@
-"""Append-only, hash-chained audit log (DESIGN.md §3).
+"""Append-only, hash-chained audit log.
 
 Each instance has its own chain (``instance:<id>``) so workers never queue on one global chain;
 deployments, user and role changes, sign-ins and incident retries go to the ``system`` chain. A row's
@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from engine.db import JsonText, RowInserter, stores_json_text
 
 from . import clock
-from .models import AuditAnchor, AuditChain, AuditEvent
+from .models import AuditAnchor, AuditChain, AuditEvent, ProcessInstance
 
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -111,6 +113,7 @@ def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str],
     that was hashed, and ``verify`` re-encoding what it reads gives the same bytes."""
     seq, prev = head
     now = now or clock.now()  # the time of events that do not carry their own (the step's, when given)
+    where_from = _ORIGIN.get()
     rows = []
     chain_text = _string(chain)
     stamps: dict[datetime, str] = {}
@@ -132,6 +135,8 @@ def build_rows(chain: str, events: Iterable[Event], head: tuple[int, str],
             diff = _compound(diff)
             check += diff
         if type(detail) is not JsonText:
+            if where_from is not None:  # (pre-encoded details are the engine's own: element_completed)
+                detail = {**detail, "origin": where_from}
             detail = _compound(detail)
             check += detail
         if check and _NON_STR_KEY.search(check):  # (no match can span the joins: "}{", "]{", …)
@@ -190,14 +195,27 @@ def append(session: Session, chain: str, events: Iterable[Event]) -> int:
     return seq
 
 
+#: where the events being built come from (the CLI: its operating-system user), added to their detail
+_ORIGIN: ContextVar[dict | None] = ContextVar("regflow_audit_origin", default=None)
+
+
+@contextmanager
+def origin(**where) -> Iterator[None]:
+    """Record ``where`` (e.g. ``via="cli", os_user="root"``) as ``detail.origin`` of every event built inside the
+    block — what an operator's edge adds to the audit log about who ran it."""
+    token = _ORIGIN.set(dict(where))
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
+
+
 def system_event(session: Session, kind: str, actor: str, **detail) -> None:
     append(session, SYSTEM_CHAIN, [Event(kind=kind, actor=actor, detail=detail)])
 
 
 def write_anchor(session: Session) -> AuditAnchor | None:
     """Record the heads of every chain that moved since the previous anchor."""
-    from .models import ProcessInstance
-
     moved = session.scalars(select(AuditChain).where(AuditChain.last_seq > AuditChain.anchored_seq)).all()
     moved_instances = session.execute(
         select(ProcessInstance.id, ProcessInstance.audit_seq, ProcessInstance.audit_head)
@@ -248,8 +266,6 @@ class VerifyReport:
 
 def verify(session: Session, chain: str | None = None, batch: int = 5000) -> VerifyReport:
     report = VerifyReport()
-    from .models import ProcessInstance
-
     heads: dict[str, tuple[int, str]] = {c.chain: (c.last_seq, c.head_hash) for c in session.scalars(
         select(AuditChain).where(AuditChain.chain == chain) if chain else select(AuditChain))}
     q_inst = select(ProcessInstance.id, ProcessInstance.audit_seq, ProcessInstance.audit_head).where(

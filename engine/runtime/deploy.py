@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 
 from engine.errors import DefinitionError, InvalidInput
 

@@ -6,13 +6,10 @@ index) and the projections (``human_task``, ``job``, ``message_subscription``, `
 or replays a workflow state. The definition's BPMN XML is parsed once per definition (cached) to tell the
 instance's own elements from those of called processes, to name elements and to read gateway conditions.
 
-Path rules (DESIGN.md §6 "the path taken and the current position"):
-
-- *done*: elements of the instance's own process with an ``element_completed`` or ``task_completed`` event;
-- *flows*: the sequence flows those events (and ``task_created``) record as taken into the element;
-- *current*: open human tasks, waiting timers and message subscriptions; one that lies inside a called
-  process marks the call activity that is still running;
-- *failed*: elements with an open incident.
+Three modules make it up: the search and the reads (:mod:`engine.runtime.history_search`), the diagram
+and the path taken on it (:mod:`engine.runtime.history_path`, which states the path rules), and this one:
+the data at an event, the routing decisions, the instance page and the exports. Every public name of the
+three is importable from here.
 
 Data at event *n* is rebuilt by applying the ``data_diff`` of events 1..n in order (``new`` sets a key,
 ``deleted`` removes it).
@@ -25,331 +22,54 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
-from lxml import etree
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput, NotFound
+from engine.errors import NotFound
 
 from . import audit
-from .models import AuditEvent, HumanTask, Incident, Job, MessageSubscription, ProcessDefinition, ProcessInstance
+from .history_path import (
+    BPMN_NS,
+    COMPLETING,
+    Diagram,
+    Flow,
+    Path,
+    definition_xml,
+    diagram_of,
+    guid_scopes,
+    is_own,
+    parse_diagram,
+    past_path,
+    path_of,
+)
+from .history_search import (
+    COUNT_CAP,
+    MAX_PAGE,
+    STATUSES,
+    InstancePage,
+    InstanceQuery,
+    events_of,
+    get_instance,
+    process_ids,
+    search_instances,
+)
+from .models import AuditEvent, Incident, ProcessDefinition, ProcessInstance
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-STATUSES = ("running", "suspended", "completed", "terminated")
-#: the search stops counting here ("1000+")
-COUNT_CAP = 1000
-MAX_PAGE = 200
-#: event kinds that complete an element of the diagram
-COMPLETING = ("element_completed", "task_completed")
+__all__ = [
+    # engine.runtime.history_search
+    "COUNT_CAP", "MAX_PAGE", "STATUSES", "InstancePage", "InstanceQuery", "events_of", "get_instance",
+    "process_ids", "search_instances",
+    # engine.runtime.history_path
+    "BPMN_NS", "COMPLETING", "Diagram", "Flow", "Path", "definition_xml", "diagram_of", "parse_diagram",
+    "past_path", "path_of",
+    # this module
+    "CSV_COLUMNS", "GATEWAYS", "Decision", "History", "apply_diff", "decisions", "export_document",
+    "export_rows", "history", "state_at",
+]
+
 GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEYWORDS = {"and", "or", "not", "in", "is", "None", "True", "False", "if", "else", "for", "lambda"}
-
-
-# --------------------------------------------------------------------------------------------- search
-@dataclass
-class InstanceQuery:
-    #: business keys to keep (``None``: no entity filter; an empty list matches nothing)
-    business_keys: Sequence[str] | None = None
-    process_id: str | None = None
-    status: str | None = None
-    #: a user who started the instance, holds or held one of its tasks
-    officer: str | None = None
-    started_from: datetime | None = None
-    started_before: datetime | None = None
-    #: business keys the viewer may not see (entities outside their jurisdiction); ``None``: no limit
-    hidden_keys: Any = None
-    limit: int = 50
-    offset: int = 0
-
-    def __post_init__(self) -> None:
-        if self.status and self.status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
-        if not 1 <= self.limit <= MAX_PAGE:
-            raise InvalidInput(f"page size must be between 1 and {MAX_PAGE}, not {self.limit}")
-        if self.offset < 0:
-            raise InvalidInput("page offset must not be negative")
-        for name in ("started_from", "started_before"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise InvalidInput(f"{name} must be timezone-aware")
-        if self.started_from and self.started_before and self.started_from >= self.started_before:
-            raise InvalidInput("the date range is empty: its start is not before its end")
-        self.officer = (self.officer or "").strip() or None
-        self.process_id = (self.process_id or "").strip() or None
-
-
-@dataclass
-class InstancePage:
-    rows: list[ProcessInstance]
-    total: int
-    capped: bool
-    query: InstanceQuery
-
-    @property
-    def has_next(self) -> bool:
-        return self.capped or self.query.offset + len(self.rows) < self.total
-
-
-def _conditions(q: InstanceQuery) -> list:
-    pi = ProcessInstance
-    where = []
-    if q.business_keys is not None:
-        where.append(pi.business_key.in_(list(q.business_keys)))
-    if q.process_id:
-        where.append(pi.process_id == q.process_id)
-    if q.status:
-        where.append(pi.status == q.status)
-    if q.started_from:
-        where.append(pi.started_at >= q.started_from)
-    if q.started_before:
-        where.append(pi.started_at < q.started_before)
-    if q.officer:
-        # completed tasks keep their assignee (the completer); the status prefix lets the index serve it
-        worked = select(HumanTask.instance_id).where(
-            HumanTask.status.in_(("open", "completed", "cancelled")),
-            or_(HumanTask.assignee == q.officer, HumanTask.completed_by == q.officer))
-        where.append(or_(pi.started_by == q.officer, pi.id.in_(worked)))
-    if q.hidden_keys is not None:
-        where.append(or_(pi.business_key.is_(None), pi.business_key.not_in(q.hidden_keys)))
-    return where
-
-
-def search_instances(session: Session, q: InstanceQuery) -> InstancePage:
-    """Instances matching every filter, newest first, one page; the count stops at :data:`COUNT_CAP`."""
-    where = _conditions(q)
-    stmt = select(ProcessInstance).where(*where).order_by(ProcessInstance.id.desc())
-    rows = list(session.scalars(stmt.limit(q.limit).offset(q.offset)))
-    counted = select(ProcessInstance.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(counted)) or 0
-    return InstancePage(rows, min(total, COUNT_CAP), total > COUNT_CAP, q)
-
-
-def process_ids(session: Session) -> list[str]:
-    return list(session.scalars(select(ProcessDefinition.process_id).distinct().order_by(ProcessDefinition.process_id)))
-
-
-def get_instance(session: Session, instance_id: int) -> ProcessInstance:
-    inst = session.get(ProcessInstance, instance_id)
-    if inst is None:
-        raise NotFound(f"instance {instance_id} does not exist")
-    return inst
-
-
-def events_of(session: Session, instance_id: int, upto_seq: int | None = None) -> list[AuditEvent]:
-    """The instance's events in chain order (the ``(chain, seq)`` unique index)."""
-    q = select(AuditEvent).where(AuditEvent.chain == audit.instance_chain(instance_id))
-    if upto_seq is not None:
-        q = q.where(AuditEvent.seq <= upto_seq)
-    return list(session.scalars(q.order_by(AuditEvent.seq)))
-
-
-# -------------------------------------------------------------------------------------------- diagram
-@dataclass(frozen=True)
-class Flow:
-    id: str
-    source: str
-    target: str
-    name: str | None
-    condition: str | None
-
-
-@dataclass
-class Diagram:
-    """What the history needs from a definition's XML: the process's own elements (embedded subprocesses
-    included), element names and types, sequence flows with conditions, call activities → called process."""
-
-    process_id: str
-    elements: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> (type, name)
-    flows: dict[str, Flow] = field(default_factory=dict)
-    defaults: set[str] = field(default_factory=set)
-    calls: dict[str, str] = field(default_factory=dict)  # call activity id -> called process id
-    #: spec names of the process and its embedded subprocesses (``detail.process`` of their events)
-    scopes: set[str] = field(default_factory=set)
-    #: element ids of called processes (from the definition's flow index), per process
-    called_elements: dict[str, set[str]] = field(default_factory=dict)
-
-    def name(self, element_id: str | None) -> str | None:
-        if element_id is None:
-            return None
-        kind_name = self.elements.get(element_id)
-        return (kind_name[1] if kind_name else None) or element_id
-
-    def kind(self, element_id: str | None) -> str | None:
-        kind_name = self.elements.get(element_id or "")
-        return kind_name[0] if kind_name else None
-
-    def outgoing(self, element_id: str) -> list[Flow]:
-        return [f for f in self.flows.values() if f.source == element_id]
-
-
-_diagrams: dict[tuple[int, str], Diagram] = {}
-
-
-def diagram_of(session: Session, definition_id: int) -> Diagram:
-    row = session.execute(select(ProcessDefinition.sha256, ProcessDefinition.process_id)
-                          .where(ProcessDefinition.id == definition_id)).first()
-    if row is None:
-        raise NotFound(f"process definition {definition_id} does not exist")
-    key = (definition_id, row.sha256)
-    d = _diagrams.get(key)
-    if d is None:
-        xml, flow_index = session.execute(select(ProcessDefinition.bpmn_xml, ProcessDefinition.flow_index)
-                                          .where(ProcessDefinition.id == definition_id)).one()
-        d = parse_diagram(xml, row.process_id, flow_index or {})
-        if len(_diagrams) > 256:
-            _diagrams.clear()
-        _diagrams[key] = d
-    return d
-
-
-def definition_xml(session: Session, definition_id: int) -> str:
-    xml = session.scalar(select(ProcessDefinition.bpmn_xml).where(ProcessDefinition.id == definition_id))
-    if xml is None:
-        raise NotFound(f"process definition {definition_id} does not exist")
-    return xml
-
-
-def parse_diagram(xml: str, process_id: str, flow_index: dict | None = None) -> Diagram:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    root = etree.fromstring(xml.encode("utf-8"), parser)
-    d = Diagram(process_id, scopes={process_id})
-    proc = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == process_id), None)
-    if proc is None:
-        return d
-    for el in proc.iter():
-        if not isinstance(el.tag, str) or not el.tag.startswith(f"{{{BPMN_NS}}}"):
-            continue
-        kind = el.tag.split("}", 1)[1]
-        el_id = el.get("id")
-        if not el_id:
-            continue
-        if kind == "sequenceFlow":
-            cond = el.find(f"{{{BPMN_NS}}}conditionExpression")
-            d.flows[el_id] = Flow(el_id, el.get("sourceRef"), el.get("targetRef"), el.get("name"),
-                                  (cond.text or "").strip() if cond is not None else None)
-            continue
-        if kind in ("conditionExpression", "documentation", "extensionElements", "incoming", "outgoing",
-                    "laneSet", "lane", "dataObject", "property"):
-            continue
-        d.elements[el_id] = (kind, el.get("name"))
-        if el.get("default"):
-            d.defaults.add(el.get("default"))
-        if kind == "callActivity" and el.get("calledElement"):
-            d.calls[el_id] = el.get("calledElement")
-        if kind in ("subProcess", "transaction", "adHocSubProcess"):
-            d.scopes.add(el_id)
-    for name, index in (flow_index or {}).items():
-        if name in d.scopes:
-            continue
-        ids: set[str] = set()
-        for pair in index:
-            ids.update(pair.split("|", 1))
-        d.called_elements[name] = ids
-    return d
-
-
-# ----------------------------------------------------------------------------------------------- path
-@dataclass
-class Path:
-    done: list[str] = field(default_factory=list)
-    flows: list[str] = field(default_factory=list)
-    current: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"done": self.done, "flows": self.flows, "current": self.current, "failed": self.failed}
-
-
-def _scope_of(ev: AuditEvent, d: Diagram, guid_scope: dict[str, str]) -> str | None:
-    """The process (spec name) an event happened in, when it can be told."""
-    process = (ev.detail or {}).get("process") if isinstance(ev.detail, dict) else None
-    if process:
-        return process
-    return guid_scope.get(ev.task_guid or "")
-
-
-def _own(ev: AuditEvent, d: Diagram, guid_scope: dict[str, str]) -> bool:
-    """Whether the event concerns an element of the instance's own diagram."""
-    if not ev.bpmn_id or ev.bpmn_id not in d.elements:
-        return False
-    scope = _scope_of(ev, d, guid_scope)
-    if scope is not None:
-        return scope in d.scopes
-    # no process recorded: an id that also names an element of a called process stays ambiguous; the
-    # instance's own element is the likelier reading
-    return True
-
-
-def _guid_scopes(events: Sequence[AuditEvent]) -> dict[str, str]:
-    out = {}
-    for ev in events:
-        process = (ev.detail or {}).get("process") if isinstance(ev.detail, dict) else None
-        if process and ev.task_guid:
-            out[ev.task_guid] = process
-    return out
-
-
-def _ordered(ids) -> list[str]:
-    return list(dict.fromkeys(ids))
-
-
-def path_of(session: Session, inst: ProcessInstance, events: Sequence[AuditEvent], d: Diagram) -> Path:
-    guid_scope = _guid_scopes(events)
-    p = Path()
-    done, flows = [], []
-    for ev in events:
-        if not _own(ev, d, guid_scope):
-            continue
-        if ev.kind in COMPLETING:
-            done.append(ev.bpmn_id)
-        if ev.kind in COMPLETING or ev.kind == "task_created":
-            flows.extend(f for f in ev.flow_ids or [] if f in d.flows)
-    p.done, p.flows = _ordered(done), _ordered(flows)
-    if inst.status in ("running", "suspended"):
-        waiting = list(session.scalars(select(HumanTask.bpmn_id).where(
-            HumanTask.instance_id == inst.id, HumanTask.status == "open")))
-        waiting += list(session.scalars(select(Job.bpmn_id).where(Job.instance_id == inst.id, Job.kind == "timer")))
-        waiting += list(session.scalars(select(MessageSubscription.bpmn_id)
-                                        .where(MessageSubscription.instance_id == inst.id)))
-        p.current = _ordered(_place(d, [w for w in waiting if w], events, guid_scope))
-    failed = [b for b in session.scalars(select(Incident.bpmn_id).where(Incident.instance_id == inst.id,
-                                                                         Incident.status == "open")) if b]
-    p.failed = _ordered(_place(d, failed, events, guid_scope))
-    return p
-
-
-def _place(d: Diagram, ids: list[str], events: Sequence[AuditEvent], guid_scope: dict[str, str]) -> list[str]:
-    """Map waiting/failed element ids onto the instance's diagram: an element of a called process marks
-    the call activity that called it (or, for deeper calls, every call activity still running)."""
-    out = []
-    for element_id in ids:
-        if element_id in d.elements and not any(element_id in ids_ for ids_ in d.called_elements.values()):
-            out.append(element_id)
-            continue
-        owners = {name for name, ids_ in d.called_elements.items() if element_id in ids_}
-        direct = [c for c, called in d.calls.items() if called in owners]
-        if element_id in d.elements and not direct:
-            out.append(element_id)
-            continue
-        out.extend(direct or _running_calls(d, events, guid_scope))
-    return out
-
-
-def _running_calls(d: Diagram, events: Sequence[AuditEvent], guid_scope: dict[str, str]) -> list[str]:
-    """Call activities that were entered (their called process started) and have not completed since."""
-    state: dict[str, bool] = {}
-    for ev in events:
-        process = (ev.detail or {}).get("process") if isinstance(ev.detail, dict) else None
-        if ev.kind != "element_completed":
-            continue
-        if process in d.scopes and ev.bpmn_id in d.calls:
-            state[ev.bpmn_id] = False
-        elif process and (ev.detail or {}).get("type") == "StartEvent":
-            for call, called in d.calls.items():
-                if called == process:
-                    state[call] = True
-    return [c for c, running in state.items() if running]
 
 
 # -------------------------------------------------------------------------------------- data at event
@@ -398,14 +118,14 @@ def decisions(events: Sequence[AuditEvent], d: Diagram) -> list[Decision]:
     """Why the instance went where it went: each risk assessment (score, class, reasons, model version
     written by a scoring service task), each business-rule task's outputs, and each gateway's taken flows
     with their conditions and the values those conditions read at that moment."""
-    guid_scope = _guid_scopes(events)
+    guid_scope = guid_scopes(events)
     data: dict = {}
     out: list[Decision] = []
     pending: list[tuple[Decision, dict[str, Flow]]] = []  # gateways waiting for the flow they took
     for ev in events:
         before = dict(data)
         apply_diff(data, ev.data_diff)
-        own = _own(ev, d, guid_scope)
+        own = is_own(ev, d, guid_scope)
         if own and pending:
             for flow_id in ev.flow_ids or []:
                 for dec, outgoing in pending:
@@ -483,36 +203,6 @@ def history(session: Session, instance_id: int, upto: int | None = None) -> Hist
     verdict = audit.verify(session, chain=audit.instance_chain(instance_id))
     return History(inst, tuple(definition), shown, path, decisions(shown, d), incidents, verdict, d, upto,
                    state_at(shown))
-
-
-def past_path(events: Sequence[AuditEvent], d: Diagram) -> Path:
-    """The path as it stood after the last of ``events``: completed elements and taken flows so far; the
-    current position is what had been created (a task, a failure) and not completed or cancelled by then."""
-    guid_scope = _guid_scopes(events)
-    p = Path()
-    done, flows = [], []
-    open_tasks: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    for ev in events:
-        guid = ev.task_guid or ""
-        if ev.kind == "task_created":
-            open_tasks[guid] = ev.bpmn_id
-        elif ev.kind in ("task_completed", "task_cancelled"):
-            open_tasks.pop(guid, None)
-        elif ev.kind == "incident_opened":
-            failed[guid] = ev.bpmn_id
-        elif ev.kind in ("incident_retried", "element_completed"):
-            failed.pop(guid, None)
-        if not _own(ev, d, guid_scope):
-            continue
-        if ev.kind in COMPLETING:
-            done.append(ev.bpmn_id)
-        if ev.kind in COMPLETING or ev.kind == "task_created":
-            flows.extend(f for f in ev.flow_ids or [] if f in d.flows)
-    p.done, p.flows = _ordered(done), _ordered(flows)
-    p.current = _ordered(_place(d, [b for b in open_tasks.values() if b], events, guid_scope))
-    p.failed = _ordered(_place(d, [b for b in failed.values() if b], events, guid_scope))
-    return p
 
 
 # --------------------------------------------------------------------------------------------- export

@@ -20,6 +20,8 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.runtime.models import ProcessDefinition as PD
+
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 #: the property that carries an element's name in each UI language
@@ -104,8 +106,6 @@ class Labels:
         self._lock = threading.Lock()
 
     def index(self, session: Session) -> LabelIndex:
-        from engine.runtime.models import ProcessDefinition as PD
-
         key = tuple(session.execute(select(func.count(PD.id), func.max(PD.id))).one())
         if key == self._index.key:
             return self._index

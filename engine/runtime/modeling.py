@@ -270,7 +270,7 @@ SIMULATION_ENTITIES = (50, 2000)
 
 def run_simulation(entities: int = 300, seed: int = 7, timeout_s: float = 600.0,
                    decisions: list[tuple[str, str]] = ()) -> dict:
-    """The loop simulator (:mod:`engine.supervision.simulator`) in a child process on its own temporary
+    """The loop simulator (:mod:`engine.simulation`) in a child process on its own temporary
     SQLite database — never the live one, and none of its clock or runtime globals leak into the
     caller. ``decisions``: what-if DMN files as (file name, XML text), each replacing the library's table
     with the same decision ids for this run (``regflow simulate --decisions``). Returns the summary document."""
@@ -278,7 +278,7 @@ def run_simulation(entities: int = 300, seed: int = 7, timeout_s: float = 600.0,
     if not lo <= entities <= hi:
         raise InvalidInput(f"entities must be between {lo} and {hi}, got {entities}")
     env = {k: v for k, v in os.environ.items() if k != "REGFLOW_DATABASE_URL"}
-    cmd = [sys.executable, "-m", "engine.supervision.simulate_cli", "--entities", str(entities), "--seed", str(seed),
+    cmd = [sys.executable, "-m", "engine.cli", "simulate", "--entities", str(entities), "--seed", str(seed),
            "--training-entities", "2000", "--json"]
     with tempfile.TemporaryDirectory(prefix="regflow-whatif-") as tmp:
         for n, (name, text) in enumerate(decisions):

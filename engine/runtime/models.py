@@ -1,4 +1,6 @@
-"""Runtime tables (DESIGN.md §3). Typed SQLAlchemy 2.x models; projections are rewritten by each step."""
+"""Runtime tables: deployments and process definitions, instances and the projections each step rewrites
+(human tasks, jobs, message subscriptions, incidents), users and groups, the audit log, API tokens and
+evidence. Typed SQLAlchemy 2.x models."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -25,6 +25,7 @@ database call). ``REGFLOW_PARALLEL_START_FROM`` sets the batch length from which
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import pickle
 import signal
@@ -94,8 +95,6 @@ class SharedLock:
     whose parent died exits."""
 
     def __init__(self) -> None:
-        import multiprocessing
-
         self._lock = multiprocessing.Lock()
         self._broken = False  # this process's view: the other one died holding the lock
 

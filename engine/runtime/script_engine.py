@@ -7,7 +7,6 @@ idempotency key. A batch of starts shares one engine and sets ``step`` before ea
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,17 +19,23 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from engine.db import held_back
+from engine.errors import ScriptError
 
 from . import clock
 from .scripting import RestrictedScriptEngine
 from .services import BpmnError, ServiceContext, ServiceRegistry
 
+#: check that operators registered with ``writes=False`` do not write (the ``engine_cross_check`` setting,
+#: given by :func:`set_cross_check`; the test suite turns it on)
+CROSS_CHECK = False
 
-#: check that operators registered with ``writes=False`` do not write (the test suite sets it)
-CROSS_CHECK = os.environ.get("REGFLOW_ENGINE_CROSS_CHECK", "") == "1"
+
+def set_cross_check(enabled: bool) -> None:
+    global CROSS_CHECK
+    CROSS_CHECK = enabled
 
 
-class UnknownOperator(Exception):
+class UnknownOperator(ScriptError):
     pass
 
 

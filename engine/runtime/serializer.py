@@ -4,25 +4,32 @@ SpiffWorkflow embeds the whole spec in every serialized state; regflow stores th
 process definition and writes only ``spec_ref`` (the definition id) into each instance's state.
 Loading re-attaches the cached spec objects. The serializer version and the library version are
 recorded per instance; a state written by any other serializer version is refused, never guessed.
+
+Importing this module changes nothing. The faster ways of this module — :class:`RegflowWorkflow`'s tree
+walks, the one-pass task serialization (:func:`tasks_to_dict`) and the orjson encoding of
+:meth:`StateSerializer.dumps` — read SpiffWorkflow 3.2.0's private attributes, and run only once
+:func:`engine.runtime.spiff_speedups.install` has checked that release and put its replacements in place
+(:data:`~engine.runtime.spiff_speedups.ACTIVE`); until then each takes SpiffWorkflow's own way. A
+:class:`RegflowWorkflow` installs them when it is made (every workflow the engine builds or loads is one);
+``build_runtime`` does so first, through :func:`engine.runtime.patches.install`.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 from importlib.metadata import version as _dist_version
 from types import ModuleType
 from typing import Any, Callable
+from uuid import UUID
 
 import orjson
-
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION, BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
-
 
 from engine.errors import EngineError
 
@@ -32,7 +39,15 @@ from .timers import serializer_config as timer_serializer_config
 
 LIBRARY_VERSION = _dist_version("spiffworkflow")
 _SPIFF_WORKFLOW_LOG = logging.getLogger("spiff.workflow")
-spiff_speedups.install()
+
+#: check every state written against SpiffWorkflow's own converter and the standard JSON encoder (the
+#: ``serializer_cross_check`` setting, given by :func:`set_cross_check`)
+CROSS_CHECK = False
+
+
+def set_cross_check(enabled: bool) -> None:
+    global CROSS_CHECK
+    CROSS_CHECK = enabled
 
 
 class StateVersionError(EngineError):
@@ -41,14 +56,18 @@ class StateVersionError(EngineError):
 
 class RegflowWorkflow(BpmnWorkflow):
     """A BpmnWorkflow that knows which process definition its spec came from, and walks its task tree
-    with :func:`~engine.runtime.spiff_speedups.iter_tasks` (the same walk, cheaper)."""
+    with :func:`~engine.runtime.spiff_speedups.iter_tasks` (the same walk, cheaper). Making one installs
+    :mod:`~engine.runtime.spiff_speedups` if nothing has yet (idempotent; raises
+    :class:`~engine.runtime.spiff_speedups.UnsupportedSpiffWorkflow` on another SpiffWorkflow release)."""
 
     def __init__(self, spec, subprocess_specs=None, script_engine=None, spec_ref=None, **kwargs):
+        if not spiff_speedups.ACTIVE:
+            spiff_speedups.install()
         super().__init__(spec, subprocess_specs, script_engine=script_engine, **kwargs)
         self.spec_ref = spec_ref
 
     def get_tasks_iterator(self, first_task=None, **kwargs):
-        if kwargs.keys() <= FAST_FILTERS:
+        if kwargs.keys() <= FAST_FILTERS and spiff_speedups.ACTIVE:
             state = kwargs.get("state")
             if (first_task is None and len(kwargs) == 1 and state is not None and not state & ~FLAT_STATES
                     and not self.subprocesses):
@@ -68,6 +87,8 @@ class RegflowWorkflow(BpmnWorkflow):
 
     def update_waiting_tasks(self) -> None:
         # Workflow.update_waiting_tasks: the WAITING tasks of this tree (not of subprocesses), after every completion
+        if not spiff_speedups.ACTIVE:
+            return super().update_waiting_tasks()
         waiting = flat_matches(self.tasks, TaskState.WAITING)
         if spiff_speedups.CROSS_CHECK:
             spiff_speedups.checked(iter_tasks(self.task_tree, subprocesses=False, state=TaskState.WAITING),
@@ -149,12 +170,9 @@ def tasks_to_dict(converter, tasks: dict) -> dict:
     return out
 
 
-#: set (tests do) to check every state written against SpiffWorkflow's own converter
-CROSS_CHECK = os.environ.get("REGFLOW_SERIALIZER_CROSS_CHECK", "") == "1"
-
-
 class SpecRefWorkflowConverter(BpmnWorkflowConverter):
     def to_dict(self, workflow, *, generic: bool = False):
+        generic = generic or not spiff_speedups.ACTIVE
         registry = self.registry
         dct = {
             "data": registry.convert(registry.clean(workflow.data)),
@@ -176,8 +194,6 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
         return dct
 
     def from_dict(self, dct):
-        from uuid import UUID
-
         spec_ref = dct.pop("spec_ref")
         spec, subprocess_specs = self.registry.spec_resolver(spec_ref)
         workflow = self.target_class(spec, subprocess_specs, deserializing=True, spec_ref=spec_ref)
@@ -202,6 +218,12 @@ class StateSerializer:
         for hook in hooks:  # extra data types, e.g. the calendar's deadline datetimes
             hook(registry)
         self._inner = BpmnWorkflowSerializer(registry)
+
+    @property
+    def spiff_serializer(self) -> BpmnWorkflowSerializer:
+        """The SpiffWorkflow serializer underneath, configured with regflow's converters (``serialize_json``:
+        the standard library's encoding, which :meth:`dumps` matches)."""
+        return self._inner
 
     # specs -------------------------------------------------------------------------------------
     def spec_to_json(self, spec, subprocess_specs: dict) -> str:
@@ -228,8 +250,11 @@ class StateSerializer:
         the standard library writes them — with two differences in what is read back: non-ASCII text is
         written as UTF-8 rather than escaped (the same string), and a ``uuid.UUID`` becomes its string. A
         state orjson cannot encode (an integer beyond 64 bits, a non-str key) is encoded the standard way.
-        With ``CROSS_CHECK`` set (tests) every state is compared with the standard encoder's."""
+        With ``CROSS_CHECK`` set (tests) every state is compared with the standard encoder's. Until
+        :mod:`~engine.runtime.spiff_speedups` is installed, ``serialize_json`` itself."""
         inner = self._inner
+        if not spiff_speedups.ACTIVE:
+            return inner.serialize_json(workflow)
         registry = inner.registry
         registry._encoder_mode = True
         try:

@@ -19,15 +19,22 @@ SpiffWorkflow per instance to its first user task, of which
   has no such horizon. A caller that passes ``max_depth`` or any other option gets SpiffWorkflow's iterator.
 
 * **task ids** — ``uuid.uuid4()`` reads 16 bytes from the OS and checks its arguments for every task;
-  :func:`_uuid4` makes the same version-4 UUIDs from a per-thread buffer of random bytes.
+  :func:`uuid4` makes the same version-4 UUIDs from a per-thread buffer of random bytes.
 * **data inheritance** — a task that becomes ready takes its parent's data through ``DeepMerge.merge``,
   which tests and compares key by key even when the task has no data yet (the usual case);
-  :func:`_inherit_data` copies the values directly then (the same shallow copies of mutable values).
+  :func:`inherit_data` copies the values directly then (the same shallow copies of mutable values).
 
-All are checked against SpiffWorkflow's own code by ``tests/runtime/test_spiff_speedups.py``; with
-``REGFLOW_ENGINE_CROSS_CHECK=1`` (the test suite sets it) every walk is also compared with SpiffWorkflow's
-iterator on the same tree, and every direct inheritance with the merge, so each test of the suite checks
-the walks and inheritances its processes make.
+Importing this module changes nothing. :func:`install` (called through
+:func:`engine.runtime.patches.install`, which ``build_runtime`` calls) checks that the installed
+SpiffWorkflow is the release these replacements reproduce — raising :class:`UnsupportedSpiffWorkflow`
+otherwise — and puts them in place; :data:`ACTIVE` then tells the engine's other fast paths, which read
+the same release's private task attributes (the walks above, the one-pass state serialization of
+:mod:`engine.runtime.serializer`), that they may run. Before that they take SpiffWorkflow's own way.
+
+All are checked against SpiffWorkflow's own code by ``tests/runtime/test_spiff_speedups.py``; with the
+``engine_cross_check`` setting (``REGFLOW_ENGINE_CROSS_CHECK=1``, which the test suite sets) every walk is
+also compared with SpiffWorkflow's iterator on the same tree, and every direct inheritance with the merge,
+so each test of the suite checks the walks and inheritances its processes make.
 """
 from __future__ import annotations
 
@@ -45,8 +52,21 @@ import SpiffWorkflow.task as _spiff_task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-#: the SpiffWorkflow release whose ``Task._set_state`` the replacement reproduces
+from engine.errors import EngineError
+
+#: the SpiffWorkflow release whose methods and private task attributes the fast paths reproduce and read
 SPIFF_VERSION = "3.2.0"
+
+#: set by :func:`install`: the replacements are in place, and the fast paths that read SpiffWorkflow 3.2.0's
+#: private task attributes may run (until then every caller takes SpiffWorkflow's own way)
+ACTIVE = False
+#: compare every walk and direct inheritance with SpiffWorkflow's (the ``engine_cross_check`` setting)
+CROSS_CHECK = False
+
+
+class UnsupportedSpiffWorkflow(EngineError):
+    """The installed SpiffWorkflow is not the release the engine's fast paths were written against."""
+
 
 _ORIGINAL_SET_STATE = _spiff_task.Task._set_state
 _LOG = _spiff_task.logger
@@ -54,7 +74,7 @@ _INFO, _DEBUG = logging.INFO, logging.DEBUG
 _get_name = TaskState.get_name
 
 
-def _set_state(self, value: int) -> None:
+def set_state(self, value: int) -> None:
     """``Task._set_state`` of SpiffWorkflow 3.2.0, building its log record only when it will be logged."""
     if value != self._state:
         now = time.time()
@@ -72,7 +92,7 @@ _merge = DeepMerge.merge
 _MUTABLE = (dict, list, set)
 
 
-def _inherit_data(self) -> None:
+def inherit_data(self) -> None:
     """``Task._inherit_data`` of SpiffWorkflow 3.2.0 (``DeepMerge.merge(self.data, self.parent.data)``) with
     the common case done directly: a task that has no data yet (a child whose parent just completed) takes
     each of the parent's values, mutable ones (dict, list, set) as a shallow copy — what the merge does for
@@ -105,10 +125,10 @@ def _reset_uuid_buffer() -> None:
     _uuid_local.__dict__.clear()
 
 
-os.register_at_fork(after_in_child=_reset_uuid_buffer)  # a child never hands out its parent's ids
+_fork_hook_registered = False
 
 
-def _uuid4() -> _uuid.UUID:
+def uuid4() -> _uuid.UUID:
     """``uuid.uuid4()``: a version-4 ``UUID`` from ``os.urandom``, read 256 ids at a time per thread instead
     of 16 bytes per id, and built without ``UUID.__init__``'s argument checks (a task id per task, about 30
     per launched instance). The buffer is per thread and emptied in a forked child."""
@@ -127,21 +147,42 @@ def _uuid4() -> _uuid.UUID:
     return u
 
 
-def install() -> bool:
-    """Replace ``Task._set_state`` and ``Task._inherit_data`` (idempotent). Returns False, changing nothing,
-    on another SpiffWorkflow release: the replacements reproduce 3.2.0's methods and are not assumed to fit
-    any other."""
-    if _dist_version("spiffworkflow") != SPIFF_VERSION:
-        return False
-    _spiff_task.Task._set_state = _set_state
-    _spiff_task.Task._inherit_data = _inherit_data
-    _spiff_task.uuid4 = _uuid4
-    return True
+def check_version() -> str:
+    """The installed SpiffWorkflow release if it is :data:`SPIFF_VERSION`, else :class:`UnsupportedSpiffWorkflow`
+    naming both."""
+    found = _dist_version("spiffworkflow")
+    if found != SPIFF_VERSION:
+        raise UnsupportedSpiffWorkflow(
+            f"SpiffWorkflow {found} is installed, but regflow's engine supports SpiffWorkflow {SPIFF_VERSION} only "
+            "(its fast paths replace and read that release's private Task methods and attributes): install "
+            f"spiffworkflow=={SPIFF_VERSION}", installed=found, supported=SPIFF_VERSION)
+    return found
+
+
+def install(*, cross_check: bool | None = None) -> None:
+    """Replace ``Task._set_state``, ``Task._inherit_data`` and the task module's ``uuid4``, make a forked child
+    empty its inherited id buffer, and set :data:`ACTIVE` (idempotent; ``cross_check`` None keeps the current
+    :data:`CROSS_CHECK`). Raises :class:`UnsupportedSpiffWorkflow`, changing nothing, on another SpiffWorkflow
+    release: the replacements reproduce 3.2.0's methods and are not assumed to fit any other."""
+    global ACTIVE, CROSS_CHECK, _fork_hook_registered
+    check_version()
+    if cross_check is not None:
+        CROSS_CHECK = cross_check
+    if ACTIVE:
+        return
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=_reset_uuid_buffer)  # a child never hands out its parent's ids
+        _fork_hook_registered = True
+    _spiff_task.Task._set_state = set_state
+    _spiff_task.Task._inherit_data = inherit_data
+    _spiff_task.uuid4 = uuid4
+    ACTIVE = True
 
 
 def installed() -> bool:
-    return (_spiff_task.Task._set_state is _set_state and _spiff_task.Task._inherit_data is _inherit_data
-            and _spiff_task.uuid4 is _uuid4)
+    """Whether SpiffWorkflow's task module runs the replacements right now (not inside :func:`disabled`)."""
+    return (_spiff_task.Task._set_state is set_state and _spiff_task.Task._inherit_data is inherit_data
+            and _spiff_task.uuid4 is uuid4)
 
 
 @contextmanager
@@ -149,7 +190,8 @@ def disabled():
     """SpiffWorkflow's own ``Task`` methods inside the block (the benchmarks' plain-SpiffWorkflow baseline)."""
     task = _spiff_task.Task
     before = task._set_state, task._inherit_data, _spiff_task.uuid4
-    task._set_state, task._inherit_data, _spiff_task.uuid4 = _ORIGINAL_SET_STATE, _ORIGINAL_INHERIT_DATA, _ORIGINAL_UUID4
+    task._set_state, task._inherit_data, _spiff_task.uuid4 = (_ORIGINAL_SET_STATE, _ORIGINAL_INHERIT_DATA,
+                                                              _ORIGINAL_UUID4)
     try:
         yield
     finally:
@@ -157,8 +199,6 @@ def disabled():
 
 
 # ------------------------------------------------------------------------------------------- tree walks
-#: compare every walk with SpiffWorkflow's iterator (tests)
-CROSS_CHECK = os.environ.get("REGFLOW_ENGINE_CROSS_CHECK", "") == "1"
 _PREDICTED, _DEFINITE, _FINISHED = TaskState.PREDICTED_MASK, TaskState.DEFINITE_MASK, TaskState.FINISHED_MASK
 #: the keyword arguments :func:`iter_tasks` understands; anything else goes to SpiffWorkflow's iterator
 FAST_FILTERS = frozenset({"state", "updated_ts", "manual", "spec_name", "spec_class", "lane", "skip_subprocesses"})

@@ -6,7 +6,7 @@ create our subclasses, and register the subclasses with the serializer under the
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -79,8 +79,6 @@ class ClockDurationTimerEventDefinition(DurationTimerEventDefinition):
 
 class ClockCycleTimerEventDefinition(CycleTimerEventDefinition):
     def cycle_complete(self, my_task):
-        from datetime import datetime
-
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             expression = _to_text(my_task.workflow.script_engine.evaluate(my_task, self.expression))

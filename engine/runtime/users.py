@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, InvalidInput, NotFound
 
 from . import audit, clock
-from .models import ApiToken, AppGroup, AppUser, UserGroup
+from .models import ApiToken, AppGroup, AppUser, AuditEvent, UserGroup
 
 ROLES = ("designer", "officer", "team_leader", "supervisor", "auditor", "admin")
 _hasher = PasswordHasher()
@@ -194,8 +194,6 @@ def system_events(session: Session, *, kind: str | None = None, actor: str | Non
                   offset: int = 0):
     """A page of the system audit chain (sign-ins, user and role changes, deployments, model activations),
     newest first, by the ``(chain, seq)`` index. Returns ``(rows, has_next)``."""
-    from .models import AuditEvent
-
     q = select(AuditEvent).where(AuditEvent.chain == audit.SYSTEM_CHAIN)
     if kind:
         q = q.where(AuditEvent.kind == kind)
@@ -207,7 +205,5 @@ def system_events(session: Session, *, kind: str | None = None, actor: str | Non
 
 def system_event_kinds(session: Session) -> list[str]:
     """The kinds present in the system chain (for the filter menu)."""
-    from .models import AuditEvent
-
     return list(session.scalars(select(AuditEvent.kind).where(AuditEvent.chain == audit.SYSTEM_CHAIN)
                                 .distinct().order_by(AuditEvent.kind)))

@@ -82,7 +82,8 @@ class _nullcontext:
 
 def serve_forever(runtime, factory: sessionmaker, interval_s: float) -> None:
     """Poll with an APScheduler interval job until interrupted."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    # deferred: only the worker command needs APScheduler (heavy to import for every other command)
+    from apscheduler.schedulers.blocking import BlockingScheduler  # noqa: PLC0415  (APScheduler: the worker only)
 
     scheduler = BlockingScheduler(timezone="UTC")
 

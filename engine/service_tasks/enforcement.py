@@ -1,4 +1,4 @@
-"""``case.*``: enforcement cases as BPMN service tasks (DOMAIN.md §2 step 11).
+"""``case.*``: enforcement cases as BPMN service tasks (the ``enforcement`` process).
 
 ``case.open`` is keyed by (instance, task); the others are idempotent state changes. Refusals are BPMN
 errors: ``invalid_case_request``, ``case_not_found``, ``case_conflict`` (e.g. deciding an unfiled case).
@@ -22,7 +22,8 @@ def _out(ctx: ServiceContext, c) -> dict:
 @registry.register(
     "case.open",
     params=[Param("uscc", "str"),
-            Param("lead_source", "str", description="inspection | reinspection | report | complaint | transfer | monitoring"),
+            Param("lead_source", "str",
+                  description="inspection | reinspection | report | complaint | transfer | monitoring"),
             Param("hazard_ids", "list", required=False, description="hazards the case is about (they wait for it)"),
             Param("entity_id", "int", required=False), Param("summary", "str", required=False)],
     description="Open a case lead for an entity, linked to its hazards.", errors=ERRORS)
@@ -38,13 +39,15 @@ def case_open(ctx: ServiceContext, uscc: str, lead_source: str, hazard_ids: list
     "case.file",
     params=[Param("case_id", "int"), Param("case_number", "str", required=False),
             Param("filing_date", "str", required=False, description="YYYY-MM-DD (default today)"),
-            Param("reminder_days", "int", required=False, description="reminder this many days before the due date (10)")],
+            Param("reminder_days", "int", required=False,
+                  description="reminder this many days before the due date (10)")],
     description="File the case: decision due 90 days after filing, reminder before it.", errors=ERRORS)
 def case_file(ctx: ServiceContext, case_id: int, case_number: str | None = None, filing_date: str | None = None,
               reminder_days: int | None = None) -> dict:
     c = enforcement.file_case(ctx.session, case_id, ctx.now, case_number=case_number or None,
                               filed_at=parse_when(filing_date, ctx.now, "filing_date"),
-                              reminder_days=enforcement.DEFAULT_REMINDER_DAYS if reminder_days is None else reminder_days)
+                              reminder_days=(enforcement.DEFAULT_REMINDER_DAYS if reminder_days is None
+                                             else reminder_days))
     return _out(ctx, c)
 
 

@@ -1,4 +1,4 @@
-"""``hazard.*``: the hazard registry and rectification orders as BPMN service tasks (DOMAIN.md §2 steps 9–12).
+"""``hazard.*``: the hazard registry and rectification orders as BPMN service tasks (the ``rectification`` process).
 
 Writes are keyed by (``ctx.instance_id``, ``ctx.task_guid``) or are idempotent state changes, so a
 retried task never records twice. Business refusals are BPMN errors an error boundary may catch:
@@ -127,7 +127,8 @@ def hazard_escalate_order(ctx: ServiceContext, order_id: int, reason: str | None
                    params=[Param("hazard_ids", "list"), Param("order_id", "int", required=False),
                            Param("source", "str", required=False)],
                    description="Mark hazards rectification_verified.", errors=ERRORS)
-def hazard_verify(ctx: ServiceContext, hazard_ids: list, order_id: int | None = None, source: str | None = None) -> dict:
+def hazard_verify(ctx: ServiceContext, hazard_ids: list, order_id: int | None = None,
+                  source: str | None = None) -> dict:
     rows = hazards.verify_rectification(ctx.session, _ids(hazard_ids), ctx.now, source=source or "reinspection",
                                         order_id=order_id)
     return {"hazard_ids": [h.id for h in rows], "statuses": [h.status for h in rows]}
@@ -143,7 +144,8 @@ def hazard_remove(ctx: ServiceContext, hazard_ids: list) -> dict:
 
 @registry.register("hazard.close_for_entity",
                    params=[Param("uscc", "str"),
-                           Param("reason", "str", description="e.g. status_deregistered, status_revoked, status_moved_out")],
+                           Param("reason", "str",
+                                 description="e.g. status_deregistered, status_revoked, status_moved_out")],
                    description="The entity ceased to exist: close its hazards (closed_other), orders and cases.",
                    errors=ERRORS)
 def hazard_close_for_entity(ctx: ServiceContext, uscc: str, reason: str) -> dict:

@@ -1,5 +1,5 @@
 """``campaign.*`` (plan, launch, progress, close) and ``inspection.*`` (joint check with merged checklist,
-result code) as BPMN service tasks (DOMAIN.md §2 steps 1-8). Domain logic: engine.supervision.inspection."""
+result code) as BPMN service tasks. Domain logic: engine.supervision.inspection."""
 from __future__ import annotations
 
 from engine.errors import Conflict, InvalidInput, NotFound
@@ -81,7 +81,8 @@ def inspection_list_abnormal(ctx: ServiceContext, entity_id: int, reason: str) -
 @registry.register(
     "inspection.entity_gone",
     params=[Param("uscc", "str"),
-            Param("reason", "str", description="status_deregistered | status_revoked | status_cancelled | status_moved_out")],
+            Param("reason", "str",
+                  description="status_deregistered | status_revoked | status_cancelled | status_moved_out")],
     description="The entity ceased to exist mid-inspection: close its hazards, orders and cases with the reason; "
                 "the result code for the reason (result_9-12) and today's date.", errors=ERRORS)
 def inspection_entity_gone(ctx: ServiceContext, uscc: str, reason: str) -> dict:

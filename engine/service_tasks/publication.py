@@ -1,4 +1,4 @@
-"""``publication.*``: publication records ("one public") as BPMN service tasks (DOMAIN.md §2 steps 8, 13).
+"""``publication.*``: publication records ("one public") as BPMN service tasks (plans, results, penalties).
 
 ``publication.record`` is keyed by (instance, task). Payloads are masked (personal data) before storage.
 """

@@ -15,7 +15,7 @@ from scoring.errors import EntityNotFound, InvalidFactors
     instance_row=False,  # writes the entity row only
 )
 def risk_score(ctx: ServiceContext, entity_id: int) -> dict:
-    from scoring.service import score_entity  # numpy/scikit-learn load on first use, not at start-up
+    from scoring.service import score_entity  # noqa: PLC0415  (scikit-learn loads on first use, not at start-up)
 
     result = score_entity(ctx.session, entity_id)
     return {"entity_id": result.entity_id, "score": result.score, "risk_class": result.risk_class,

@@ -1,4 +1,4 @@
-"""``team.*``: random team formation as BPMN service tasks (DOMAIN.md §2 step 6).
+"""``team.*``: random team formation as BPMN service tasks (:mod:`engine.supervision.teams`).
 
 Writes are keyed by (``ctx.instance_id``, ``ctx.task_guid``): a retried task returns the team it drew
 the first time and writes nothing. A team that cannot be staffed raises the BPMN error
@@ -37,8 +37,10 @@ def _bpmn_error(exc: teams.NoQualifiedInspector) -> BpmnError:
     "team.form",
     params=[Param("entity_id", "int", description="entity registry id (entity.id)"),
             Param("skills", "list", description="union of the required skills of the entity's check items"),
-            Param("team_size", "int", required=False, description="certified officers wanted (default 2; heavy path more)"),
-            Param("window_start", "str", required=False, description="first day of the inspection (YYYY-MM-DD; default today)"),
+            Param("team_size", "int", required=False,
+                  description="certified officers wanted (default 2; heavy path more)"),
+            Param("window_start", "str", required=False,
+                  description="first day of the inspection (YYYY-MM-DD; default today)"),
             Param("window_end", "str", required=False, description="last day of the inspection (default window_start)"),
             Param("campaign_seed", "str", required=False, description="the campaign's public seed value"),
             Param("workload_cap", "int", required=False, description="max open assignments per officer (default 5)"),

@@ -13,8 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import (JSON, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String,
-                        UniqueConstraint)
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base, UTCDateTime
@@ -22,7 +21,7 @@ from engine.db import Base, UTCDateTime
 CAMPAIGN_STATUSES = ("draft", "approved", "drawn", "published", "closed")
 CLASSES = ("A", "B", "C", "D")
 STRATA = CLASSES + ("control",)
-#: Why an in-scope entity is not in the eligible population (DOMAIN.md §2 step 3).
+#: Why an in-scope entity is not in the eligible population (logged when it is frozen).
 EXCLUSION_REASONS = ("terminal_status", "checked_in_lookback", "open_task", "open_case")
 
 

@@ -1,52 +1,74 @@
-"""The supervisor's numbers: the hazard registry (open by grade, overdue rectification orders, recurrence
-leaders), campaign progress, hit rate by risk class against the control stratum, daily throughput and
-overdue open tasks, open incidents.
+"""The supervisor's numbers: the hazard registry (open by grade, overdue rectification orders, stranded orders
+and cases, recurrence leaders), open incidents, the overview of the dashboard, entity lookups, and the
+jurisdiction check before a supervisor acts on one item. Campaign progress, plans in preparation, hit rates and
+the daily series are in :mod:`.dashboard_campaigns` and re-exported here, with :func:`in_districts`.
 
-Every figure is an SQL aggregate or an indexed, bounded list; nothing loads a workflow state. Hit rates
-count recorded inspection results (``publication`` rows of kind ``result``, whose payload carries the
-result code, the stratum the entity was drawn in and its risk class) with the same definition of a hit
-as the simulator: a result code in :data:`engine.supervision.inspection.VIOLATION_CODES`.
+Every figure is an SQL aggregate or an indexed, bounded list; nothing loads a workflow state.
+
+**Districts.** Every read model takes ``districts`` (district codes; empty = no restriction, the default) and
+counts and lists only rows whose entity is registered in one of those districts (:mod:`.dashboard_districts`);
+rows with no registered entity are city-wide: they are shown only to users without a jurisdiction restriction.
+:func:`check_in_districts` applies the same rule to one order, case or incident before a supervisor acts on it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Sequence
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, NotAllowed
 from engine.runtime.models import HumanTask, Incident, ProcessInstance
+from scoring.models import Entity
 
-from .campaign_models import Campaign, DrawResult
-from .inspection import VIOLATION_CODES
-from .loop_models import (CASE_DONE, HAZARD_GRADES, HAZARD_STATUSES, OPEN_HAZARD_STATUSES, OPEN_ORDER_STATUSES,
-                          EnforcementCase, EntityHazardStats, Hazard, Publication, RectificationOrder)
+from .dashboard_campaigns import (
+    CAMPAIGN_PROCESS,
+    CLASSES,
+    CONTROL,
+    DAY_ZONE,
+    CampaignProgress,
+    HitRates,
+    PlanInPreparation,
+    Rate,
+    Series,
+    campaign_progress,
+    daily_series,
+    day_starts,
+    hit_rates,
+    plans_in_preparation,
+)
+from .dashboard_districts import in_districts, instance_in_districts, scope
+from .enforcement import case_hazard_ids
+from .loop_models import (
+    CASE_DONE,
+    HAZARD_GRADES,
+    HAZARD_STATUSES,
+    OPEN_HAZARD_STATUSES,
+    OPEN_ORDER_STATUSES,
+    EnforcementCase,
+    EntityHazardStats,
+    Hazard,
+    RectificationOrder,
+)
 
-CLASSES = ("A", "B", "C", "D")
-CONTROL = "control"
-#: days are cut at midnight in this zone (the workbench's display zone)
-DAY_ZONE = ZoneInfo("Asia/Shanghai")
+__all__ = ["ACTION_ITEMS", "CAMPAIGN_PROCESS", "CLASSES", "CONTROL", "DAY_ZONE", "MAX_LIST", "CampaignProgress",
+           "HazardPage", "HitRates", "Leader", "Overview", "PlanInPreparation", "Rate", "Series", "Stranded",
+           "campaign_progress", "check_in_districts", "daily_series", "day_starts", "entity_keys", "entity_names",
+           "hazards_by_grade", "hit_rates", "in_districts", "keys_outside", "list_hazards", "open_incidents",
+           "overdue_orders", "overview", "plans_in_preparation", "recurrence_leaders", "stranded"]
+
 MAX_LIST = 200
 
 
-def _wilson(hits: int, n: int) -> tuple[float, float] | None:
-    if not n:
-        return None
-    from scoring.train import wilson_interval
-
-    lo, hi = wilson_interval(hits, n)
-    return round(lo, 4), round(hi, 4)
-
-
 # ------------------------------------------------------------------------------------------- hazards
-def hazards_by_grade(session: Session) -> dict[str, dict[str, int]]:
+def hazards_by_grade(session: Session, *, districts: Sequence[str] = ()) -> dict[str, dict[str, int]]:
     """``{grade: {"open": n, "rectification_verified": n, "total": n}}`` over the hazards still listed."""
     out = {g: {s: 0 for s in OPEN_HAZARD_STATUSES} | {"total": 0} for g in HAZARD_GRADES}
     for grade, status, n in session.execute(select(Hazard.grade, Hazard.status, func.count())
-                                            .where(Hazard.status.in_(OPEN_HAZARD_STATUSES))
+                                            .where(Hazard.status.in_(OPEN_HAZARD_STATUSES),
+                                                   *scope(Hazard.uscc, districts))
                                             .group_by(Hazard.grade, Hazard.status)):
         out.setdefault(grade, {s: 0 for s in OPEN_HAZARD_STATUSES} | {"total": 0})
         out[grade][status] = n
@@ -54,9 +76,11 @@ def hazards_by_grade(session: Session) -> dict[str, dict[str, int]]:
     return out
 
 
-def overdue_orders(session: Session, now: datetime, limit: int = 50) -> tuple[int, list[RectificationOrder]]:
+def overdue_orders(session: Session, now: datetime, limit: int = 50, *, districts: Sequence[str] = ()
+                   ) -> tuple[int, list[RectificationOrder]]:
     """Open rectification orders past their deadline: the count and the most overdue first."""
-    where = (RectificationOrder.status.in_(OPEN_ORDER_STATUSES), RectificationOrder.deadline < now)
+    where = (RectificationOrder.status.in_(OPEN_ORDER_STATUSES), RectificationOrder.deadline < now,
+             *scope(RectificationOrder.uscc, districts))
     n = session.scalar(select(func.count()).select_from(RectificationOrder).where(*where)) or 0
     rows = list(session.scalars(select(RectificationOrder).where(*where)
                                 .order_by(RectificationOrder.deadline, RectificationOrder.id).limit(limit)))
@@ -77,25 +101,25 @@ class Stranded:
     hazard_ids: list[int]
 
 
-def stranded(session: Session, limit: int = 100) -> tuple[int, list[Stranded]]:
+def stranded(session: Session, limit: int = 100, *, districts: Sequence[str] = ()) -> tuple[int, list[Stranded]]:
     """Unsettled orders and cases that no running process follows any more (its instance was terminated,
     ``hazards.note_terminated_instance``): the count and the most recently stranded first. The entity's
     problem is not fixed by stopping a process; a supervisor starts a new one or closes them."""
     pi = ProcessInstance
     orders = (select(RectificationOrder, pi.ended_at, pi.status_reason)
               .join(pi, pi.id == RectificationOrder.instance_id)
-              .where(RectificationOrder.status.in_(OPEN_ORDER_STATUSES), pi.status == "terminated"))
+              .where(RectificationOrder.status.in_(OPEN_ORDER_STATUSES), pi.status == "terminated",
+                     *scope(RectificationOrder.uscc, districts)))
     cases = (select(EnforcementCase, pi.ended_at, pi.status_reason)
              .join(pi, pi.id == EnforcementCase.instance_id)
-             .where(EnforcementCase.status.not_in(CASE_DONE), pi.status == "terminated"))
+             .where(EnforcementCase.status.not_in(CASE_DONE), pi.status == "terminated",
+                    *scope(EnforcementCase.uscc, districts)))
     n = (session.scalar(select(func.count()).select_from(orders.subquery())) or 0) + \
         (session.scalar(select(func.count()).select_from(cases.subquery())) or 0)
     rows = [Stranded("order", o.id, o.uscc, o.status, o.instance_id, at, why, list(o.hazard_ids or []))
             for o, at, why in session.execute(orders.order_by(pi.ended_at.desc(), RectificationOrder.id).limit(limit))]
     case_rows = session.execute(cases.order_by(pi.ended_at.desc(), EnforcementCase.id).limit(limit)).all()
     if case_rows:
-        from .enforcement import case_hazard_ids
-
         rows += [Stranded("case", c.id, c.uscc, c.status, c.instance_id, at, why, case_hazard_ids(session, c.id))
                  for c, at, why in case_rows]
     rows.sort(key=lambda r: r.terminated_at.timestamp() if r.terminated_at else 0.0, reverse=True)
@@ -112,12 +136,11 @@ class Leader:
     last_recorded_at: datetime
 
 
-def recurrence_leaders(session: Session, limit: int = 10) -> list[Leader]:
+def recurrence_leaders(session: Session, limit: int = 10, *, districts: Sequence[str] = ()) -> list[Leader]:
     """Entities that came back into the registry most often (then most hazards, most recent)."""
-    from scoring.models import Entity
-
     rows = session.execute(select(EntityHazardStats, Entity.name)
                            .outerjoin(Entity, Entity.uscc == EntityHazardStats.uscc)
+                           .where(*scope(EntityHazardStats.uscc, districts))
                            .order_by(EntityHazardStats.recurrence_count.desc(), EntityHazardStats.hazards_total.desc(),
                                      EntityHazardStats.last_recorded_at.desc())
                            .limit(limit)).all()
@@ -137,18 +160,17 @@ class HazardPage:
 
 
 def list_hazards(session: Session, *, status: str | None = "listed", grade: str | None = None,
-                 uscc: str | None = None, limit: int = 50, offset: int = 0) -> HazardPage:
+                 uscc: str | None = None, limit: int = 50, offset: int = 0, districts: Sequence[str] = ()
+                 ) -> HazardPage:
     """The registry, newest first. ``status``: one of the hazard statuses, ``listed`` (still in the
     registry) or ``None`` (all)."""
-    from scoring.models import Entity
-
     if status not in (None, "listed", *HAZARD_STATUSES):
         raise InvalidInput(f"hazard status must be listed or one of {', '.join(HAZARD_STATUSES)}, not {status!r}")
     if grade not in (None, *HAZARD_GRADES):
         raise InvalidInput(f"hazard grade must be one of {', '.join(HAZARD_GRADES)}, not {grade!r}")
     if not 1 <= limit <= MAX_LIST or offset < 0:
         raise InvalidInput(f"page size must be between 1 and {MAX_LIST} and the offset not negative")
-    where = []
+    where = scope(Hazard.uscc, districts)
     if status == "listed":
         where.append(Hazard.status.in_(OPEN_HAZARD_STATUSES))
     elif status:
@@ -163,227 +185,14 @@ def list_hazards(session: Session, *, status: str | None = "listed", grade: str 
     return HazardPage([(h, n) for h, n in rows], total, limit, offset)
 
 
-# ----------------------------------------------------------------------------------------- campaigns
-@dataclass
-class CampaignProgress:
-    id: int
-    code: str
-    name: str
-    status: str
-    window_start: date
-    window_end: date
-    drawn: int = 0
-    drawn_by_stratum: dict[str, int] = field(default_factory=dict)
-    #: the campaign's own process instance (from its published plan), when there is one
-    instance_id: int | None = None
-    started: int = 0
-    completed: int = 0
-    terminated: int = 0
-
-    @property
-    def open(self) -> int:
-        return self.started - self.completed - self.terminated
-
-    @property
-    def done_share(self) -> float | None:
-        return round((self.completed + self.terminated) / self.drawn, 4) if self.drawn else None
-
-
-#: the process that plans, approves and runs a campaign (processes/inspection_campaign.bpmn)
-CAMPAIGN_PROCESS = "inspection_campaign"
-
-
-@dataclass
-class PlanInPreparation:
-    """A campaign process that has not published its plan yet: being drafted, awaiting approval, or sent
-    back for changes (no campaign row exists before the approval)."""
-    instance_id: int
-    business_key: str | None
-    started_by: str
-    started_at: datetime
-    #: the plan's name as last submitted (the draft's ``name`` field), if any
-    name: str | None = None
-    #: its open human tasks (who has to act now)
-    tasks: list[HumanTask] = field(default_factory=list)
-
-
-def plans_in_preparation(session: Session, limit: int = 50) -> list[PlanInPreparation]:
-    """Running campaign processes without a published plan, oldest first, each with its open tasks."""
-    from engine.runtime.models import AuditEvent
-
-    published = select(Publication.source_instance_id).where(Publication.kind == "plan",
-                                                             Publication.source_instance_id.is_not(None))
-    plans = {r.id: PlanInPreparation(r.id, r.business_key, r.started_by, r.started_at)
-             for r in session.execute(select(ProcessInstance.id, ProcessInstance.business_key,
-                                             ProcessInstance.started_by, ProcessInstance.started_at)
-                                      .where(ProcessInstance.process_id == CAMPAIGN_PROCESS,
-                                             ProcessInstance.status == "running",
-                                             ProcessInstance.id.not_in(published))
-                                      .order_by(ProcessInstance.id).limit(limit))}
-    if not plans:
-        return []
-    for ht in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(list(plans)),
-                                                      HumanTask.status == "open").order_by(HumanTask.id)):
-        plans[ht.instance_id].tasks.append(ht)
-    for iid, diff in session.execute(select(AuditEvent.instance_id, AuditEvent.data_diff).where(
-            AuditEvent.instance_id.in_(list(plans)), AuditEvent.kind == "task_completed").order_by(AuditEvent.seq)):
-        name = (diff or {}).get("name")
-        if isinstance(name, dict) and isinstance(name.get("new"), str):
-            plans[iid].name = name["new"]
-    return list(plans.values())
-
-
-def campaign_progress(session: Session, limit: int = 50, campaign_ids: Sequence[int] | None = None
-                      ) -> list[CampaignProgress]:
-    """Per campaign (newest first): drawn entities (by stratum), and its inspections started, completed,
-    terminated and still open — the children of the campaign's instance, counted by status."""
-    q = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
-    if campaign_ids is not None:
-        q = q.where(Campaign.id.in_(list(campaign_ids)))
-    camps = {c.id: CampaignProgress(c.id, c.code, c.name, c.status, c.window_start, c.window_end)
-             for c in session.scalars(q)}
-    if not camps:
-        return []
-    for cid, stratum, n in session.execute(select(DrawResult.campaign_id, DrawResult.stratum, func.count())
-                                           .where(DrawResult.campaign_id.in_(list(camps)))
-                                           .group_by(DrawResult.campaign_id, DrawResult.stratum)):
-        camps[cid].drawn_by_stratum[stratum] = n
-        camps[cid].drawn += n
-    # the campaign process records its plan publication as "campaign:<id>" from its own instance
-    refs = {f"campaign:{cid}": cid for cid in camps}
-    parent_of: dict[int, int] = {}
-    for ref, iid in session.execute(select(Publication.ref, Publication.source_instance_id).where(
-            Publication.kind == "plan", Publication.ref.in_(list(refs)), Publication.source_instance_id.is_not(None))):
-        camps[refs[ref]].instance_id = iid
-        parent_of[iid] = refs[ref]
-    if parent_of:
-        for parent, status, n in session.execute(
-                select(ProcessInstance.parent_instance_id, ProcessInstance.status, func.count())
-                .where(ProcessInstance.parent_instance_id.in_(list(parent_of)))
-                .group_by(ProcessInstance.parent_instance_id, ProcessInstance.status)):
-            c = camps[parent_of[parent]]
-            c.started += n
-            if status == "completed":
-                c.completed += n
-            elif status == "terminated":
-                c.terminated += n
-    return list(camps.values())
-
-
-# ---------------------------------------------------------------------------------------- hit rates
-@dataclass
-class Rate:
-    n: int = 0
-    hits: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        return round(self.hits / self.n, 4) if self.n else None
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        return _wilson(self.hits, self.n)
-
-    def add(self, n: int, hits: int) -> None:
-        self.n += n
-        self.hits += hits
-
-
-@dataclass
-class HitRates:
-    #: per risk class: the risk-drawn stratum of that class, and the control draws whose entity had that class
-    by_class: dict[str, dict[str, Rate]]
-    #: the whole control stratum: the unbiased base rate
-    control: Rate
-    #: every risk-drawn inspection
-    risk_drawn: Rate
-
-    def lift(self, klass: str) -> float | None:
-        base, r = self.control.rate, self.by_class[klass]["stratum"].rate
-        return round(r / base, 2) if base and r is not None else None
-
-    def to_dict(self) -> dict:
-        return {"classes": {k: {"stratum": {"n": v["stratum"].n, "hits": v["stratum"].hits, "rate": v["stratum"].rate},
-                                "control": {"n": v["control"].n, "hits": v["control"].hits, "rate": v["control"].rate},
-                                "lift": self.lift(k)} for k, v in self.by_class.items()},
-                "control": {"n": self.control.n, "hits": self.control.hits, "rate": self.control.rate},
-                "risk_drawn": {"n": self.risk_drawn.n, "hits": self.risk_drawn.hits, "rate": self.risk_drawn.rate}}
-
-
-def hit_rates(session: Session, campaign_id: int | None = None) -> HitRates:
-    """Share of recorded inspection results that found a violation, per stratum and class."""
-    stratum = Publication.payload["stratum"].as_string()
-    klass = Publication.payload["risk_class"].as_string()
-    code = Publication.payload["result_code"].as_string()
-    hit = func.sum(case((code.in_(VIOLATION_CODES), 1), else_=0))
-    q = (select(stratum, klass, func.count(), hit).where(Publication.kind == "result")
-         .group_by(stratum, klass))
-    if campaign_id is not None:
-        q = q.where(Publication.ref == f"campaign:{campaign_id}")
-    out = HitRates({k: {"stratum": Rate(), "control": Rate()} for k in CLASSES}, Rate(), Rate())
-    for st, kl, n, hits in session.execute(q):
-        hits = int(hits or 0)
-        if st == CONTROL:
-            out.control.add(n, hits)
-            if kl in out.by_class:
-                out.by_class[kl]["control"].add(n, hits)
-        elif st in out.by_class:
-            out.by_class[st]["stratum"].add(n, hits)
-            out.risk_drawn.add(n, hits)
-    return out
-
-
-# ---------------------------------------------------------------------------------------- daily series
-def day_starts(now: datetime, days: int) -> list[datetime]:
-    """Midnights (in :data:`DAY_ZONE`) of the last ``days`` days, today last, plus tomorrow's as the end."""
-    today = now.astimezone(DAY_ZONE).date()
-    first = today - timedelta(days=days - 1)
-    return [datetime.combine(first + timedelta(days=i), time(0), DAY_ZONE) for i in range(days + 1)]
-
-
-@dataclass
-class Series:
-    days: list[str]
-    tasks_completed: list[int]
-    instances_completed: list[int]
-    overdue_open: list[int]
-
-    def to_dict(self) -> dict:
-        return {"days": self.days, "tasks_completed": self.tasks_completed,
-                "instances_completed": self.instances_completed, "overdue_open": self.overdue_open}
-
-
-def _per_day(column, bounds: list[datetime]):
-    return [func.sum(case((and_(column >= bounds[i], column < bounds[i + 1]), 1), else_=0))
-            for i in range(len(bounds) - 1)]
-
-
-def daily_series(session: Session, now: datetime, days: int = 30) -> Series:
-    """Per day of the last ``days``: human tasks completed, instances completed, and tasks that were open
-    and past their due time at the end of that day (or now, for today)."""
-    if not 1 <= days <= 366:
-        raise InvalidInput("the series covers 1 to 366 days")
-    bounds = day_starts(now, days)
-    start = bounds[0]
-    tasks = session.execute(select(*_per_day(HumanTask.completed_at, bounds)).where(
-        HumanTask.status == "completed", HumanTask.completed_at >= start)).one()
-    insts = session.execute(select(*_per_day(ProcessInstance.ended_at, bounds)).where(
-        ProcessInstance.status == "completed", ProcessInstance.ended_at >= start)).one()
-    # a task counts on day d when it was created by d's end, due before it, and not closed by then
-    ends = [min(b, now) for b in bounds[1:]]
-    overdue_cols = [func.sum(case((and_(HumanTask.created_at <= e, HumanTask.due_at < e,
-                                        or_(HumanTask.completed_at.is_(None), HumanTask.completed_at > e)), 1),
-                                  else_=0)) for e in ends]
-    overdue = session.execute(select(*overdue_cols).where(
-        HumanTask.due_at < now, or_(HumanTask.status == "open", HumanTask.completed_at > start))).one()
-    label = [b.date().isoformat() for b in bounds[:-1]]
-    return Series(label, [int(x or 0) for x in tasks], [int(x or 0) for x in insts], [int(x or 0) for x in overdue])
-
-
 # ------------------------------------------------------------------------------------------ incidents
-def open_incidents(session: Session, limit: int = 100) -> tuple[int, list[Incident]]:
-    n = session.scalar(select(func.count()).select_from(Incident).where(Incident.status == "open")) or 0
-    rows = list(session.scalars(select(Incident).where(Incident.status == "open")
+def open_incidents(session: Session, limit: int = 100, *, districts: Sequence[str] = ()
+                   ) -> tuple[int, list[Incident]]:
+    """Open incidents, newest first (with ``districts``: of instances whose business key is an entity in
+    those districts)."""
+    where = (Incident.status == "open", *instance_in_districts(Incident.instance_id, districts))
+    n = session.scalar(select(func.count()).select_from(Incident).where(*where)) or 0
+    rows = list(session.scalars(select(Incident).where(*where)
                                 .order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit)))
     return n, rows
 
@@ -404,25 +213,27 @@ class Overview:
     leaders: list[Leader]
 
 
-def overview(session: Session, now: datetime) -> Overview:
-    hz = hazards_by_grade(session)
-    n_overdue_orders, _rows = overdue_orders(session, now, limit=0)
-    n_incidents = session.scalar(select(func.count()).select_from(Incident).where(Incident.status == "open")) or 0
+def overview(session: Session, now: datetime, *, districts: Sequence[str] = ()) -> Overview:
+    """The dashboard's figures; with ``districts``, each restricted to those districts."""
+    hz = hazards_by_grade(session, districts=districts)
+    n_overdue_orders, _rows = overdue_orders(session, now, limit=0, districts=districts)
+    n_incidents, _rows = open_incidents(session, limit=0, districts=districts)
     open_tasks, overdue_tasks = session.execute(
         select(func.count(), func.sum(case((HumanTask.due_at < now, 1), else_=0)))
-        .where(HumanTask.status == "open")).one()
+        .where(HumanTask.status == "open", *scope(HumanTask.business_key, districts))).one()
     running = session.scalar(select(func.count()).select_from(ProcessInstance)
-                             .where(ProcessInstance.status == "running")) or 0
+                             .where(ProcessInstance.status == "running",
+                                    *scope(ProcessInstance.business_key, districts))) or 0
     return Overview(hz, sum(v["total"] for v in hz.values()), n_overdue_orders, n_incidents, int(overdue_tasks or 0),
-                    int(open_tasks or 0), running, hit_rates(session), daily_series(session, now),
-                    campaign_progress(session, limit=10), recurrence_leaders(session, limit=10))
+                    int(open_tasks or 0), running, hit_rates(session, districts=districts),
+                    daily_series(session, now, districts=districts),
+                    campaign_progress(session, limit=10, districts=districts),
+                    recurrence_leaders(session, limit=10, districts=districts))
 
 
 # --------------------------------------------------------------------- entity lookups for the areas
 def entity_keys(session: Session, text: str, limit: int = 500) -> list[str]:
     """USCCs matching a search text: an exact USCC, or entities whose name contains the text."""
-    from scoring.models import Entity
-
     text = (text or "").strip()
     if len(text) == 18 and text.isalnum():
         q = select(Entity.uscc).where(Entity.uscc == text.upper())
@@ -435,17 +246,51 @@ def entity_keys(session: Session, text: str, limit: int = 500) -> list[str]:
 
 def keys_outside(jurisdiction: Sequence[str]):
     """A subquery of the USCCs registered outside ``jurisdiction`` (for ``NOT IN`` filters)."""
-    from scoring.models import Entity
-
     return select(Entity.uscc).where(Entity.district.not_in(list(jurisdiction)))
 
 
-def entity_names(session: Session, usccs: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """``{uscc: (name, district)}`` for the given keys (one indexed query)."""
-    from scoring.models import Entity
-
+def entity_names(session: Session, usccs: Sequence[str], *, districts: Sequence[str] = ()
+                 ) -> dict[str, tuple[str, str]]:
+    """``{uscc: (name, district)}`` for the given keys (one indexed query); with ``districts``, only the
+    entities registered in those districts."""
     keys = sorted({k for k in usccs if k})
     if not keys:
         return {}
-    return {u: (n, d) for u, n, d in session.execute(select(Entity.uscc, Entity.name, Entity.district)
-                                                     .where(Entity.uscc.in_(keys)))}
+    q = select(Entity.uscc, Entity.name, Entity.district).where(Entity.uscc.in_(keys))
+    if districts:
+        q = q.where(Entity.district.in_(sorted(set(districts))))
+    return {u: (n, d) for u, n, d in session.execute(q)}
+
+
+# ------------------------------------------------------------------------- acting on one item
+#: what a supervisor acts on from these pages -> (its model, its name in messages)
+ACTION_ITEMS = {"order": (RectificationOrder, "rectification order"), "case": (EnforcementCase, "enforcement case"),
+                "incident": (Incident, "incident")}
+
+
+def check_in_districts(session: Session, kind: str, item_id: int, districts: Sequence[str]) -> str | None:
+    """Before a supervisor acts on a rectification order, an enforcement case or an incident (``kind``):
+    returns its entity's district (``None`` without a registered entity, or for an unknown id, which the
+    action itself reports). Raises :class:`~engine.errors.NotAllowed` when ``districts`` is not empty and
+    the entity is not registered in one of them — an item without a registered entity is city-wide and
+    refused too, as the read models above never show it to such a user. One indexed query; call it in
+    the transaction that writes."""
+    if kind not in ACTION_ITEMS:
+        raise InvalidInput(f"kind must be one of {', '.join(ACTION_ITEMS)}, not {kind!r}")
+    model, label = ACTION_ITEMS[kind]
+    if kind == "incident":
+        q = (select(ProcessInstance.business_key, Entity.district).select_from(Incident)
+             .outerjoin(ProcessInstance, ProcessInstance.id == Incident.instance_id)
+             .outerjoin(Entity, Entity.uscc == ProcessInstance.business_key).where(Incident.id == item_id))
+    else:
+        q = select(model.uscc, Entity.district).outerjoin(Entity, Entity.uscc == model.uscc).where(model.id == item_id)
+    row = session.execute(q).first()
+    if row is None:
+        return None
+    _key, district = row
+    if districts and district not in districts:
+        why = "concerns an entity registered in another district" if district else \
+            "concerns no registered entity (city-wide: only for users without a jurisdiction restriction)"
+        raise NotAllowed(f"{label} {item_id} is outside the jurisdiction {', '.join(sorted(set(districts)))}: it {why}",
+                         kind=kind, id=item_id)
+    return district

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session
 from engine.errors import NotFound
 from engine.runtime.audit import instance_chain
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
+from scoring.models import Entity, ModelVersion
+
+from .loop_models import EnforcementCase, EntityHazardStats, Hazard, RectificationOrder
 
 INSPECTION_PROCESS = "entity_inspection"
 #: the user task of entity_inspection whose completion holds the result
@@ -85,10 +88,6 @@ def inspections_of(session: Session, uscc: str) -> list[InspectionView]:
 
 def load_dossier(session: Session, uscc: str) -> Dossier:
     """Everything known about one entity; :class:`NotFound` if the USCC is not registered."""
-    from scoring.models import Entity, ModelVersion
-
-    from .loop_models import EnforcementCase, EntityHazardStats, Hazard, RectificationOrder
-
     uscc = (uscc or "").strip().upper()
     entity = session.scalars(select(Entity).where(Entity.uscc == uscc)).first()
     if entity is None:
@@ -107,6 +106,4 @@ def load_dossier(session: Session, uscc: str) -> Dossier:
 
 
 def entity_district(session: Session, uscc: str) -> str | None:
-    from scoring.models import Entity
-
     return session.scalar(select(Entity.district).where(Entity.uscc == (uscc or "").strip().upper()))

@@ -1,9 +1,10 @@
-"""Enforcement cases (DOMAIN.md §2 step 11): lead → filing → decision within 90 days → close.
+"""Enforcement cases: lead → filing → decision within 90 days → close.
 
 ``lead`` (opened from a case lead, linked to its hazards) → ``filed`` (case number, ``decision_due`` =
 90 calendar days after filing rolled to a working day, ``decision_reminder_at`` a configurable number of
 days before) → ``decided`` (type, penalties, fine) → ``closed``; or ``not_filed`` after verification;
-or ``terminated`` when the entity ceases to exist. A closed case no longer blocks hazard removal.
+or ``terminated`` when the entity ceases to exist (``registry_events.terminate_for_entity``). A closed
+case no longer blocks hazard removal.
 Functions take a ``Session`` and never commit; ``open_case`` is idempotent per (instance, task).
 """
 from __future__ import annotations
@@ -14,10 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime.audit import system_event
 
 from . import calendar
-from .hazards import _event, get_hazards, process_terminated
+from .hazards import get_hazards, verify_rectification
 from .loop_models import CASE_DONE, EnforcementCase, EnforcementCaseHazard
+from .registry_events import append_history, process_terminated, require_terminated_process, supervisor_reason
 
 LEAD_SOURCES = ("inspection", "reinspection", "report", "complaint", "transfer", "monitoring")
 DECISION_TYPES = ("penalty", "minor_no_penalty", "first_offence_excused", "not_established", "transfer_judiciary")
@@ -55,14 +58,14 @@ def open_case(session: Session, *, uscc: str, lead_source: str, instance_id: int
     get_hazards(session, ids)
     c = EnforcementCase(instance_id=instance_id, task_guid=task_key, uscc=uscc, entity_id=entity_id,
                         lead_source=lead_source, lead_at=now, status="lead", history=[])
-    _event(c, now, "lead_opened", source=lead_source, hazard_ids=ids or None, summary=summary)
+    append_history(c, now, "lead_opened", source=lead_source, hazard_ids=ids or None, summary=summary)
     session.add(c)
     session.flush()
     for h in get_hazards(session, ids):
         session.add(EnforcementCaseHazard(case_id=c.id, hazard_id=h.id))
         if h.needs_case:
             h.needs_case = False
-        _event(h, now, "case_lead", case_id=c.id, source=lead_source)
+        append_history(h, now, "case_lead", case_id=c.id, source=lead_source)
     session.flush()
     return c
 
@@ -85,8 +88,8 @@ def file_case(session: Session, case_id: int, now: datetime, *, case_number: str
     c.filed_at, c.decision_due = at, due.at
     c.decision_reminder_at = due.at - timedelta(days=max(0, int(reminder_days)))
     c.status = "filed"
-    _event(c, now, "filed", case_number=c.case_number, decision_due=due.at.isoformat(),
-           provisional=due.provisional or None)
+    append_history(c, now, "filed", case_number=c.case_number, decision_due=due.at.isoformat(),
+                   provisional=due.provisional or None)
     session.flush()
     return c
 
@@ -95,7 +98,7 @@ def record_reminder(session: Session, case_id: int, now: datetime) -> Enforcemen
     c = get_case(session, case_id)
     if c.reminded_at is None:
         c.reminded_at = now
-        _event(c, now, "decision_reminder", decision_due=c.decision_due.isoformat() if c.decision_due else None)
+        append_history(c, now, "decision_reminder", decision_due=c.decision_due.isoformat() if c.decision_due else None)
         session.flush()
     return c
 
@@ -104,8 +107,8 @@ def record_escalation(session: Session, case_id: int, now: datetime) -> Enforcem
     c = get_case(session, case_id)
     if c.escalated_at is None:
         c.escalated_at = now
-        _event(c, now, "decision_overdue_escalated",
-               decision_due=c.decision_due.isoformat() if c.decision_due else None)
+        append_history(c, now, "decision_overdue_escalated",
+                       decision_due=c.decision_due.isoformat() if c.decision_due else None)
         session.flush()
     return c
 
@@ -122,8 +125,8 @@ def decide_case(session: Session, case_id: int, decision_type: str, now: datetim
     c.decision_type, c.decided_at, c.status = decision_type, decided_at or now, "decided"
     c.penalties = list(penalties or []) or None
     c.fine = float(fine) if fine not in (None, "") else None
-    _event(c, now, "decided", decision_type=decision_type, penalties=c.penalties, fine=c.fine,
-           late=(c.decision_due is not None and c.decided_at > c.decision_due) or None)
+    append_history(c, now, "decided", decision_type=decision_type, penalties=c.penalties, fine=c.fine,
+                   late=(c.decision_due is not None and c.decided_at > c.decision_due) or None)
     session.flush()
     return c
 
@@ -136,12 +139,10 @@ def close_case(session: Session, case_id: int, reason: str, now: datetime,
     if c.status in CASE_DONE:
         return c
     if rectification_verified:
-        from .hazards import verify_rectification
-
         verify_rectification(session, case_hazard_ids(session, c.id), now, source=f"case:{c.id}")
     c.status = "not_filed" if c.status == "lead" else "closed"
     c.closed_at, c.close_reason = now, reason
-    _event(c, now, c.status, reason=reason)
+    append_history(c, now, c.status, reason=reason)
     session.flush()
     return c
 
@@ -167,11 +168,7 @@ def terminate_stranded_case(session: Session, case_id: int, *, reason: str, acto
     """A supervisor ends an open case that no process follows any more (its instance was terminated:
     ``dashboard.stranded``): the case is ``terminated`` with the reason (its hazards stay listed until their
     rectification is settled). Recorded in the system audit chain (``stranded_case_terminated``)."""
-    from engine.runtime.audit import system_event
-
-    from .hazards import _supervisor_reason, require_terminated_process
-
-    reason = _supervisor_reason(reason)
+    reason = supervisor_reason(reason)
     c = session.get(EnforcementCase, int(case_id))
     if c is None:
         raise NotFound(f"enforcement case {case_id} not found")
@@ -179,23 +176,11 @@ def terminate_stranded_case(session: Session, case_id: int, *, reason: str, acto
         raise Conflict(f"enforcement case {c.id} is already {c.status}")
     require_terminated_process(session, f"enforcement case {c.id}", c.instance_id)
     c.status, c.closed_at, c.close_reason = "terminated", now, reason
-    _event(c, now, "terminated", reason=reason, by=actor)
+    append_history(c, now, "terminated", reason=reason, by=actor)
     system_event(session, "stranded_case_terminated", actor, case_id=c.id, uscc=c.uscc, instance_id=c.instance_id,
                  reason=reason)
     session.flush()
     return {"case_id": c.id, "status": c.status, "reason": reason}
-
-
-def terminate_for_entity(session: Session, uscc: str, reason: str, now: datetime) -> list[EnforcementCase]:
-    """The entity ceased to exist: its open cases end as ``terminated`` with the reason."""
-    cases = session.scalars(select(EnforcementCase).where(EnforcementCase.uscc == uscc,
-                                                          EnforcementCase.status.not_in(CASE_DONE))
-                            .order_by(EnforcementCase.id)).all()
-    for c in cases:
-        c.status, c.closed_at, c.close_reason = "terminated", now, reason
-        _event(c, now, "terminated", reason=reason)
-    session.flush()
-    return list(cases)
 
 
 def case_dict(session: Session, c: EnforcementCase) -> dict:

@@ -1,4 +1,5 @@
-"""The hazard registry and rectification orders (DOMAIN.md §2 steps 9, 10, 12; §6).
+"""The hazard registry and rectification orders: findings recorded as hazards, the order to rectify with its
+deadline, re-inspection, escalation to a case, removal; and what happens when the entity ceases to exist.
 
 Lifecycle of a hazard: ``open`` → ``rectification_verified`` (re-inspection found it fixed, or the
 case closing report says so) → ``removed`` — removal only when the rectification is verified AND every
@@ -16,14 +17,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime.audit import system_event
 
 from . import calendar
-from .loop_models import (CASE_DONE, HAZARD_GRADES, OPEN_HAZARD_STATUSES, OPEN_ORDER_STATUSES, EnforcementCase,
-                          EnforcementCaseHazard, EntityHazardStats, Hazard, RectificationOrder)
+from .loop_models import (
+    CASE_DONE,
+    HAZARD_GRADES,
+    OPEN_HAZARD_STATUSES,
+    OPEN_ORDER_STATUSES,
+    EnforcementCase,
+    EnforcementCaseHazard,
+    EntityHazardStats,
+    Hazard,
+    RectificationOrder,
+)
+from .registry_events import (
+    append_history,
+    process_terminated,
+    require_terminated_process,
+    supervisor_reason,
+    terminate_for_entity,
+)
 
 REINSPECTION_OUTCOMES = ("fixed", "partly_fixed", "not_fixed", "new_problem")
 DEADLINE_KINDS = ("workdays", "days")
@@ -39,11 +57,6 @@ class RemovalBlocked(Conflict):
 
 class ExtensionUsed(Conflict):
     """An order gets one extension at most."""
-
-
-def _event(row, now: datetime, event: str, **detail: Any) -> None:
-    row.history = [*(row.history or []), {"at": now.isoformat(), "event": event,
-                                          **{k: v for k, v in detail.items() if v is not None}}]
 
 
 # ---------------------------------------------------------------------------------------------- registry
@@ -87,8 +100,8 @@ def record_hazards(session: Session, *, uscc: str, findings: list, grade: str, i
                    description=f.get("description"), grade=grade, source_instance_id=instance_id,
                    source_task=task_key, seq=i, source_kind=source_kind, found_at=now, status="open",
                    needs_case=bool(case_lead), history=[])
-        _event(h, now, "recorded", grade=grade, proposed_grade=f.get("hazard_grade"), source=source_kind,
-               instance_id=instance_id)
+        append_history(h, now, "recorded", grade=grade, proposed_grade=f.get("hazard_grade"), source=source_kind,
+                       instance_id=instance_id)
         session.add(h)
         rows.append(h)
     stats = session.get(EntityHazardStats, uscc)
@@ -128,13 +141,13 @@ def verify_rectification(session: Session, hazard_ids: Iterable[int], now: datet
         if h.status == "open":
             h.status = "rectification_verified"
             h.verified_at = now
-            _event(h, now, "rectification_verified", source=source, order_id=order_id)
+            append_history(h, now, "rectification_verified", source=source, order_id=order_id)
     if order_id is not None:
         order = _order(session, order_id)
         if order.status not in ("verified", "closed_other"):
             order.status = "verified"
             order.verified_at = now
-            _event(order, now, "verified", source=source)
+            append_history(order, now, "verified", source=source)
     session.flush()
     return rows
 
@@ -175,7 +188,7 @@ def remove_hazards(session: Session, hazard_ids: Iterable[int], now: datetime) -
         if h.status == "rectification_verified":
             h.status = "removed"
             h.removed_at = now
-            _event(h, now, "removed")
+            append_history(h, now, "removed")
     session.flush()
     return rows
 
@@ -191,14 +204,12 @@ def close_for_entity(session: Session, uscc: str, reason: str, now: datetime) ->
         h.status = "closed_other"
         h.closed_at = now
         h.closed_reason = reason
-        _event(h, now, "closed_other", reason=reason)
+        append_history(h, now, "closed_other", reason=reason)
     orders = session.scalars(select(RectificationOrder).where(
         RectificationOrder.uscc == uscc, RectificationOrder.status.in_(("issued", "served", "reported")))).all()
     for o in orders:
         o.status = "closed_other"
-        _event(o, now, "closed_other", reason=reason)
-    from .enforcement import terminate_for_entity
-
+        append_history(o, now, "closed_other", reason=reason)
     cases = terminate_for_entity(session, uscc, reason, now)
     session.flush()
     return {"uscc": uscc, "reason": reason, "hazards_closed": [h.id for h in hazards],
@@ -250,17 +261,18 @@ def issue_order(session: Session, *, uscc: str, hazard_ids: list[int], days: int
     if days < 1:
         raise InvalidInput("an order needs at least one day to rectify")
     d = _deadline(session, now, days, kind)
-    o = RectificationOrder(instance_id=instance_id, task_guid=task_key, uscc=uscc, hazard_ids=[int(i) for i in hazard_ids],
-                           days=days, deadline_kind=kind, deadline=d.at, deadline_day=d.day, provisional=d.provisional,
-                           issued_at=now, status="issued", rectified_before_service=False, extension_used=False,
-                           history=[])
-    _event(o, now, "issued", days=days, kind=kind, deadline=d.at.isoformat(), provisional=d.provisional or None)
+    o = RectificationOrder(instance_id=instance_id, task_guid=task_key, uscc=uscc,
+                           hazard_ids=[int(i) for i in hazard_ids], days=days, deadline_kind=kind, deadline=d.at,
+                           deadline_day=d.day, provisional=d.provisional, issued_at=now, status="issued",
+                           rectified_before_service=False, extension_used=False, history=[])
+    append_history(o, now, "issued", days=days, kind=kind, deadline=d.at.isoformat(), provisional=d.provisional or None)
     session.add(o)
     session.flush()
     return o
 
 
-def serve_order(session: Session, order_id: int, now: datetime, served_at: datetime | None = None) -> RectificationOrder:
+def serve_order(session: Session, order_id: int, now: datetime,
+                served_at: datetime | None = None) -> RectificationOrder:
     """The order reached the party: the deadline is recomputed from the day of service (holidays roll).
     An order the party already reported as fixed keeps status ``reported``."""
     o = _order(session, order_id)
@@ -271,7 +283,8 @@ def serve_order(session: Session, order_id: int, now: datetime, served_at: datet
     o.served_at, o.deadline, o.deadline_day, o.provisional = at, d.at, d.day, d.provisional
     if o.status == "issued":
         o.status = "served"
-    _event(o, now, "served", served_at=at.isoformat(), deadline=d.at.isoformat(), provisional=d.provisional or None)
+    append_history(o, now, "served", served_at=at.isoformat(), deadline=d.at.isoformat(),
+                   provisional=d.provisional or None)
     session.flush()
     return o
 
@@ -286,7 +299,7 @@ def report_rectified(session: Session, order_id: int, now: datetime, note: str |
         o.rectified_before_service = True
     if o.status in ("issued", "served"):
         o.status = "reported"
-    _event(o, now, "reported", before_service=o.rectified_before_service or None, note=note)
+    append_history(o, now, "reported", before_service=o.rectified_before_service or None, note=note)
     session.flush()
     return o
 
@@ -300,7 +313,7 @@ def record_reinspection(session: Session, order_id: int, outcome: str, now: date
         raise InvalidInput(f"a re-inspection needs two different officers, got {officers}")
     o = _order(session, order_id)
     o.reinspection_outcome = outcome
-    _event(o, now, "reinspected", outcome=outcome, officers=officers or None)
+    append_history(o, now, "reinspected", outcome=outcome, officers=officers or None)
     session.flush()
     return o
 
@@ -319,7 +332,7 @@ def extend_order(session: Session, order_id: int, days: int, now: datetime) -> R
     o.deadline, o.deadline_day, o.provisional = d.at, d.day, d.provisional
     o.status = "served" if o.served_at else o.status
     o.reported_at = None
-    _event(o, now, "extended", days=days, deadline=d.at.isoformat())
+    append_history(o, now, "extended", days=days, deadline=d.at.isoformat())
     session.flush()
     return o
 
@@ -329,18 +342,13 @@ def escalate_order(session: Session, order_id: int, now: datetime, reason: str =
     o = _order(session, order_id)
     if o.status != "escalated":
         o.status = "escalated"
-        _event(o, now, "escalated", reason=reason)
+        append_history(o, now, "escalated", reason=reason)
         for h in get_hazards(session, o.hazard_ids):
             if h.status == "open":
                 h.needs_case = True
-                _event(h, now, "escalated", order_id=o.id, reason=reason)
+                append_history(h, now, "escalated", order_id=o.id, reason=reason)
         session.flush()
     return o
-
-
-def process_terminated(row, now: datetime, instance_id: int, reason: str, **detail: Any) -> None:
-    """The ``process_terminated`` history entry of an order, case or hazard whose process was terminated."""
-    _event(row, now, "process_terminated", instance_id=instance_id, **detail, reason=reason.strip()[:200])
 
 
 def note_terminated_instance(session: Session, instance_id: int, reason: str, now: datetime) -> dict | None:
@@ -365,47 +373,27 @@ def note_terminated_instance(session: Session, instance_id: int, reason: str, no
     return {"orders_stranded": [o.id for o in orders], "hazards_without_process": [h.id for h in listed]}
 
 
-def _supervisor_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("a reason is required: why is it closed without its process?")
-    if len(reason) > 200:
-        raise InvalidInput(f"the reason is too long ({len(reason)} characters, at most 200)")
-    return reason
-
-
-def require_terminated_process(session: Session, what: str, instance_id: int | None) -> None:
-    """Conflict unless the process that followed ``what`` was terminated (a stranded order or case)."""
-    from engine.runtime.models import ProcessInstance
-
-    inst = session.get(ProcessInstance, instance_id) if instance_id is not None else None
-    if inst is not None and inst.status != "terminated":
-        raise Conflict(f"{what} is followed by instance {inst.id} ({inst.status}); only an order or case whose "
-                       "process was terminated is closed by hand")
-
-
 def close_stranded_order(session: Session, order_id: int, *, reason: str, actor: str, now: datetime) -> dict:
     """A supervisor closes an unsettled order that no process follows any more (its instance was
     terminated: ``dashboard.stranded``). The order ends as ``closed_other`` with the reason; each of its
     hazards still listed is closed with the same reason (``closed_other``: it leaves the registry keeping its
     history, the entity keeps its recurrence count) unless another unsettled order or an open enforcement
     case still covers it — those stay listed. Recorded in the system audit chain (``stranded_order_closed``)."""
-    from engine.runtime.audit import system_event
-
-    reason = _supervisor_reason(reason)
+    reason = supervisor_reason(reason)
     order = _order(session, order_id)
     if order.status not in OPEN_ORDER_STATUSES:
         raise Conflict(f"rectification order {order.id} is already {order.status}")
     require_terminated_process(session, f"rectification order {order.id}", order.instance_id)
     order.status = "closed_other"
-    _event(order, now, "closed_other", reason=reason, by=actor)
+    append_history(order, now, "closed_other", reason=reason, by=actor)
     ids = [int(i) for i in order.hazard_ids or []]
     others = session.scalars(select(RectificationOrder).where(
         RectificationOrder.uscc == order.uscc, RectificationOrder.id != order.id,
         RectificationOrder.status.in_(OPEN_ORDER_STATUSES))).all()
     covered = {int(i) for o in others for i in o.hazard_ids or []}
     covered |= set(session.scalars(  # hazards an open case is about
-        select(EnforcementCaseHazard.hazard_id).join(EnforcementCase, EnforcementCase.id == EnforcementCaseHazard.case_id)
+        select(EnforcementCaseHazard.hazard_id)
+        .join(EnforcementCase, EnforcementCase.id == EnforcementCaseHazard.case_id)
         .where(EnforcementCaseHazard.hazard_id.in_(ids), EnforcementCase.status.not_in(CASE_DONE))))
     closed, kept = [], []
     for h in get_hazards(session, ids):
@@ -415,7 +403,7 @@ def close_stranded_order(session: Session, order_id: int, *, reason: str, actor:
             kept.append(h.id)
             continue
         h.status, h.closed_at, h.closed_reason = "closed_other", now, reason
-        _event(h, now, "closed_other", reason=reason, by=actor, order=order.id)
+        append_history(h, now, "closed_other", reason=reason, by=actor, order=order.id)
         closed.append(h.id)
     system_event(session, "stranded_order_closed", actor, order_id=order.id, uscc=order.uscc,
                  instance_id=order.instance_id, reason=reason, hazards_closed=closed, hazards_kept=kept)
@@ -441,7 +429,5 @@ def assess(session: Session, hazard_ids: Iterable[int]) -> dict:
 
 def registry_summary(session: Session) -> dict:
     """Counts by status (for dashboards and the simulator)."""
-    from sqlalchemy import func
-
     rows = session.execute(select(Hazard.status, func.count()).group_by(Hazard.status)).all()
     return {status: n for status, n in rows}

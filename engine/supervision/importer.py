@@ -9,277 +9,52 @@ importing the same file twice changes nothing the second time. Nothing is ever d
 
 Row numbers are spreadsheet row numbers: the header is row 1, the first data row is row 2. The CSV format
 of each file is documented in ``engine/supervision/README.md``.
+
+Reading and checking the rows is :mod:`engine.supervision.importer_rows`; this module validates what each
+file means (references, duplicates, the registry's rules) and writes.
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput
+from scoring.errors import InvalidFactors
 from scoring.factors import ENTITY_TYPES, FACTOR_BY_NAME, INDUSTRY_SECTIONS, NUMERIC_FACTORS, STATUSES
 from scoring.models import Entity
 from scoring.uscc import is_valid_uscc
 
-from .registry_models import (FREQUENCIES, METHODS, CheckItem, Department, Inspector, InspectorConflict,
-                              InspectorLeave, Skill)
+from .importer_rows import (
+    LIST_SEPARATORS,
+    REGION_RE,
+    ImportRejected,
+    ImportReport,
+    Row,
+    RowError,
+    Source,
+    note_duplicates,
+    read_rows,
+    reject_if_any,
+)
+from .registry_models import (
+    FREQUENCIES,
+    METHODS,
+    CheckItem,
+    Department,
+    Inspector,
+    InspectorConflict,
+    InspectorLeave,
+    Skill,
+)
 
-LIST_SEPARATORS = re.compile(r"[;；]")
-CODE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
-REGION_RE = re.compile(r"^\d{6}$")
-_DATE_RE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
-_TRUE = {"true", "1", "yes", "y", "t", "是"}
-_FALSE = {"false", "0", "no", "n", "f", "否"}
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem: spreadsheet row (1 = header), column (None = the whole row) and the reason in words."""
-
-    row: int
-    column: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}" + (f", column {self.column}" if self.column else "") + f": {self.reason}"
-
-    def to_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "reason": self.reason}
-
-
-class ImportRejected(InvalidInput):
-    """The file has problems; nothing was imported. ``errors`` lists every :class:`RowError`."""
-
-    MAX_SHOWN = 50
-
-    def __init__(self, source: str, errors: list[RowError]):
-        super().__init__(f"{source}: {len(errors)} problem(s); nothing was imported",
-                         errors=[e.to_dict() for e in errors])
-        self.source = source
-        self.errors = errors
-
-    def __str__(self) -> str:
-        lines = [self.message] + [f"  {e}" for e in self.errors[: self.MAX_SHOWN]]
-        if len(self.errors) > self.MAX_SHOWN:
-            lines.append(f"  … and {len(self.errors) - self.MAX_SHOWN} more")
-        return "\n".join(lines)
+__all__ = ["ImportRejected", "ImportReport", "RowError", "import_conflicts", "import_departments",
+           "import_entities", "import_inspectors", "import_items", "import_leaves", "import_skills"]
 
 
-@dataclass
-class ImportReport:
-    kind: str
-    source: str
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    warnings: list[RowError] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "rows": self.rows, "created": self.created,
-                "updated": self.updated, "unchanged": self.unchanged,
-                "warnings": [w.to_dict() for w in self.warnings]}
-
-
-# ------------------------------------------------------------------------------------------------- reading
-Source = str | Path | io.TextIOBase
-
-
-def _read_text(source: Source, encoding: str) -> tuple[str, str]:
-    if isinstance(source, io.TextIOBase):
-        return source.read(), getattr(source, "name", "<stream>")
-    path = Path(source)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        from engine.errors import NotFound
-
-        raise NotFound(f"{path}: no such file") from None
-    try:
-        return raw.decode(encoding), str(path)
-    except UnicodeDecodeError as exc:
-        raise ImportRejected(str(path), [RowError(1, None, f"not {encoding} text (byte {exc.start}); "
-                                                           "save as UTF-8 or pass --encoding gb18030")]) from None
-
-
-class Row:
-    """One data row with typed accessors that record problems instead of raising."""
-
-    def __init__(self, number: int, values: dict[str, str], errors: list[RowError]):
-        self.number = number
-        self.values = values
-        self.errors = errors
-
-    def fail(self, column: str | None, reason: str) -> None:
-        self.errors.append(RowError(self.number, column, reason))
-
-    def has(self, column: str) -> bool:
-        return column in self.values
-
-    def raw(self, column: str) -> str:
-        return self.values.get(column, "")
-
-    def text(self, column: str, *, required: bool = False, max_len: int = 200) -> str | None:
-        v = self.raw(column)
-        if not v:
-            if required:
-                self.fail(column, "required")
-            return None
-        if len(v) > max_len:
-            self.fail(column, f"longer than {max_len} characters")
-            return None
-        return v
-
-    def code(self, column: str, *, required: bool = True) -> str | None:
-        v = self.text(column, required=required, max_len=32)
-        if v is not None and not CODE_RE.match(v):
-            self.fail(column, f"{v!r} is not a code (letters, digits, '_', '.', '-'; at most 32)")
-            return None
-        return v
-
-    def integer(self, column: str, *, lo: int | None = None, hi: int | None = None,
-                default: int | None = None) -> int | None:
-        v = self.raw(column)
-        if not v:
-            return default
-        try:
-            n = int(v)
-        except ValueError:
-            self.fail(column, f"{v!r} is not a whole number")
-            return None
-        if (lo is not None and n < lo) or (hi is not None and n > hi):
-            self.fail(column, f"{n} is outside {lo}..{hi}")
-            return None
-        return n
-
-    def real(self, column: str, *, required: bool = False) -> float | None:
-        v = self.raw(column)
-        if not v:
-            if required:
-                self.fail(column, "required")
-            return None
-        try:
-            x = float(v)
-        except ValueError:
-            self.fail(column, f"{v!r} is not a number")
-            return None
-        if x != x or x in (float("inf"), float("-inf")):
-            self.fail(column, f"{v!r} is not a finite number")
-            return None
-        return x
-
-    def boolean(self, column: str, default: bool | None = None) -> bool | None:
-        v = self.raw(column).lower()
-        if not v:
-            return default
-        if v in _TRUE:
-            return True
-        if v in _FALSE:
-            return False
-        self.fail(column, f"{self.raw(column)!r} is not true/false (also 1/0, yes/no, 是/否)")
-        return None
-
-    def date(self, column: str, *, required: bool = False) -> date | None:
-        v = self.raw(column)
-        if not v:
-            if required:
-                self.fail(column, "required")
-            return None
-        m = _DATE_RE.match(v)
-        try:
-            if not m:
-                raise ValueError
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            self.fail(column, f"{v!r} is not a date (YYYY-MM-DD)")
-            return None
-
-    def choice(self, column: str, choices: Iterable[str], *, required: bool = True,
-               default: str | None = None) -> str | None:
-        v = self.raw(column)
-        if not v:
-            if required and default is None:
-                self.fail(column, "required")
-            return default
-        choices = tuple(choices)
-        if v not in choices:
-            self.fail(column, f"unknown {column} {v!r} (known: {', '.join(choices)})")
-            return None
-        return v
-
-    def codes(self, column: str, known: Iterable[str], what: str) -> list[str] | None:
-        """A ``;``-separated list of known codes (order kept, duplicates dropped)."""
-        known = set(known)
-        items = [p.strip() for p in LIST_SEPARATORS.split(self.raw(column)) if p.strip()]
-        unknown = [p for p in items if p not in known]
-        if unknown:
-            self.fail(column, f"unknown {what} {', '.join(repr(u) for u in unknown)}")
-            return None
-        return list(dict.fromkeys(items))
-
-
-def read_rows(source: Source, required: tuple[str, ...], optional: tuple[str, ...] = (), *,
-              encoding: str = "utf-8-sig") -> tuple[str, list[Row], list[RowError]]:
-    """Parse the CSV, check the header, and return ``(source name, rows, errors)``; blank rows are skipped."""
-    text, name = _read_text(source, encoding)
-    errors: list[RowError] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportRejected(name, [RowError(1, None, "the file is empty (no header row)")]) from None
-    except csv.Error as exc:
-        raise ImportRejected(name, [RowError(1, None, f"not CSV: {exc}")]) from None
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    seen: set[str] = set()
-    for h in header:
-        if not h:
-            errors.append(RowError(1, None, "a column has no name"))
-        elif h in seen:
-            errors.append(RowError(1, h, "column appears twice"))
-        elif h not in required and h not in optional:
-            errors.append(RowError(1, h, f"unknown column (known: {', '.join(required + optional)})"))
-        seen.add(h)
-    for col in required:
-        if col not in seen:
-            errors.append(RowError(1, col, "required column is missing"))
-    if errors:
-        raise ImportRejected(name, errors)
-    rows: list[Row] = []
-    number = 1
-    try:
-        for cells in reader:
-            number += 1
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                errors.append(RowError(number, None, f"{len(cells)} cells, the header has {len(header)}"))
-                continue
-            rows.append(Row(number, {h: c.strip() for h, c in zip(header, cells)}, errors))
-    except csv.Error as exc:
-        errors.append(RowError(number + 1, None, f"not CSV: {exc}"))
-    return name, rows, errors
-
-
-def _duplicates(rows: list[Row], key: Callable[[Row], Any], column: str, errors: list[RowError]) -> None:
-    first: dict[Any, int] = {}
-    for r in rows:
-        k = key(r)
-        if k is None or k == "":
-            continue
-        if k in first:
-            errors.append(RowError(r.number, column, f"duplicate of row {first[k]} ({k})"))
-        else:
-            first[k] = r.number
-
-
+# ------------------------------------------------------------------------------------------------- writing
 def _apply(obj, values: dict) -> bool:
     """Set changed attributes; True if anything changed."""
     changed = False
@@ -311,11 +86,6 @@ def _upsert(session: Session, model, key_attr: str, records: list[tuple[Row, dic
     session.flush()
 
 
-def _finish(name: str, errors: list[RowError]) -> None:
-    if errors:
-        errors.sort(key=lambda e: (e.row, e.column or ""))
-        raise ImportRejected(name, errors)
-
 
 # ------------------------------------------------------------------------------------------------- departments, skills
 def _import_codes(session: Session, source: Source, model, kind: str, encoding: str) -> ImportReport:
@@ -324,8 +94,8 @@ def _import_codes(session: Session, source: Source, model, kind: str, encoding: 
     for r in rows:
         rec = {"code": r.code("code"), "name": r.text("name", required=True)}
         records.append((r, rec))
-    _duplicates(rows, lambda r: r.raw("code"), "code", errors)
-    _finish(name, errors)
+    note_duplicates(rows, lambda r: r.raw("code"), "code", errors)
+    reject_if_any(name, errors)
     report = ImportReport(kind, name, rows=len(rows))
     _upsert(session, model, "code", records, report)
     return report
@@ -379,9 +149,9 @@ def import_inspectors(session: Session, source: Source, *, today: date, now: dat
                                             f"certificate expired on {rec['cert_expires']}: imported, but "
                                             "not drawn until renewed"))
         records.append((r, rec))
-    _duplicates(rows, lambda r: r.raw("code"), "code", errors)
-    _duplicates(rows, lambda r: r.raw("cert_no"), "cert_no", errors)
-    _finish(name, errors)
+    note_duplicates(rows, lambda r: r.raw("code"), "code", errors)
+    note_duplicates(rows, lambda r: r.raw("cert_no"), "cert_no", errors)
+    reject_if_any(name, errors)
     # a certificate number held by another inspector already in the registry
     codes = {rec["code"] for _r, rec in records}
     certs = {rec["cert_no"]: r for r, rec in records if rec["cert_no"]}
@@ -391,7 +161,7 @@ def import_inspectors(session: Session, source: Source, *, today: date, now: dat
             r = certs[cert]
             if code != r.raw("code") and code not in codes:
                 errors.append(RowError(r.number, "cert_no", f"certificate {cert} already belongs to inspector {code}"))
-    _finish(name, errors)
+    reject_if_any(name, errors)
     _upsert(session, Inspector, "code", records, report, now=now)
     return report
 
@@ -415,8 +185,8 @@ def import_leaves(session: Session, source: Source, *, encoding: str = "utf-8-si
             r.fail("end_date", f"{end} is before start_date {start}")
         records.append((r, {"inspector_id": ids.get(code), "start_date": start, "end_date": end,
                             "reason": r.text("reason") or ""}))
-    _duplicates(rows, lambda r: (r.raw("inspector"), r.raw("start_date"), r.raw("end_date")), "start_date", errors)
-    _finish(name, errors)
+    note_duplicates(rows, lambda r: (r.raw("inspector"), r.raw("start_date"), r.raw("end_date")), "start_date", errors)
+    reject_if_any(name, errors)
     report = ImportReport("leaves", name, rows=len(rows))
     for _r, rec in records:
         obj = session.scalar(select(InspectorLeave).where(InspectorLeave.inspector_id == rec["inspector_id"],
@@ -447,8 +217,8 @@ def import_conflicts(session: Session, source: Source, *, now: datetime, encodin
             r.fail("uscc", f"{uscc!r} is not a valid unified social credit code (check digit)")
         records.append((r, {"inspector_id": ids.get(code), "entity_uscc": uscc,
                             "reason": r.text("reason", required=True)}))
-    _duplicates(rows, lambda r: (r.raw("inspector"), r.raw("uscc")), "uscc", errors)
-    _finish(name, errors)
+    note_duplicates(rows, lambda r: (r.raw("inspector"), r.raw("uscc")), "uscc", errors)
+    reject_if_any(name, errors)
     report = ImportReport("conflicts", name, rows=len(rows))
     for _r, rec in records:
         obj = session.scalar(select(InspectorConflict).where(
@@ -524,7 +294,7 @@ def import_items(session: Session, source: Source, *, now: datetime, encoding: s
             else:
                 clause_rows[(code, clause_code)] = r.number
         items[code][1]["clauses"].append({"code": clause_code, "text": text, "basis": basis})
-    _finish(name, errors)
+    reject_if_any(name, errors)
     report = ImportReport("items", name, rows=len(rows))
     _upsert(session, CheckItem, "code", list(items.values()), report, now=now)
     return report
@@ -541,8 +311,8 @@ def import_entities(session: Session, source: Source, *, encoding: str = "utf-8-
     New USCCs go through :func:`scoring.service.load_entities`; known USCCs are updated (only the columns the
     file has). A factor cell left blank means unknown (NULL): the entity is then not scored until it is known.
     """
-    from scoring.errors import InvalidFactors
-    from scoring.service import load_entities
+    # deferred: scoring.service loads numpy and scikit-learn, and the CLI imports this module at start-up
+    from scoring.service import load_entities  # noqa: PLC0415  (scikit-learn: see above)
 
     name, rows, errors = read_rows(source, ENTITY_REQUIRED, ENTITY_OPTIONAL, encoding=encoding)
     records = []
@@ -583,8 +353,8 @@ def import_entities(session: Session, source: Source, *, encoding: str = "utf-8-
                 continue
             rec[fname] = int(x) if f.kind == "int" else float(x)
         records.append((r, rec))
-    _duplicates(rows, lambda r: r.raw("uscc"), "uscc", errors)
-    _finish(name, errors)
+    note_duplicates(rows, lambda r: r.raw("uscc"), "uscc", errors)
+    reject_if_any(name, errors)
     report = ImportReport("entities", name, rows=len(rows))
     existing = {e.uscc: e for e in session.scalars(select(Entity).where(
         Entity.uscc.in_([rec["uscc"] for _r, rec in records])))} if records else {}

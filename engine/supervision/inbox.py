@@ -1,7 +1,7 @@
 """The officers' inbox: open tasks of a user (assigned to them) and of their groups (unclaimed),
 filtered, sorted and paged, with the entity and campaign each task belongs to.
 
-Served by indexes, never by loading states (DESIGN.md §7). The default view — every task I may work
+Served by indexes, never by loading states. The default view — every task I may work
 on, soonest due first — is a merge of ordered index ranges: my own tasks
 (``ix_human_task_status_assignee``) and, per group, the unclaimed queue
 (``ix_human_task_candidate_queue``: group, claimed, due). It reads ``offset + limit`` rows per range
@@ -25,7 +25,17 @@ from sqlalchemy import ARRAY, Integer, Text, and_, column, false, func, literal,
 from sqlalchemy.orm import Session
 
 from engine.runtime import clock
-from engine.runtime.models import NO_DUE, HumanTask, HumanTaskCandidate, ProcessInstance
+from engine.runtime.models import (
+    NO_DUE,
+    AppGroup,
+    AppUser,
+    HumanTask,
+    HumanTaskCandidate,
+    ProcessDefinition,
+    ProcessInstance,
+    UserGroup,
+)
+from scoring.models import Entity
 
 COUNT_CAP = 1000
 SCOPES = ("all", "mine", "groups")
@@ -155,8 +165,6 @@ def _entity_keys(session: Session, text: str, jurisdiction: tuple[str, ...]) -> 
     A text of two or more characters is looked up through the bigram index of names: the entities whose
     names hold every bigram of the text, checked with the same LIKE. A single character has no bigram and
     is looked for by a scan, which stops at the ``ENTITY_MATCHES``-th match."""
-    from scoring.models import Entity
-
     q = select(Entity.uscc)
     if jurisdiction:
         q = q.where(Entity.district.in_(jurisdiction))
@@ -180,8 +188,6 @@ def _entity_keys(session: Session, text: str, jurisdiction: tuple[str, ...]) -> 
 
 def _outside_jurisdiction(jurisdiction: tuple[str, ...]):
     """Tasks of entities registered outside the viewer's districts (tasks without an entity stay visible)."""
-    from scoring.models import Entity
-
     return select(Entity.uscc).where(Entity.uscc == _HT.c.business_key, Entity.district.not_in(jurisdiction)).exists()
 
 
@@ -352,8 +358,6 @@ def _fetch(session: Session, stmt) -> list[InboxRow]:
 
 def _decorate(session: Session, rows: Iterable[InboxRow]) -> None:
     """Entity name/district and the campaign (parent instance) of each row, two small queries."""
-    from scoring.models import Entity
-
     rows = list(rows)
     keys = {r.business_key for r in rows if r.business_key}
     if keys:
@@ -374,8 +378,6 @@ def _decorate(session: Session, rows: Iterable[InboxRow]) -> None:
 
 def process_ids(session: Session) -> list[str]:
     """Deployed process ids (for the filter menu; not a scan of the open tasks)."""
-    from engine.runtime.models import ProcessDefinition
-
     return list(session.scalars(select(ProcessDefinition.process_id).distinct().order_by(ProcessDefinition.process_id)))
 
 
@@ -383,8 +385,6 @@ def process_ids(session: Session) -> list[str]:
 
 def colleagues(session: Session, groups: Iterable[str], exclude: str | None = None) -> list[tuple[str, str]]:
     """Active users in any of ``groups`` (user name, display name), for delegating a task."""
-    from engine.runtime.models import AppGroup, AppUser, UserGroup
-
     groups = sorted(set(groups))
     if not groups:
         return []

@@ -1,14 +1,14 @@
 """Inspections: the campaign's plan -> campaign row, the joint check with its merged checklist, result
 codes and their branches, launching one ``entity_inspection`` instance per drawn entity and counting
-their completion through the database (DOMAIN.md §2 steps 1-8, DESIGN.md §3).
+their completion through the database (the campaign and inspection steps of the supervision loop: plan,
+approval, draw, publication of the plan, launch, joint check, visit, result).
 
 Launching: ``campaign.launch_inspections`` starts the children from inside the campaign's service task
 with :meth:`Runtime.start_many` (one separate instance per drawn entity, ``parent_instance_id`` = the
 campaign's instance) in the campaign step's transaction, through the runtime running that step
-(``ServiceContext.runtime``: its settings, e.g. ``parallel_start_from``, apply). A direct call without a
-runtime uses the one registered with :func:`set_runtime`, else builds ``engine.bootstrap.build_runtime()``
-once per process. The campaign then waits for its children with a daily timer loop over :func:`campaign_progress` — never by
-holding thousands of children in its own state.
+(``ServiceContext.runtime``: its settings, e.g. ``parallel_start_from``, apply); a direct call passes its
+runtime. The campaign then waits for its children with a daily timer loop over :func:`campaign_progress` —
+never by holding thousands of children in its own state.
 
 Result codes are the real system's codes prefixed ``result_`` (``result_1``, ``result_A``, ``result_6``)
 so they cannot be read as credit risk classes.
@@ -26,10 +26,23 @@ from sqlalchemy.orm import Session
 from engine import txcache
 from engine.db import chunks
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime.models import ProcessInstance
+from forms.checklist import merge_checklist
+from scoring.errors import ScoringError
+from scoring.models import Entity
+
+from . import draw as drawing
+from . import hazards, teams
+from .calendar import SHANGHAI
+from .campaign_models import Campaign
+from .draw import drawn_entities, joint_check_for, prefetch_joint_checks
+from .loop_models import Publication
+from .registries import items_for, required_skills
+from .registry_models import CheckItem, Inspector
 
 log = logging.getLogger(__name__)
 
-#: result code -> outcome branch of entity_inspection (DOMAIN.md §2 step 7)
+#: result code -> outcome branch of entity_inspection (the branch its process takes after the visit)
 RESULT_OUTCOMES: dict[str, str] = {
     "result_1": "no_problem",
     "result_A": "problem", "result_E": "problem", "result_3": "problem", "result_4": "problem",
@@ -51,23 +64,6 @@ GONE_CODES: dict[str, str] = {"status_deregistered": "result_9", "status_revoked
                               "status_cancelled": "result_11", "status_moved_out": "result_12"}
 #: clauses per item on the "core" checklist depth (the "full" depth takes every clause)
 CORE_CLAUSES_PER_ITEM = 2
-
-_runtime = None
-
-
-def set_runtime(runtime) -> None:
-    """Use this runtime for the children a campaign launches (the simulator and tests pass theirs)."""
-    global _runtime
-    _runtime = runtime
-
-
-def get_runtime():
-    global _runtime
-    if _runtime is None:
-        from engine.bootstrap import build_runtime
-
-        _runtime = build_runtime()
-    return _runtime
 
 
 # ------------------------------------------------------------------------------------------- the campaign
@@ -95,9 +91,6 @@ def create_campaign_from_plan(session: Session, plan: dict, *, instance_id: int,
                               public_value: str, now: datetime):
     """The approved plan (campaign_plan + plan_approval forms) as an approved campaign row. Idempotent per
     instance: the campaign's code is derived from the instance."""
-    from . import draw as drawing
-    from .campaign_models import Campaign
-
     code = f"CAMP-{plan.get('year') or now.year}-{instance_id:06d}"
     existing = session.scalars(select(Campaign).where(Campaign.code == code)).first()
     if existing is not None:
@@ -130,8 +123,6 @@ def campaign_doc(c) -> dict:
 def workload_cap_for(session: Session, drawn: int, team_size: int = 3) -> int:
     """Open assignments an officer may carry in this campaign: enough for the drawn entities to be staffed
     by the active pool when every inspection starts at once (at least the registry default of 5)."""
-    from .registry_models import Inspector
-
     officers = session.scalar(select(func.count()).select_from(Inspector).where(Inspector.active.is_(True))) or 1
     leaders = session.scalar(select(func.count()).select_from(Inspector).where(
         Inspector.active.is_(True), Inspector.leader_eligible.is_(True))) or 1
@@ -139,14 +130,10 @@ def workload_cap_for(session: Session, drawn: int, team_size: int = 3) -> int:
 
 
 def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id: int, now: datetime,
-                       runtime=None) -> dict:
+                       runtime) -> dict:
     """Start one ``entity_inspection`` per drawn entity (business key = USCC), linked to the campaign's
-    instance. Idempotent: entities that already have a child instance are skipped."""
-    from engine.runtime.models import ProcessInstance
-
-    from .campaign_models import Campaign
-    from .draw import drawn_entities
-
+    instance, with ``runtime`` (the one running the campaign's step). Idempotent: entities that already have
+    a child instance are skipped."""
     c = session.get(Campaign, campaign_id)
     if c is None:
         raise NotFound(f"campaign {campaign_id} not found")
@@ -165,8 +152,7 @@ def launch_inspections(session: Session, campaign_id: int, *, parent_instance_id
         entity_ids = [it["data"]["entity_id"] for it in items]
         _prefetch_for_launch(session, entity_ids)
         _prefetch_checklists(session, campaign_id, list(c.items), entity_ids)
-    rt = runtime or get_runtime()
-    outcomes = rt.start_many(session, "entity_inspection", items, parent_instance_id=parent_instance_id) \
+    outcomes = runtime.start_many(session, "entity_inspection", items, parent_instance_id=parent_instance_id) \
         if items else []
     c.status = "published"
     session.flush()
@@ -178,12 +164,9 @@ def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
     """Every child reads its entity (risk.score, team.form), scores it and forms a team: read those rows in
     batches now, score them in one matrix, and keep all of it for the transaction, instead of one query and
     one model call per child and step."""
-    from scoring.errors import ScoringError
-    from scoring.models import Entity
-    from scoring.service import prefetch_scores
-
-    from . import teams
-    from .draw import prefetch_joint_checks
+    # deferred: scoring.service loads numpy and scikit-learn; the runtime imports this module when it is built
+    # and loads them only when a campaign launches or an instance scores (as risk.score does)
+    from scoring.service import prefetch_scores  # noqa: PLC0415  (scikit-learn: see above)
 
     entities = []
     for chunk in chunks(entity_ids):
@@ -199,8 +182,6 @@ def _prefetch_for_launch(session: Session, entity_ids: list[int]) -> None:
 
 def campaign_progress(session: Session, parent_instance_id: int) -> dict:
     """How the campaign's child inspections stand, read from the database."""
-    from engine.runtime.models import ProcessInstance
-
     counts = dict(session.execute(select(ProcessInstance.status, func.count())
                                   .where(ProcessInstance.parent_instance_id == parent_instance_id)
                                   .group_by(ProcessInstance.status)).all())
@@ -212,8 +193,6 @@ def campaign_progress(session: Session, parent_instance_id: int) -> dict:
 
 
 def close_campaign(session: Session, campaign_id: int) -> dict:
-    from .campaign_models import Campaign
-
     c = session.get(Campaign, campaign_id)
     if c is None:
         raise NotFound(f"campaign {campaign_id} not found")
@@ -247,8 +226,6 @@ CHECKLIST_DEPTHS = ("core", "full")
 def _visit(session: Session, entity_id: int, campaign_id: int | None,
            items: list[str]) -> tuple[list[str], list[int], tuple[str | None, str | None]]:
     """The visit's item codes, its campaigns and its window."""
-    from .draw import joint_check_for
-
     window = (None, None)
     campaigns = [campaign_id] if campaign_id is not None else []
     codes = [str(i) for i in items or []]
@@ -265,11 +242,6 @@ def _visit(session: Session, entity_id: int, campaign_id: int | None,
 
 def _merged(session: Session, codes: list[str], depth: str) -> dict:
     """The merged checklist of ``codes`` at ``depth``, with the items' skills and departments."""
-    from forms.checklist import merge_checklist
-
-    from .registries import items_for, required_skills
-    from .registry_models import CheckItem
-
     def merge():
         rows = items_for(session, codes)
         limit = None if depth == "full" else CORE_CLAUSES_PER_ITEM
@@ -319,8 +291,6 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
                    "abnormal_list": "abnormal_list", "registered_letter": "registered_letter",
                    "uncooperative": "case_lead", "close": "close"}[outcome]
     if outcome in ("abnormal_list", "registered_letter") and entity_id is not None:
-        from scoring.models import Entity
-
         e = session.get(Entity, entity_id)
         if e is not None and outcome == "abnormal_list":
             e.abnormal_list = True
@@ -334,8 +304,6 @@ def list_abnormal(session: Session, *, entity_id: int, reason: str) -> dict:
     """Put the entity on the abnormal operations list (result B: the order to publicise was not complied
     with in time; result 6: the registered letters to its address went unsigned). The reason is recorded by
     the step's audit event; the entity keeps it until removed."""
-    from scoring.models import Entity
-
     if not reason or not reason.strip():
         raise InvalidInput("listing an entity as abnormal needs a reason")
     e = session.get(Entity, entity_id)
@@ -349,12 +317,9 @@ def list_abnormal(session: Session, *, entity_id: int, reason: str) -> dict:
 
 
 def entity_gone(session: Session, *, uscc: str, reason: str, now: datetime) -> dict:
-    """The entity ceased to exist while its inspection was open (DOMAIN.md §6): close its hazards, orders
-    and cases with the reason (``hazards.close_for_entity``) and give the result code for the reason
-    (``GONE_CODES``), dated today in China, for the inspection to record and publish."""
-    from . import hazards
-    from .calendar import SHANGHAI
-
+    """The entity ceased to exist while its inspection was open: close its hazards, orders and cases with the
+    reason (``hazards.close_for_entity``) and give the result code for the reason (``GONE_CODES``), dated
+    today in China, for the inspection to record and publish."""
     if reason not in GONE_CODES:
         raise InvalidInput(f"unknown reason {reason!r} (expected one of {', '.join(GONE_CODES)})")
     closed = hazards.close_for_entity(session, uscc, reason, now)
@@ -369,10 +334,6 @@ def joint_visit_status(session: Session, *, uscc: str, lead_campaign_id: int) ->
     (an administrator terminated it) or the lead campaign ended before it inspected the entity — for a
     campaign run outside the process, when the campaign is closed. The joining instance then visits the
     entity itself; nobody else will."""
-    from engine.runtime.models import ProcessInstance
-
-    from .loop_models import Publication
-
     ref = f"campaign:{lead_campaign_id}"
     pub = session.scalars(select(Publication).where(
         Publication.kind == "result", Publication.uscc == uscc,
@@ -387,8 +348,6 @@ def joint_visit_status(session: Session, *, uscc: str, lead_campaign_id: int) ->
     if campaign_instance is None:
         # a campaign run outside the process (CLI, API): its inspections cannot be told apart, but a closed
         # campaign inspects nobody any more
-        from .campaign_models import Campaign
-
         if session.scalar(select(Campaign.status).where(Campaign.id == lead_campaign_id)) == "closed":
             return {**waiting, "lead_ended": True, "lead_instance_id": None, "lead_status": "closed",
                     "reason": f"the lead campaign {lead_campaign_id} is closed without a published result"}

@@ -1,6 +1,6 @@
 """Hazard registry, rectification orders, enforcement cases and publications (migration ``0006_loop``).
 
-``hazard`` is one problem of one entity (问题隐患库, DOMAIN.md §2 step 9): item, clause, grade, where it
+``hazard`` is one problem of one entity (问题隐患库, the hazard registry): item, clause, grade, where it
 was found (instance and task) and its status ``open`` → ``rectification_verified`` → ``removed``, or
 ``closed_other`` with a reason (the entity ceased to exist). Every change appends to ``history``; rows are
 never deleted. ``entity_hazard_stats`` counts how often each entity comes back into the registry
@@ -17,8 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import (JSON, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import JSON, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base, UTCDateTime
@@ -199,7 +198,7 @@ class Publication(Base):
     published_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     withdrawn_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     withdraw_note: Mapped[Optional[str]] = mapped_column(Text)
-    #: Revoked penalty: withdraw within 3 working days of the revocation (DOMAIN.md §2 step 13).
+    #: Revoked penalty: withdraw within 3 working days of the revocation.
     withdraw_due: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:

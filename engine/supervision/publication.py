@@ -1,4 +1,4 @@
-"""Publication records and the public feed (DOMAIN.md §2 steps 8 and 13; "one public").
+"""Publication records and the public feed (inspection plans and results, penalties; "one public").
 
 A record names what is published (``plan`` | ``result`` | ``penalty``), the entity, a payload with personal
 data masked *before* it is stored, the event its deadline runs from and ``due_by`` = 20 working days after
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
+from scoring.uscc import is_valid_uscc
 
 from . import calendar
 from .loop_models import PUBLICATION_KINDS, Publication
@@ -53,8 +54,6 @@ _BIRTH_DATE_RE = re.compile(r"^\d{6}(?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[
 def _is_entity_code(text: str) -> bool:
     """A valid USCC (entity code, public) that cannot be an ID-card number (no plausible birth date);
     many USCCs are 17 digits plus a digit or X, the same shape as an ID-card number."""
-    from scoring.uscc import is_valid_uscc
-
     return is_valid_uscc(text) and not _BIRTH_DATE_RE.match(text)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
 from scoring.models import Entity
+from scoring.uscc import is_valid_uscc
 
 from .registry_models import CheckItem, Inspector, InspectorConflict, InspectorLeave, TeamAssignment
 
@@ -111,8 +112,6 @@ def add_leave(session: Session, code: str, start: date, end: date, reason: str =
 
 def declare_conflict(session: Session, code: str, uscc: str, reason: str, *, now: datetime) -> InspectorConflict:
     """Record a conflict of interest (idempotent per inspector and entity; the latest reason wins)."""
-    from scoring.uscc import is_valid_uscc
-
     if not is_valid_uscc(uscc):
         raise InvalidInput(f"{uscc!r} is not a valid unified social credit code (check digit)")
     if not reason.strip():

@@ -1,16 +1,15 @@
 """Runtime tables: definitions, instances, inbox, jobs, incidents, messages, users, audit chain
 
 Revision ID: 0001_runtime
-Revises: 
+Revises:
 Create Date: 2026-11-22 04:46:48.663419
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from engine.db import UTCDateTime
-
 
 revision = '0001_runtime'
 down_revision = None
@@ -99,7 +98,8 @@ def upgrade() -> None:
     sa.Column('forms', sa.JSON(), nullable=False),
     sa.Column('deployed_by', sa.String(length=120), nullable=False),
     sa.Column('deployed_at', UTCDateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['deployment_id'], ['deployment.id'], name=op.f('fk_process_definition_deployment_id_deployment')),
+    sa.ForeignKeyConstraint(['deployment_id'], ['deployment.id'],
+                            name=op.f('fk_process_definition_deployment_id_deployment')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_process_definition')),
     sa.UniqueConstraint('process_id', 'version', name='uq_process_definition_version')
     )
@@ -110,8 +110,10 @@ def upgrade() -> None:
     op.create_table('user_group',
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['group_id'], ['app_group.id'], name=op.f('fk_user_group_group_id_app_group'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_user_group_user_id_app_user'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['app_group.id'],
+                            name=op.f('fk_user_group_group_id_app_group'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'],
+                            name=op.f('fk_user_group_user_id_app_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'group_id', name=op.f('pk_user_group'))
     )
     op.create_table('process_instance',
@@ -133,14 +135,17 @@ def upgrade() -> None:
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.Column('audit_head', sa.String(length=64), nullable=False),
     sa.Column('audit_anchored_seq', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], name=op.f('fk_process_instance_definition_id_process_definition')),
-    sa.ForeignKeyConstraint(['parent_instance_id'], ['process_instance.id'], name=op.f('fk_process_instance_parent_instance_id_process_instance')),
+    sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'],
+                            name=op.f('fk_process_instance_definition_id_process_definition')),
+    sa.ForeignKeyConstraint(['parent_instance_id'], ['process_instance.id'],
+                            name=op.f('fk_process_instance_parent_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_process_instance'))
     )
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_process_instance_business_key'), ['business_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_definition_id'), ['definition_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instance_parent_instance_id'), ['parent_instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instance_parent_instance_id'),
+                              ['parent_instance_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_process_id'), ['process_id'], unique=False)
         batch_op.create_index('ix_process_instance_status_id', ['status', 'id'], unique=False)
 
@@ -163,7 +168,8 @@ def upgrade() -> None:
     sa.Column('claimed_at', UTCDateTime(), nullable=True),
     sa.Column('completed_at', UTCDateTime(), nullable=True),
     sa.Column('completed_by', sa.String(length=120), nullable=True),
-    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_human_task_instance_id_process_instance')),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'],
+                            name=op.f('fk_human_task_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_human_task')),
     sa.UniqueConstraint('task_guid', name='uq_human_task_task_guid')
     )
@@ -186,7 +192,8 @@ def upgrade() -> None:
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('resolved_at', UTCDateTime(), nullable=True),
     sa.Column('resolved_by', sa.String(length=120), nullable=True),
-    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_incident_instance_id_process_instance')),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'],
+                            name=op.f('fk_incident_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_incident'))
     )
     with op.batch_alter_table('incident', schema=None) as batch_op:
@@ -218,7 +225,8 @@ def upgrade() -> None:
     sa.Column('message_name', sa.String(length=200), nullable=False),
     sa.Column('correlations', sa.JSON(), nullable=False),
     sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_message_subscription_instance_id_process_instance')),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'],
+                            name=op.f('fk_message_subscription_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_subscription'))
     )
     with op.batch_alter_table('message_subscription', schema=None) as batch_op:
@@ -228,7 +236,8 @@ def upgrade() -> None:
     op.create_table('human_task_candidate',
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('group_name', sa.String(length=120), nullable=False),
-    sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_human_task_candidate_task_id_human_task'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['human_task.id'],
+                            name=op.f('fk_human_task_candidate_task_id_human_task'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('task_id', 'group_name', name=op.f('pk_human_task_candidate'))
     )
     with op.batch_alter_table('human_task_candidate', schema=None) as batch_op:

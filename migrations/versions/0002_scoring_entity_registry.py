@@ -6,11 +6,10 @@ Create Date: 2026-11-22 05:05:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from engine.db import UTCDateTime
-
 
 revision = "0002_scoring"
 down_revision = "0001_runtime"

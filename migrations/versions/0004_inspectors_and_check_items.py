@@ -9,11 +9,10 @@ Create Date: 2026-11-22 07:00:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from engine.db import UTCDateTime
-
 
 revision = "0004_registries"
 down_revision = "0003_calendar"

@@ -8,11 +8,10 @@ Create Date: 2026-11-22 08:00:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from engine.db import UTCDateTime
-
 
 revision = "0006_loop"
 down_revision = "0005_campaigns"

@@ -30,9 +30,8 @@ SQLite: a later migration that recreates ``entity``, ``human_task`` or ``human_t
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0008_inbox"
 down_revision = "0007_web"

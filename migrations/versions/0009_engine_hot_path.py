@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from alembic import op
 
-
 revision = "0009_hot_path"
 down_revision = "0008_inbox"
 branch_labels = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,6 @@ def test_launch_smoke():
 def test_launch_smoke_split_and_single_process():
     """With the split threshold below the campaign's size the launch is computed in two processes (and
     says so); ``--single-process`` turns that off."""
-    import os
-
     env = {**os.environ, "REGFLOW_PARALLEL_START_FROM": "20"}
     for extra, split in (([], True), (["--single-process"], False)):
         out = subprocess.run([sys.executable, str(ROOT / "bench" / "loop.py"), "--only", "launch",

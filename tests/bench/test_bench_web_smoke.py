@@ -9,7 +9,10 @@ import sys
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, pg_available
+from engine.db import dispose_engines, session_factory, transaction
+from engine.runtime import audit
+from engine.supervision.inbox import TaskQuery, Viewer, list_tasks
+from tests.conftest import PG_BASE, ROOT, pg_available
 
 SCRIPT = ROOT / "bench" / "web.py"
 TINY = ["--tasks", "2000", "--entities", "300", "--campaigns", "5", "--requests", "4", "--warmup", "1",
@@ -83,9 +86,6 @@ def test_sqlite_smoke_and_reuse(tmp_path):
         assert all(len(json.loads(g)) == n for g, n in groups)
     eng.dispose()
 
-    from engine.db import dispose_engines, session_factory, transaction
-    from engine.runtime import audit
-    from engine.supervision.inbox import TaskQuery, Viewer, list_tasks
 
     url = f"sqlite:///{db_file}"
     history = first["sqlite"]["seed"]["history_instance"]
@@ -110,7 +110,6 @@ def test_postgresql_smoke():
     assert "dropped afterwards" in res["postgresql"]["url"]
     # the temporary schema is gone
     schema = res["postgresql"]["url"].split(" schema ")[1].split()[0]
-    from tests.conftest import PG_BASE
 
     eng = create_engine(PG_BASE)
     with eng.connect() as c:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from forms.loader import FormRegistry, load_form_file
+
 DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "forms" / "definitions"
@@ -18,15 +20,11 @@ def ref(name: str = "photo.jpg", sha: str = SHA, size: int = 1024) -> dict:
 
 @pytest.fixture(scope="session")
 def sample():
-    from forms.loader import load_form_file
-
     return load_form_file(DATA / "good" / "sample.yaml")
 
 
 @pytest.fixture(scope="session")
 def shipped():
-    from forms.loader import FormRegistry
-
     return FormRegistry(SHIPPED)
 
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from forms.checklist import merge_checklist, normalise
+from forms.schema import bind_clauses
 from forms.validate import validate
 
 from .conftest import DATA
@@ -65,7 +66,7 @@ def test_normalise():
 def test_merged_field_binds_into_a_form_and_validates(items, sample):
     merged = merge_checklist(items, name="runtime_checks")
     assert merged.field["type"] == "checklist" and merged.field["label"]["zh"] == "一表通查检查表"
-    form = sample.with_clauses("runtime_checks", merged.field)
+    form = bind_clauses(sample, "runtime_checks", merged.field)
     clauses = form.field("runtime_checks").clauses
     assert len(clauses) == 8
     assert clauses[0].departments == ("价格监督检查科", "广告监测科", "药品监管科")

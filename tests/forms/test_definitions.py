@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from engine.bootstrap import form_hasher
+from engine.config import load_settings
 from forms.render import render_form
 from forms.validate import validate
 
@@ -32,9 +34,6 @@ def test_loads_and_renders(shipped, form_id):
 
 def test_engine_digest_matches(shipped):
     """The engine hashes the same file bytes (engine.bootstrap.form_hasher)."""
-    from engine.bootstrap import form_hasher
-    from engine.config import load_settings
-
     digest = form_hasher(load_settings(forms_dir=str(SHIPPED)))
     for form_id in shipped.ids():
         assert digest(form_id) == shipped.form_hash(form_id)
@@ -70,8 +69,8 @@ SUBMISSIONS = {
                       "public_summary": "发现问题，已责令限期改正。"},
     "rectification_review": {"reinspection_date": "2025-05-10", "method": "on_site", "outcome": "new_problem",
                              "description": "许可证已悬挂，发现冷藏柜温度记录缺失。",
-                             "new_findings": [{"item_code": "YP-01", "clause": "YP-01-04", "description": "温度记录缺失",
-                                               "hazard_grade": "medium"}],
+                             "new_findings": [{"item_code": "YP-01", "clause": "YP-01-04",
+                                               "description": "温度记录缺失", "hazard_grade": "medium"}],
                              "evidence": [ref("复查.jpg")]},
     "extension_request": {"received_on": "2025-05-05", "reason": "许可证补办中", "requested_until": "2025-05-30",
                           "decision": "approve", "extension_days": 10, "opinion": "同意延期一次。"},
@@ -81,7 +80,8 @@ SUBMISSIONS = {
     "case_filing": {"decision": "file", "case_number": "佛禅市监立〔2025〕88号", "cause": "未按规定亮照经营",
                     "filing_date": "2025-06-01",
                     "handlers": [{"name": "张三", "cert_no": "44060001"}, {"name": "李四", "cert_no": "44060002"}]},
-    "investigation": {"investigators": [{"name": "张三", "cert_no": "44060001"}, {"name": "李四", "cert_no": "44060002"}],
+    "investigation": {"investigators": [{"name": "张三", "cert_no": "44060001"},
+                                        {"name": "李四", "cert_no": "44060002"}],
                       "facts": "经查……", "evidence": [ref("询问笔录.pdf")], "legal_review_required": False,
                       "conclusion": "penalty"},
     "pre_penalty_notice": {"notice_number": "佛禅市监罚告〔2025〕12号", "notice_date": "2025-06-20", "facts": "……",
@@ -89,8 +89,9 @@ SUBMISSIONS = {
                            "proposed_fine": "3000", "hearing_right": False},
     "hearing": {"requested": False},
     "penalty_decision": {"decision_type": "penalty", "penalties": ["warning", "fine"], "fine_amount": "3000.00",
-                         "legal_basis": "《市场主体登记管理条例》第四十九条", "decision_number": "佛禅市监罚〔2025〕30号",
-                         "decision_date": "2025-07-01", "collective_decision": False, "reasoning": "……"},
+                         "legal_basis": "《市场主体登记管理条例》第四十九条",
+                         "decision_number": "佛禅市监罚〔2025〕30号", "decision_date": "2025-07-01",
+                         "collective_decision": False, "reasoning": "……"},
     "document_service": {"document": "penalty_decision", "document_number": "佛禅市监罚〔2025〕30号",
                          "method": "in_person", "served_at": "2025-07-02T09:30", "recipient": "某大药房有限公司",
                          "signed": True},

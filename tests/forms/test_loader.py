@@ -136,7 +136,8 @@ def test_id_must_match_file_name_and_version_positive():
     ("id: x\nversion: 1\ntitle: {zh: 甲, en: A}\nfields:\n  - name: t\n    type: table\n    label: {zh: a, en: a}\n"
      "    columns: [{name: c, type: checklist, label: {zh: a, en: a}, clauses_from: x}]\n",
      "fields[0].columns[0].type", "unknown field type 'checklist'"),
-    ("id: x\nversion: 1\ntitle: {zh: 甲, en: A}\nfields:\n  - {name: a, type: text, label: {zh: a, en: a}, options: []}\n",
+    ("id: x\nversion: 1\ntitle: {zh: 甲, en: A}\nfields:\n"
+     "  - {name: a, type: text, label: {zh: a, en: a}, options: []}\n",
      "fields[0].options", "unknown key 'options'"),
     ("id: x\nversion: 1\ntitle: {zh: 是, en: yes}\nfields:\n  - {name: a, type: text, label: {zh: a, en: a}}\n",
      "title.en", "quote it"),

@@ -6,7 +6,9 @@ import re
 
 from jinja2 import DictLoader, Environment
 
-from forms.render import html_id, init_jinja, render_form
+from forms.checklist import merge_checklist
+from forms.render import html_id, init_jinja, render_form, render_summary
+from forms.schema import bind_clauses
 from forms.validate import nest, validate
 
 from .conftest import SHA, ref
@@ -108,13 +110,13 @@ def test_errors_next_to_fields_and_in_summary(sample, valid_sample_data):
 
 
 def test_bound_checklist_rows(sample):
-    from forms.checklist import merge_checklist
-
     merged = merge_checklist([
-        {"code": "I1", "name": "药品", "department": "药品监管科", "clauses": [{"code": "A1", "text": "亮照经营", "basis": "法一"}]},
-        {"code": "I2", "name": "价格", "department": "价格监督检查科", "clauses": [{"code": "B1", "text": "亮照经营。", "basis": "法二"}]},
+        {"code": "I1", "name": "药品", "department": "药品监管科",
+         "clauses": [{"code": "A1", "text": "亮照经营", "basis": "法一"}]},
+        {"code": "I2", "name": "价格", "department": "价格监督检查科",
+         "clauses": [{"code": "B1", "text": "亮照经营。", "basis": "法二"}]},
     ])
-    form = sample.with_clauses("runtime_checks", merged.field)
+    form = bind_clauses(sample, "runtime_checks", merged.field)
     html = str(render_form(form, {}, {}, "zh"))
     assert inputs(html)["runtime_checks[A1][result]"] == ["radio"] * 3
     assert "runtime_checks[B1]" not in html
@@ -143,8 +145,6 @@ def test_evidence_refs_from_html_round_trip(sample, valid_sample_data):
 
 
 def test_summary_shows_each_filled_field_read_only(sample):
-    from forms.render import render_summary
-
     values = {"uscc": "91410105341672112H", "note": "", "staff": 12, "fine": 1500.5, "visited": True,
               "notify": False, "decision": "reject", "penalties": ["fine", "warning"], "photos": [ref()],
               "findings": [{"clause": "第十条", "grade": "high"}],

@@ -7,6 +7,8 @@ import json
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from forms.checklist import merge_checklist
+from forms.schema import bind_clauses
 from forms.validate import engine_hook, nest, validate
 
 from .conftest import SHA, ref
@@ -208,15 +210,13 @@ def test_checklist_semantics(sample, valid_sample_data):
 
 
 def test_runtime_checklist(sample, valid_sample_data):
-    from forms.checklist import merge_checklist
-
     items = [{"code": "I1", "name": "事项", "department": "科室", "clauses": [
         {"code": "X1", "text": "条款一"}, {"code": "X2", "text": "条款二"}]}]
     # unbound: every submitted clause is checked, completeness cannot be
     data = {**valid_sample_data, "runtime_checks": {"X1": {"result": "non_compliant"}}}
     assert check(sample, data)[1] == {"runtime_checks[X1][note]": "不符合的条款必须填写问题说明。"}
     # bound to the merged checklist: every clause must be answered
-    bound = sample.with_clauses("runtime_checks", merge_checklist(items).field)
+    bound = bind_clauses(sample, "runtime_checks", merge_checklist(items).field)
     data = {**valid_sample_data, "runtime_checks": {"X1": {"result": "compliant"}}}
     assert check(bound, data)[1] == {"runtime_checks[X2][result]": "请为该条款选择检查结果。"}
     # not required and untouched: fine
@@ -232,21 +232,22 @@ def test_nest_conflicts_and_bad_input(sample, valid_sample_data):
 
 def test_engine_hook(shipped):
     hook = engine_hook(shipped)
-    assert hook("plan_approval", {"decision": "reject", "reason": "比例过高"}) == {}
-    assert hook("plan_approval", {"decision": "approve"}) == {
+    clean, errors = hook("plan_approval", {"decision": "reject", "reason": " 比例过高 "})
+    assert errors == {}
+    assert clean["decision"] == "reject" and clean["reason"] == "比例过高"  # the clean values come back
+    assert hook("plan_approval", {"decision": "approve"})[1] == {
         "public_random_value": "此项为必填项。", "public_random_source": "此项为必填项。",
         "notice_date": "此项为必填项。"}
-    assert engine_hook(shipped, lang="en")("no_such_form", {}) == {"": "There is no form “no_such_form”."}
+    assert engine_hook(shipped, lang="en")("no_such_form", {}) == ({}, {"": "There is no form “no_such_form”."})
+    assert hook("no_such_form", {}, lang="en") == ({}, {"": "There is no form “no_such_form”."})
 
 
 def test_engine_hook_binds_the_merged_checklist_from_task_data(shipped):
-    from forms.checklist import merge_checklist
-
     merged = merge_checklist([{"code": "I1", "name": "事项", "department": "科室", "clauses": [
         {"code": "X1", "text": "条款一"}, {"code": "X2", "text": "条款二"}]}]).field
     data = {"inspection_date": "2025-03-01", "method": "on_site", "credentials_shown": True,
             "result_code": "result_1", "party_signed": True, "checklist": {"X1": {"result": "compliant"}}}
     hook = engine_hook(shipped)
-    assert hook("inspection_result", data) == {}  # clauses unknown to the hook: each one given is valid
-    assert hook("inspection_result", data, {"merged_checklist": merged}) == \
+    assert hook("inspection_result", data)[1] == {}  # clauses unknown to the hook: each one given is valid
+    assert hook("inspection_result", data, {"merged_checklist": merged})[1] == \
         {"checklist[X2][result]": "请为该条款选择检查结果。"}

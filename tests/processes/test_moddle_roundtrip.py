@@ -1,4 +1,4 @@
-"""DESIGN.md §3: every BPMN/DMN file in processes/ survives the designer. Each file goes through
+"""Every BPMN/DMN file in processes/ survives the designer. Each file goes through
 bpmn-moddle / dmn-moddle (what bpmn-js and dmn-js import and export with) with the designer's
 spiffworkflow descriptor, via ``tests/support/moddle_roundtrip.mjs``; the result must read without
 warnings, keep every element id and extension element, and parse to the same specs."""
@@ -11,6 +11,9 @@ import subprocess
 import pytest
 from lxml import etree
 
+from engine.bootstrap import build_runtime
+from engine.runtime.modeling import diff_xml
+from engine.runtime.parser import parse_sources
 from tests.conftest import IN_CI, ROOT
 
 PROCESSES = ROOT / "processes"
@@ -75,15 +78,11 @@ def test_roundtrip_keeps_every_id_and_extension(results, name):
     assert _ids(after) == _ids(before)
     assert _extensions(after) == _extensions(before)
     if name.endswith(".bpmn"):  # the designer's diff sees no change either, layout included
-        from engine.runtime.modeling import diff_xml
 
         assert diff_xml((PROCESSES / name).read_text(encoding="utf-8"), results[name]["xml"]) == []
 
 
 def test_roundtrip_parses_to_the_same_specs(results):
-    from engine.bootstrap import build_runtime
-    from engine.runtime.parser import parse_sources
-
     serializer = build_runtime().serializer
     original = parse_sources({f: (PROCESSES / f).read_text(encoding="utf-8") for f in FILES})
     exported = parse_sources({f: results[f]["xml"] for f in FILES})
@@ -107,7 +106,7 @@ def test_undeclared_extensions_are_reported(tmp_path):
 
 @pytest.mark.parametrize("name", [f for f in FILES if f.endswith(".bpmn")])
 def test_every_flow_element_has_diagram_information(name):
-    """bpmn-js shows and edits only elements with diagram information (SPIFF.md §8)."""
+    """bpmn-js shows and edits only elements with diagram information."""
     root = _tree((PROCESSES / name).read_text(encoding="utf-8"))
     drawn = {el.get("bpmnElement") for el in root.iter(f"{{{DI_NS}}}BPMNShape", f"{{{DI_NS}}}BPMNEdge")}
     flow_nodes = {el.get("id") for proc in root.iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess")

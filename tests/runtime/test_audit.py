@@ -1,11 +1,13 @@
 """The audit log detects any edited, deleted (newest included) or reordered row."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import delete, select, text, update
 
 from engine.runtime import audit
-from engine.runtime.models import AuditAnchor, AuditEvent
+from engine.runtime.models import AuditAnchor, AuditEvent, HumanTask
 from engine.runtime.users import authenticate
 from tests.conftest import deploy_files
 
@@ -28,7 +30,6 @@ def history(runtime, db, people):
 
 
 def runtime_task(s, iid):
-    from engine.runtime.models import HumanTask
     return s.scalars(select(HumanTask.id).where(HumanTask.instance_id == iid, HumanTask.status == "open")).first()
 
 
@@ -107,7 +108,8 @@ def test_edited_anchor_detected(db, history):
     with db.tx() as s:
         anchor = s.scalars(select(AuditAnchor)).first()
         heads = dict(anchor.heads)
-        s.execute(update(AuditAnchor).where(AuditAnchor.id == anchor.id).values(heads={k: v for k, v in list(heads.items())[1:]}))
+        s.execute(update(AuditAnchor).where(AuditAnchor.id == anchor.id)
+                  .values(heads={k: v for k, v in list(heads.items())[1:]}))
     assert "anchor edited" in problems(db)
 
 
@@ -125,8 +127,6 @@ EVENTS = [
 def test_rows_hash_the_canonical_form_and_store_what_was_hashed():
     """The hash of each row is sha256(prev ‖ canonical JSON of the row as it will be read back), the form
     verify recomputes; values JSON has no type for are stored as the text that was hashed."""
-    import json
-
     rows, (seq, head) = audit.build_rows("instance:7", EVENTS, (3, audit.GENESIS))
     assert [r["seq"] for r in rows] == [4, 5, 6, 7] and seq == 7 and head == rows[-1]["hash"]
     prev = audit.GENESIS

@@ -1,13 +1,15 @@
 """The CLI contract through real subprocesses: JSON shapes, exit codes, clear errors, nothing half-written."""
 from __future__ import annotations
 
+import getpass
 import json
+import os
 
 import pytest
 from sqlalchemy import func, select
 
 from engine.runtime.models import AuditEvent, Deployment, HumanTask, Incident, ProcessDefinition, ProcessInstance
-from tests.conftest import DATA, cli_json, run_cli
+from tests.conftest import DATA, ROOT, cli_json, empty_database, run_cli
 
 ENGINE = DATA / "engine"
 BAD = ENGINE / "bad"
@@ -23,7 +25,8 @@ def counts(db) -> dict:
 def cli_people(db):
     for name, roles, groups in (("alice", "officer", "officers"), ("bob", "officer", "officers"),
                                 ("sam", "supervisor", "supervisors")):
-        proc = run_cli(db.env, "users", "add", name, "--roles", roles, "--groups", groups, input="pw-" + name * 3 + "\n")
+        proc = run_cli(db.env, "users", "add", name, "--roles", roles, "--groups", groups,
+                       input="pw-" + name * 3 + "\n")
         assert proc.returncode == 0, proc.stderr
     return db
 
@@ -33,7 +36,8 @@ def test_full_cycle_json_contract(cli_people):
     env = db.env
     deployed = cli_json(env, "deploy", str(ENGINE / "minimal.bpmn"))
     assert deployed == [{"process_id": "minimal", "version": 1, "definition_id": 1, "created": True}]
-    started = cli_json(env, "start", "minimal", "--key", "91350100M000100Y43", "--data", '{"amount": 9}')
+    started = cli_json(env, "start", "minimal", "--key", "91350100M000100Y43", "--data", '{"amount": 9}',
+                       "--user", "alice")
     assert set(started) >= {"instance_id", "status"} and started["status"] == "running"
     iid = started["instance_id"]
     tasks = cli_json(env, "tasks", "--user", "sam")
@@ -56,6 +60,10 @@ def test_full_cycle_json_contract(cli_people):
     assert "f_high" in flows and "f_low" not in flows
     completed = next(e for e in evs if e["kind"] == "task_completed")
     assert completed["actor"] == "sam" and completed["data_diff"] == {"approved": {"new": True}}
+    # the CLI is an operator's edge: its events name the operating-system user who ran the command
+    assert completed["detail"]["origin"] == {"via": "cli", "os_user": getpass.getuser()}
+    assert evs[0]["kind"] == "instance_started" and evs[0]["actor"] == "alice"
+    assert evs[0]["detail"]["origin"]["via"] == "cli"
     assert cli_json(env, "instances", "--status", "completed")[0]["instance_id"] == iid
     assert cli_json(env, "audit", "verify")["ok"] is True
 
@@ -63,15 +71,15 @@ def test_full_cycle_json_contract(cli_people):
 def test_exit_codes(cli_people):
     env = cli_people.env
     cli_json(env, "deploy", str(ENGINE / "minimal.bpmn"))
-    iid = cli_json(env, "start", "minimal", "--data", '{"amount": 9}')["instance_id"]
+    iid = cli_json(env, "start", "minimal", "--data", '{"amount": 9}', "--user", "alice")["instance_id"]
     (t,) = cli_json(env, "tasks", "--instance", str(iid))
     before = counts(cli_people)
     # 3: not found
-    assert run_cli(env, "start", "no_such_process").returncode == 3
+    assert run_cli(env, "start", "no_such_process", "--user", "alice").returncode == 3
     assert run_cli(env, "complete", "999", "--user", "sam").returncode == 3
     assert run_cli(env, "history", "999").returncode == 3
     # 2: invalid input
-    bad = run_cli(env, "start", "minimal", "--data", "{not json")
+    bad = run_cli(env, "start", "minimal", "--data", "{not json", "--user", "alice")
     assert bad.returncode == 2 and "--data is not valid JSON" in bad.stderr
     # 5: not allowed — alice is not a supervisor
     na = run_cli(env, "complete", str(t["task_id"]), "--user", "alice", "--data", "{}")
@@ -118,11 +126,14 @@ def test_missing_path(sqlite_db):
 
 def test_script_past_time_budget_becomes_incident(sqlite_db):
     env = {**sqlite_db.env, "REGFLOW_SCRIPT_TIME_BUDGET_S": "0.3"}
+    assert run_cli(env, "users", "add", "alice", "--roles", "officer", "--groups", "officers",
+                   input="pw-alicealicealice\n").returncode == 0
     cli_json(env, "deploy", str(BAD / "endless.bpmn"))
-    out = cli_json(env, "start", "endless")
+    out = cli_json(env, "start", "endless", "--user", "alice")
     assert out["status"] == "running" and "incident_id" in out["failure"]
     (inc,) = cli_json(env, "incidents")
-    assert inc["bpmn_id"] == "spin" and inc["error_type"] == "ScriptTimeout" and inc["instance_id"] == out["instance_id"]
+    assert (inc["bpmn_id"] == "spin" and inc["error_type"] == "ScriptTimeout"
+            and inc["instance_id"] == out["instance_id"])
 
 
 def test_users_add_rejects_unknown_role(sqlite_db):
@@ -133,10 +144,6 @@ def test_users_add_rejects_unknown_role(sqlite_db):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_env(request, tmp_path):
     """A database nobody ran ``regflow init`` on."""
-    import os
-
-    from tests.conftest import ROOT, empty_database
-
     with empty_database(request.param, tmp_path) as url:
         yield {**os.environ, "REGFLOW_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from engine.bootstrap import build_runtime
+from engine.db import session_factory, transaction
+from engine.errors import EngineError
 from engine.runtime import audit, clock
 from engine.runtime.models import HumanTask, Job, ProcessInstance
 from tests.conftest import ROOT, deploy_files
@@ -21,10 +24,7 @@ T0 = datetime(2026, 5, 11, 8, 0, tzinfo=timezone.utc)
 
 def _complete_in_child(url: str, task_id: int, user: str, barrier, results) -> None:
     os.environ["REGFLOW_DATABASE_URL"] = url
-    import tests.support.services  # noqa: F401
-    from engine.bootstrap import build_runtime
-    from engine.db import session_factory, transaction
-    from engine.errors import EngineError
+    import tests.support.services  # noqa: F401, PLC0415  (registers the test operators)
 
     runtime = build_runtime()
     factory = session_factory(url)

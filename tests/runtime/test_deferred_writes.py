@@ -9,12 +9,15 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 from engine.db import DeferredWriteError, RowInserter, RowUpdater, deferred_writes, deferring, held_back
-from engine.runtime import audit
-from engine.runtime.models import HumanTask, Job, ProcessInstance
+from engine.runtime import audit, script_engine
+from engine.runtime.models import Deployment, HumanTask, Job, ProcessInstance
+from scoring.models import Entity
+from scoring.service import RECORD_SCORE
 from tests.conftest import deploy_files
+from tests.runtime.test_row_inserter import instance_row, stored_rows
 from tests.support.services import EFFECT
 
 AT = datetime(2026, 3, 5, 2, 0, 1, 123456, tzinfo=timezone.utc)
@@ -53,8 +56,6 @@ def test_held_rows_reach_the_database_before_the_next_statement(db):
 def test_rows_of_one_table_keep_their_order(db):
     """An update held after an insert of the same table runs after it, even when another table's rows were
     held in between (rows of different tables may be grouped out of order, never rows of one table)."""
-    from engine.runtime.models import Deployment
-
     dep = RowInserter(Deployment.__table__, ["id", "sha256", "files", "deployed_by", "deployed_at"], deferrable=True)
     with db.tx() as s:
         with deferred_writes(s):
@@ -111,20 +112,18 @@ def test_blocks_do_not_nest(db):
 
 
 def test_row_updater_stores_what_core_stores(db, runtime):
-    from tests.runtime.test_row_inserter import _instance, _stored
-
     deploy_files(runtime, db, "minimal.bpmn")
     pi = ProcessInstance.__table__
     cols = ["status", "state", "updated_at", "ended_at", "status_reason", "rev"]
     with db.tx() as s:
         def_id = s.execute(select(text("min(id)")).select_from(text("process_definition"))).scalar_one()
-        RowInserter(pi, list(_instance(1))).insert(s, [dict(_instance(1), definition_id=def_id),
-                                                       dict(_instance(2), id=2, definition_id=def_id)])
+        RowInserter(pi, list(instance_row(1))).insert(s, [dict(instance_row(1), definition_id=def_id),
+                                                       dict(instance_row(2), id=2, definition_id=def_id)])
         change = {"status": "error", "state": '{"名": "检查", "n": [1, 2]}', "updated_at": CN, "ended_at": AT,
                   "status_reason": "审核", "rev": 3}
         RowUpdater(pi, "id", cols).update(s, [{"id": 1, **change}])
         s.execute(update(pi).where(pi.c.id == 2).values(**change))
-        a, b = _stored(s, "process_instance", "id in (1, 2)", cols)
+        a, b = stored_rows(s, "process_instance", "id in (1, 2)", cols)
         assert a == b and a[0] == "error"
 
 
@@ -173,8 +172,6 @@ def test_a_failing_held_write_met_by_a_reading_call_replays_the_batch(db, runtim
 def test_a_read_only_operator_that_holds_back_a_write_is_stopped(db, runtime, people):
     """The suite's cross-check sees a write that a ``writes=False`` operator only held back (no statement ran
     for it yet), and tells it from held rows that a read of the operator wrote out."""
-    from engine.runtime import script_engine
-
     assert script_engine.CROSS_CHECK, "the suite runs with REGFLOW_ENGINE_CROSS_CHECK=1"
     deploy_files(runtime, db, "peek.bpmn", "record_then_peek.bpmn")
     with db.tx() as s:
@@ -188,11 +185,6 @@ def test_a_read_only_operator_that_holds_back_a_write_is_stopped(db, runtime, pe
 def test_a_score_stored_held_back_is_what_core_stores(db):
     """The score ``UPDATE`` scoring uses (JSON reasons with Chinese text, a float, an aware timestamp): held back
     in a block and written at once outside one, it stores what a Core ``update`` stores."""
-    from sqlalchemy import insert
-
-    from scoring.models import Entity
-    from scoring.service import _RECORD_SCORE
-
     t = Entity.__table__
     values = {"risk_score": 0.8125, "risk_class": "D", "model_version": None, "scored_at": CN,
               "risk_reasons": [{"factor": "penalties_3y", "zh": "近三年行政处罚 2 次", "en": "2 penalties",
@@ -201,9 +193,9 @@ def test_a_score_stored_held_back_is_what_core_stores(db):
         s.execute(insert(t), [{"id": i, "uscc": f"9141010534167211{i}X", "name": f"商户{i}", "industry_section": "F",
                                "district": "410105", "entity_type": "company"} for i in (1, 2, 3)])
         with deferred_writes(s):
-            _RECORD_SCORE.update(s, [{"id": 1, **values}])
+            RECORD_SCORE.update(s, [{"id": 1, **values}])
             assert held_back(s) == 1
-        _RECORD_SCORE.update(s, [{"id": 2, **values}])
+        RECORD_SCORE.update(s, [{"id": 2, **values}])
         s.execute(update(t).where(t.c.id == 3).values(**values))
         cols = ["risk_score", "risk_class", "risk_reasons", "model_version", "scored_at"]
         rows = s.connection().exec_driver_sql(f"select {', '.join(cols)} from entity order by id").fetchall()

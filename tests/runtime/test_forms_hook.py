@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from engine.bootstrap import form_hasher
 from engine.errors import DefinitionError, FormValidationError
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
@@ -11,8 +12,6 @@ from tests.conftest import DATA
 
 
 def _deploy(runtime, db, *paths):
-    from engine.bootstrap import form_hasher
-
     with db.tx() as s:
         return deploy(runtime, s, read_paths(list(paths)), "designer", form_hash=form_hasher(runtime.settings))
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.errors import InvalidInput, NotFound
 from engine.runtime import clock, history
 from engine.runtime.deploy import deploy
 from engine.runtime.history import InstanceQuery
 from engine.runtime.models import AuditEvent, HumanTask
+from engine.runtime.worker import run_due
 from tests.conftest import DATA, deploy_files
+from tests.supervision.test_inbox_service import deploy_task_processes
 
 ROUTED = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -45,7 +48,9 @@ risk_class = risk["risk_class"]</bpmn:script>
     <bpmn:exclusiveGateway id="gw" name="Heavy?" default="f_std">
       <bpmn:incoming>f4</bpmn:incoming><bpmn:outgoing>f_heavy</bpmn:outgoing><bpmn:outgoing>f_std</bpmn:outgoing>
     </bpmn:exclusiveGateway>
-    <bpmn:sequenceFlow id="f_heavy" sourceRef="gw" targetRef="heavy"><bpmn:conditionExpression>path == "heavy"</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_heavy" sourceRef="gw" targetRef="heavy">
+      <bpmn:conditionExpression>path == "heavy"</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
     <bpmn:sequenceFlow id="f_std" sourceRef="gw" targetRef="standard"/>
     <bpmn:userTask id="heavy" name="Heavy review">
       <bpmn:extensionElements><spiffworkflow:properties>
@@ -53,7 +58,9 @@ risk_class = risk["risk_class"]</bpmn:script>
       </spiffworkflow:properties></bpmn:extensionElements>
       <bpmn:incoming>f_heavy</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing>
     </bpmn:userTask>
-    <bpmn:scriptTask id="standard" name="Standard"><bpmn:incoming>f_std</bpmn:incoming><bpmn:outgoing>f6</bpmn:outgoing><bpmn:script>took = "standard"</bpmn:script></bpmn:scriptTask>
+    <bpmn:scriptTask id="standard" name="Standard">
+      <bpmn:incoming>f_std</bpmn:incoming><bpmn:outgoing>f6</bpmn:outgoing><bpmn:script>took = "standard"</bpmn:script>
+    </bpmn:scriptTask>
     <bpmn:sequenceFlow id="f5" sourceRef="heavy" targetRef="end"/>
     <bpmn:sequenceFlow id="f6" sourceRef="standard" targetRef="end"/>
     <bpmn:endEvent id="end"><bpmn:incoming>f5</bpmn:incoming><bpmn:incoming>f6</bpmn:incoming></bpmn:endEvent>
@@ -124,7 +131,6 @@ def test_state_at_event_equals_the_data_at_that_point(runtime, db, routed):
         events = history.events_of(s, routed)
         ht = s.scalars(select(HumanTask).where(HumanTask.instance_id == routed, HumanTask.status == "open")).one()
         wf = runtime.load_workflow(s, routed)
-        from uuid import UUID
 
         actual = dict(wf.get_task_from_id(UUID(ht.task_guid)).data)
     # now: the data the waiting task holds
@@ -149,8 +155,6 @@ def test_past_view_shows_the_position_at_that_event(db, routed):
 
 
 def test_tampering_breaks_the_verdict(db, routed):
-    from sqlalchemy import update
-
     with db.tx() as s:
         s.execute(update(AuditEvent).where(AuditEvent.chain == f"instance:{routed}", AuditEvent.seq == 2)
                   .values(actor="mallory"))
@@ -180,7 +184,6 @@ def test_incident_marks_the_failed_element(runtime, db, people):
     deploy_files(runtime, db, "service.bpmn")
     with db.tx() as s:
         iid = runtime.start(s, "service_flow", data={"label": "x", "mode": "unknown-op"}).instance.id
-    from engine.runtime.worker import run_due
 
     with db.tx() as s:
         runtime.complete_task(s, _open_task(db, iid).id, "alice", {"mode": "fail"})
@@ -192,8 +195,6 @@ def test_incident_marks_the_failed_element(runtime, db, people):
 
 
 def test_search_filters(runtime, db, routed):
-    from tests.supervision.test_inbox_service import deploy_task_processes
-
     with db.tx() as s:
         deploy_task_processes(runtime, s, ("plain", {}))
         other = runtime.start(s, "plain", business_key="91410103MA0000002B", data={"due": None},

@@ -3,7 +3,10 @@
 fallbacks (a form title for Chinese, else the BPMN name)."""
 from __future__ import annotations
 
-from engine.runtime.labels import Labels, labels_from_xml, pick
+from lxml import etree
+
+from engine.runtime import modeling
+from engine.runtime.labels import Labels, labels_from_xml, localized_xml, pick
 from tests.runtime.test_modeling import INSPECTION, PROCESSES, library  # noqa: F401 (fixture)
 
 POOL_XML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -53,7 +56,6 @@ def test_pick_order():
 
 
 def test_library_labels_in_both_languages_and_refreshed_on_deploy(library):  # noqa: F811
-    from engine.runtime import modeling
 
     rt, db, form_hash = library
     labels = Labels()
@@ -79,8 +81,6 @@ def test_library_labels_in_both_languages_and_refreshed_on_deploy(library):  # n
 
 
 def test_localized_xml_renames_elements_that_have_a_label():
-    from engine.runtime.labels import localized_xml
-
     zh = labels_from_xml(localized_xml(POOL_XML, "zh"))
     assert zh["t1"][""] == "填写" and zh["t2"][""] == "Check" and zh["p"][""] == "流程自己的名称"
     assert zh["pool"][""] == "泳池名"
@@ -91,8 +91,6 @@ def test_localized_xml_renames_elements_that_have_a_label():
 def test_every_named_element_of_the_library_has_a_chinese_name():
     """The library speaks Chinese to its users: every named task, event, gateway, call activity and sequence
     flow of the four processes has a nameZh (the audit timeline and diagram show them)."""
-    from lxml import etree
-
     missing = []
     for path in sorted(PROCESSES.glob("*.bpmn")):
         labels = labels_from_xml(path.read_bytes())

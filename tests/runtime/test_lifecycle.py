@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from engine.errors import Conflict, NotAllowed, NotFound
 from engine.runtime import audit, clock
+from engine.runtime.deploy import deploy
 from engine.runtime.models import AuditEvent, HumanTask, Incident, Job, MessageSubscription, ProcessInstance
 from engine.runtime.worker import run_due
 from tests.conftest import deploy_files
@@ -180,7 +182,7 @@ def test_incident_retry(runtime, db, people):
     with db.tx() as s:
         inc = s.scalars(select(Incident).where(Incident.instance_id == iid)).one()
         # the operator fixed the data: make the service succeed now
-        wf = runtime.load_workflow(s, iid)
+        runtime.load_workflow(s, iid)
     with db.tx() as s:
         inst = s.get(ProcessInstance, iid)
         state = inst.state.replace('"mode":"fail"', '"mode":"ok"')
@@ -376,12 +378,9 @@ def test_definition_versions_by_content_hash(runtime, db):
     first = deploy_files(runtime, db, "minimal.bpmn")
     again = deploy_files(runtime, db, "minimal.bpmn")
     assert first[0].created and not again[0].created and first[0].version == again[0].version == 1
-    from engine.runtime.deploy import deploy
     changed = (Path(__file__).parent.parent / "data" / "engine" / "minimal.bpmn").read_text().replace(
         "score &gt; 10", "score &gt; 12")
     with db.tx() as s:
         (res,) = deploy(runtime, s, {"minimal.bpmn": changed}, "designer")
     assert res.created and res.version == 2
 
-
-from pathlib import Path  # noqa: E402

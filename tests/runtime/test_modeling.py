@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from engine.bootstrap import build_runtime, form_hasher
+from engine.config import load_settings
 from engine.errors import DefinitionError, InvalidInput
 from engine.runtime import modeling
+from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import Deployment, ProcessDefinition
 from tests.conftest import ROOT
 
@@ -19,10 +22,6 @@ RENAMED = ('id="record_result" name="Record the result code"', 'id="record_resul
 @pytest.fixture
 def library(db):
     """The real process library deployed once by ``demo``; yields (runtime, db, form_hash)."""
-    from engine.bootstrap import build_runtime, form_hasher
-    from engine.config import load_settings
-    from engine.runtime.deploy import deploy, read_paths
-
     settings = load_settings(database_url=db.url)
     rt = build_runtime(settings)
     form_hash = form_hasher(settings)
@@ -127,7 +126,8 @@ def test_invalid_deploy_writes_nothing(library):
     rt, db, form_hash = library
     before = _counts(db)
     with db.tx() as s, pytest.raises(DefinitionError) as err:
-        modeling.deploy_file(rt, s, INSPECTION, _source().replace('id="risk.score"', 'id="nope"'), "designer", form_hash)
+        modeling.deploy_file(rt, s, INSPECTION, _source().replace('id="risk.score"', 'id="nope"'), "designer",
+                             form_hash)
     assert err.value.issues[0]["element_id"] == "score"
     assert _counts(db) == before
 

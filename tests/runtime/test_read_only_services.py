@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event, select, text
 
 from engine.runtime import script_engine
-from engine.runtime.models import AuditEvent, HumanTask, Job
+from engine.runtime.models import AuditEvent, HumanTask, Job, ProcessInstance
+from scoring.models import Entity
 from tests.conftest import deploy_files
 
 
@@ -77,8 +78,6 @@ def test_failed_writing_operator_leaves_loaded_objects_as_stored(runtime, db, pe
     """An operator that wrote with Core and set a loaded object's committed values (scoring does), then
     failed: its savepoint is rolled back and the session's objects are expired, so the object reads what
     the database holds, not the value that was rolled back."""
-    from scoring.models import Entity
-
     deploy_files(runtime, db, "score_fail.bpmn")
     with db.tx() as s:
         e = Entity(uscc="91410105341672112H", name="e", industry_section="F", district="410105",
@@ -96,8 +95,6 @@ def test_operator_without_instance_row_runs_before_the_row_is_written(runtime, d
     """An operator registered with ``instance_row=False`` runs in a new instance without its row being
     written first: the batch writes the rows of such instances together when it flushes. A default operator
     (``test.record``) finds its instance's row when it runs."""
-    from engine.runtime.models import ProcessInstance
-
     deploy_files(runtime, db, "detached.bpmn", "service.bpmn")
     seen: list[str] = []
 

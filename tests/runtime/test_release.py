@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gc
 
+from SpiffWorkflow.task import Task
 from sqlalchemy import select
 
 from engine.runtime.models import HumanTask
 from engine.runtime.serializer import RegflowWorkflow
-from SpiffWorkflow.task import Task
 from tests.conftest import deploy_files
 
 DATA = {"amount": 2, "requested_by": "alice"}  # the quick check, assigned to alice

@@ -7,23 +7,24 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert, select, text
 
-from engine.db import JsonText, RowInserter
+from engine import db_rows
+from engine.db import IdAllocator, JsonText, RowInserter
 from engine.runtime import audit
 from engine.runtime.audit import Event
 from engine.runtime.models import AuditEvent, HumanTask, HumanTaskCandidate, ProcessInstance
-from engine.runtime.runtime import _IdAllocator
+from tests.conftest import deploy_files
 
 AT = datetime(2026, 3, 5, 2, 0, 1, 123456, tzinfo=timezone.utc)
 CN = datetime(2026, 3, 5, 10, 0, 1, 5, tzinfo=timezone(timedelta(hours=8)))  # another zone, stored as UTC
 
 
-def _stored(s, table: str, where: str, columns: list[str]) -> list[tuple]:
+def stored_rows(s, table: str, where: str, columns: list[str]) -> list[tuple]:
     """The rows as the driver returns them, with no SQLAlchemy type processing."""
     sql = f"select {', '.join(columns)} from {table} where {where} order by id"
     return [tuple(r) for r in s.connection().exec_driver_sql(sql).fetchall()]
 
 
-def _instance(iid: int) -> dict:
+def instance_row(iid: int) -> dict:
     return {"id": iid, "definition_id": None, "process_id": "p", "business_key": "91410105341672112H",
             "status": "running", "state": '{"tasks": {"a": 1}, "名": "检查"}', "serializer_version": "1.5",
             "library_version": "3.2.0", "rev": 1, "parent_instance_id": None, "started_by": "张三",
@@ -33,33 +34,27 @@ def _instance(iid: int) -> dict:
 
 def test_rows_stored_as_core_stores_them(db, runtime, monkeypatch):
     """Each table the hot path writes, through executemany."""
-    import engine.db
-
-    monkeypatch.setattr(engine.db, "COPY_FROM_ROWS", 10**9)
+    monkeypatch.setattr(db_rows, "COPY_FROM_ROWS", 10**9)
     _rows_stored_as_core_stores_them(db, runtime)
 
 
 def test_copy_stores_what_core_stores(pg_db, runtime, monkeypatch):
     """The same through PostgreSQL's COPY (batches of COPY_FROM_ROWS or more rows)."""
-    import engine.db
-
-    monkeypatch.setattr(engine.db, "COPY_FROM_ROWS", 1)
+    monkeypatch.setattr(db_rows, "COPY_FROM_ROWS", 1)
     _rows_stored_as_core_stores_them(pg_db, runtime)
 
 
 def _rows_stored_as_core_stores_them(db, runtime):
-    from tests.conftest import deploy_files
-
     deploy_files(runtime, db, "minimal.bpmn")
     pi = ProcessInstance.__table__
     cols = [c.name for c in pi.columns if c.name != "id"]
     with db.tx() as s:
         def_id = s.execute(select(text("min(id)")).select_from(text("process_definition"))).scalar_one()
-        raw, core = _instance(1), _instance(2)
+        raw, core = instance_row(1), instance_row(2)
         raw["definition_id"] = core["definition_id"] = def_id
         RowInserter(pi, list(raw)).insert(s, [raw])
         s.execute(insert(pi), [core])
-        a, b = _stored(s, "process_instance", "id in (1, 2)", cols)
+        a, b = stored_rows(s, "process_instance", "id in (1, 2)", cols)
         assert a == b
 
         ht = HumanTask.__table__
@@ -75,7 +70,7 @@ def _rows_stored_as_core_stores_them(db, runtime):
         s.execute(insert(ht), [dict(rows[0], id=20, task_guid="c0")])
         RowInserter(ht, ["id", *task_cols]).insert(s, rows[1:])
         s.execute(insert(ht), [dict(rows[1], id=21, task_guid="c1")])
-        got = _stored(s, "human_task", "id in (10, 11, 20, 21)", [c for c in task_cols if c != "task_guid"])
+        got = stored_rows(s, "human_task", "id in (10, 11, 20, 21)", [c for c in task_cols if c != "task_guid"])
         assert got[0] == got[2] and got[1] == got[3]
 
         htc = HumanTaskCandidate.__table__
@@ -96,8 +91,8 @@ def _rows_stored_as_core_stores_them(db, runtime):
         s.execute(insert(AuditEvent.__table__), [dict(r, chain="instance:2") for r in rows])
         ev_cols = ["seq", "at", "actor", "kind", "instance_id", "bpmn_id", "task_guid", "flow_ids", "data_diff",
                    "detail", "prev_hash", "hash"]
-        first = _stored(s, "audit_event", "chain = 'instance:1'", ev_cols)
-        second = _stored(s, "audit_event", "chain = 'instance:2'", ev_cols)
+        first = stored_rows(s, "audit_event", "chain = 'instance:1'", ev_cols)
+        second = stored_rows(s, "audit_event", "chain = 'instance:2'", ev_cols)
         assert first == second and len(first) == 2
         s.execute(text("update process_instance set audit_seq = :q, audit_head = :h where id = 1"),
                   {"q": seq, "h": head})
@@ -119,7 +114,7 @@ def test_ids_are_counted_per_transaction(db):
     """Ids are never handed out twice: a rolled-back savepoint keeps the count (ids taken before it may still be
     written after), and a session's second transaction counts again from what the database holds (another
     writer may have added rows in between)."""
-    ids = _IdAllocator()
+    ids = IdAllocator()
     with db.factory() as s:
         with s.begin():
             first = ids.take(s, "deployment", 2)
@@ -146,7 +141,7 @@ def test_task_ids_from_blocks_are_never_handed_out_twice(pg_db):
     allocators) get disjoint ids, each process's ids keep growing, and ids of a rolled-back step are not given
     again. (SQLite counts from max(id) under its write lock: test_ids_are_counted_per_transaction.)"""
     db = pg_db
-    first, second = _IdAllocator(), _IdAllocator()
+    first, second = IdAllocator(pooled={"human_task"}), IdAllocator(pooled={"human_task"})
     with pytest.raises(RuntimeError):
         with db.tx() as s:
             lost = first.take(s, "human_task", 3)

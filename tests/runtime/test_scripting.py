@@ -3,6 +3,7 @@ BPMN + DMN files running end to end with ``RestrictedScriptEngine``."""
 from __future__ import annotations
 
 import json
+import pickle
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from engine.runtime import clock
 from engine.runtime.scripting import (
     ForbiddenOperation,
     RestrictedEnvironment,
@@ -28,6 +30,7 @@ from engine.runtime.scripting import (
     registered_helpers,
     unregister_helper,
 )
+from engine.supervision import calendar
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "scripting"
 FIXED_NOW = datetime(2025, 3, 14, 9, 30, tzinfo=timezone.utc)
@@ -112,8 +115,6 @@ def test_exception_objects_are_closed(env):
 
 
 def test_errors_survive_pickling():
-    import pickle
-
     timeout = pickle.loads(pickle.dumps(ScriptTimeout(2.0, "while True: pass")))
     assert timeout.budget_s == 2.0 and "while True: pass" in str(timeout)
     compile_error = pickle.loads(pickle.dumps(ScriptCompileError("Line 1: bad", "x = (", 1)))
@@ -137,7 +138,8 @@ def test_compile_check():
     assert compile_check("total = 0\nfor i in items:\n    total += i", "exec") == []
     assert compile_check("x = 1", "eval")  # a statement is no expression
     assert compile_check("amount >", "eval")[0].startswith("Line 1: SyntaxError")
-    assert compile_check("import os", "exec") == ["Line 1: import statements are not allowed; use the provided helpers."]
+    assert compile_check("import os", "exec") == [
+        "Line 1: import statements are not allowed; use the provided helpers."]
     assert compile_check("", "eval") == ["Line 1: empty expression"]
     assert compile_check("   \n", "exec") == []
     # XML text often comes indented and on its own line
@@ -229,8 +231,6 @@ def test_datetime_arithmetic_and_now(env):
 
 
 def test_default_clock_is_regflows_clock():
-    from engine.runtime import clock
-
     env = RestrictedEnvironment()
     with clock.frozen(FIXED_NOW):
         assert env.evaluate("now()", {}) == FIXED_NOW
@@ -445,8 +445,6 @@ def test_bounded_helpers_run_without_the_tracer():
     """A helper registered as bounded (it limits its own work) is called like a C builtin; the tracer still
     comes for any other helper, a helper handed on as a value, a loop, or a constructor helper that takes a
     bounded one's name."""
-    from engine.runtime.scripting import register_helper, unregister_helper
-
     def days_after(n):
         if n > 100:
             raise ValueError("at most 100 days")
@@ -474,8 +472,6 @@ def test_bounded_helpers_run_without_the_tracer():
 
 
 def test_calendar_helpers_are_bounded():
-    from engine.supervision import calendar
-
     calendar.register_script_helpers()
     env = RestrictedEnvironment()
     for expression in ("workdays(5)", "calendar_days(30)", "legal_days(15)", "deadline_info(3)",

@@ -2,6 +2,11 @@
 writes, see tests/conftest.py; this shows the check is on and catches a difference)."""
 from __future__ import annotations
 
+import enum
+import math
+from collections import OrderedDict, namedtuple
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from engine.runtime import serializer
@@ -41,10 +46,6 @@ def _state_with(runtime, db, values: dict):
 def test_state_encoding_writes_what_spiffworkflow_writes(runtime, db, people):
     """States are encoded by orjson; what is read back is what SpiffWorkflow's own encoder gives (the
     cross-check compares the two for this state too), the odd types included."""
-    import enum
-    from collections import OrderedDict, namedtuple
-    from datetime import datetime, timedelta, timezone
-
     class Level(enum.IntEnum):
         HIGH = 3
 
@@ -89,10 +90,8 @@ def test_state_encoding_cross_check_catches_a_difference(runtime, db, people, mo
 
 def test_states_written_by_the_standard_encoder_still_load(runtime, db, people, monkeypatch):
     """States stored before (ASCII-escaped, NaN as the standard library writes it) load as they did."""
-    import math
-
     wf = _state_with(runtime, db, {"name": "食品", "score": float("nan")})
-    inner = runtime.serializer._inner
+    inner = runtime.serializer.spiff_serializer
     old = inner.serialize_json(wf)
     assert "\\u98df" in old and "NaN" in old
     data = runtime.serializer.loads(old).task_tree.data

@@ -4,15 +4,21 @@ changes and the same log records."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import uuid
 
 import pytest
+from SpiffWorkflow import task as spiff_task
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 from sqlalchemy import select
 
 from engine.runtime import spiff_speedups
 from engine.runtime.models import ProcessDefinition, ProcessInstance
 from engine.runtime.serializer import RegflowWorkflow
-from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-from SpiffWorkflow.util.task import TaskIterator, TaskState
 from tests.conftest import deploy_files
 
 MASKS = [TaskState.ANY_MASK, TaskState.READY, TaskState.WAITING, TaskState.COMPLETED, TaskState.FUTURE,
@@ -128,8 +134,6 @@ def test_state_changes_and_their_log_records_are_spiffworkflows(db, runtime, peo
 
 def test_nothing_is_built_for_a_silent_logger(monkeypatch, db, runtime, people):
     """With spiff.task quiet (the default), a state change builds no log extras at all."""
-    from SpiffWorkflow.task import Task
-
     calls = []
     original = Task.collect_log_extras
     monkeypatch.setattr(Task, "collect_log_extras", lambda self, dct=None: calls.append(1) or original(self, dct))
@@ -178,9 +182,6 @@ def test_data_inheritance_is_spiffworkflows(db, runtime, people):
     """A task without data takes its parent's values as SpiffWorkflow's merge gives them (mutable values
     copied, not shared); a task with data goes through the merge itself. The whole supervision process,
     with and without the replacement, ends with the same data in every task."""
-    from SpiffWorkflow.task import Task
-    from SpiffWorkflow.util.deep_merge import DeepMerge
-
     parent_data = {"n": 1, "s": "检查", "items": [1, [2]], "team": {"leader": "a", "members": ["a", "b"]},
                    "tags": {"x"}, "none": None}
     parent = object.__new__(Task)
@@ -191,7 +192,7 @@ def test_data_inheritance_is_spiffworkflows(db, runtime, people):
             t.data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in existing.items()}
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(Task, "parent", property(lambda self: parent))  # a property reading the workflow
-            spiff_speedups._inherit_data(fast)
+            spiff_speedups.inherit_data(fast)
         slow.data = DeepMerge.merge(slow.data, parent_data)
         assert fast.data == slow.data
         for key in ("items", "team", "tags"):
@@ -214,33 +215,27 @@ def test_data_inheritance_is_spiffworkflows(db, runtime, people):
 
 
 def test_task_ids_are_version_4_uuids_never_repeated_across_threads_or_forks():
-    import os
-    import threading
-    import uuid
-
-    from SpiffWorkflow import task as spiff_task
-
-    assert spiff_task.uuid4 is spiff_speedups._uuid4  # what Task.__init__ calls
-    ids = [spiff_speedups._uuid4() for _ in range(1000)]  # several refills of the buffer
+    assert spiff_task.uuid4 is spiff_speedups.uuid4  # what Task.__init__ calls
+    ids = [spiff_speedups.uuid4() for _ in range(1000)]  # several refills of the buffer
     assert len(set(ids)) == 1000
     for u in ids[:50]:
         assert type(u) is uuid.UUID and u.version == 4 and u.variant == uuid.RFC_4122
         assert u == uuid.UUID(str(u)) and hash(u) == hash(uuid.UUID(str(u)))
     other: list = []
-    worker = threading.Thread(target=lambda: other.extend(spiff_speedups._uuid4() for _ in range(300)))
+    worker = threading.Thread(target=lambda: other.extend(spiff_speedups.uuid4() for _ in range(300)))
     worker.start()
     worker.join()
     assert not set(other) & set(ids)
-    spiff_speedups._uuid4()  # the parent's buffer now holds unused bytes a child inherits
+    spiff_speedups.uuid4()  # the parent's buffer now holds unused bytes a child inherits
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child reports its next id and leaves at once
-        os.write(write, str(spiff_speedups._uuid4()).encode())
+        os.write(write, str(spiff_speedups.uuid4()).encode())
         os._exit(0)
     os.close(write)
     child = uuid.UUID(os.read(read, 100).decode())
     os.waitpid(pid, 0)
     os.close(read)
-    assert child != spiff_speedups._uuid4()
+    assert child != spiff_speedups.uuid4()
     with spiff_speedups.disabled():
         assert spiff_task.uuid4 is uuid.uuid4

@@ -4,14 +4,15 @@ when it ends, whether it ends well or not."""
 from __future__ import annotations
 
 import gc
+import logging
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from engine.errors import InvalidInput
 from engine.runtime import audit
 from engine.runtime import runtime as runtime_module
-from engine.runtime.models import AuditEvent, HumanTask, HumanTaskCandidate, ProcessInstance
+from engine.runtime.models import AuditEvent, HumanTask, HumanTaskCandidate, Job, ProcessInstance
 from tests.conftest import deploy_files
 
 DATA = {"amount": 2, "requested_by": "alice"}
@@ -75,15 +76,14 @@ def _savepoints(db):
 
 
 def test_optimistic_batch_has_one_savepoint_for_all_service_calls(db, runtime, people):
-    from sqlalchemy import event, text
-
     deploy_files(runtime, db, "record_at_start.bpmn")
     seen, on = _savepoints(db)
     with db.tx() as s:
         conn = s.connection()
         event.listen(conn, "before_cursor_execute", on)
         try:
-            out = runtime.start_many(s, "record_at_start", [{"data": {"label": f"l{i}", "mode": "ok"}} for i in range(4)])
+            out = runtime.start_many(s, "record_at_start",
+                                     [{"data": {"label": f"l{i}", "mode": "ok"}} for i in range(4)])
         finally:
             event.remove(conn, "before_cursor_execute", on)
     assert len(seen) == 1 and all(o.failure is None for o in out)
@@ -94,12 +94,6 @@ def test_optimistic_batch_has_one_savepoint_for_all_service_calls(db, runtime, p
 def test_failing_call_replays_the_batch_carefully(db, runtime, people, caplog):
     """One call fails in an optimistic batch: the batch goes back to its savepoint and runs again with a
     savepoint per call, so the failure stays with its own instance and the others' writes stand."""
-    import logging
-
-    from sqlalchemy import text
-
-    from engine.runtime.models import Job
-
     deploy_files(runtime, db, "record_at_start.bpmn")
     modes = ["ok", "fail", "ok"]
     with caplog.at_level(logging.INFO, logger="engine.runtime.runtime"), db.tx() as s:

@@ -9,6 +9,7 @@ import pytest
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
+import engine.runtime.validation as validation
 from engine.runtime.scripting import RestrictedScriptEngine
 from engine.runtime.validation import ExpressionIssue, validate_expressions
 
@@ -53,8 +54,6 @@ def test_valid_files_have_no_issues():
 
 
 def test_every_kind_of_expression_is_checked(monkeypatch):
-    import engine.runtime.validation as validation
-
     checked = []
     original = validation.compile_check
 

@@ -1,6 +1,7 @@
 """``regflow worker`` (APScheduler polling) fires a timer on the wall clock; two workers never fire one job twice."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -50,7 +51,6 @@ def test_two_workers_fire_each_job_once(runtime, db, people):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=180) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
-    import json
     fired = [json.loads(o[0])["timers_fired"] for o in outs]
     assert sum(fired) == 12
     with db.tx() as s:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from engine.db import Base, get_engine, session_factory, transaction
+from scoring import registry, service
 from scoring.generator import WorldParams, generate
+from scoring.models import Entity, ModelVersion
 from scoring.train import train_synthetic
 
 #: Test world: smaller registry, but more of each campaign is drawn and more of the draw is random, so the
@@ -25,9 +28,6 @@ def trained():
 @pytest.fixture()
 def db(tmp_path):
     """A session factory on a fresh SQLite file with the scoring tables."""
-    from engine.db import Base, get_engine, session_factory
-    from scoring.models import Entity, ModelVersion
-
     url = f"sqlite:///{tmp_path / 'scoring.db'}"
     Base.metadata.create_all(get_engine(url), tables=[ModelVersion.__table__, Entity.__table__])
     yield session_factory(url)
@@ -37,9 +37,6 @@ def db(tmp_path):
 @pytest.fixture()
 def loaded_db(db, trained):
     """The trained model stored and active, and the first 3,000 entities of its region loaded."""
-    from engine.db import transaction
-    from scoring import registry, service
-
     result, region = trained
     frame = {k: v[:3000] for k, v in region.entities.items()}
     with transaction(db) as s:

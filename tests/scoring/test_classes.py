@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from scoring.classes import (ClassConfig, Override, apply_overrides, assign, fit_cutoffs, load_class_config,
-                             shares)
+from scoring.classes import ClassConfig, Override, apply_overrides, assign, fit_cutoffs, load_class_config, shares
 from scoring.errors import ScoringError
 
 

@@ -4,14 +4,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from engine.db import Base, get_engine
 from scoring.cli import model_group, score_cmd
+from scoring.models import Entity, ModelVersion
 
 
 @pytest.fixture()
 def cli(tmp_path, monkeypatch):
-    from engine.db import Base, get_engine
-    from scoring.models import Entity, ModelVersion
-
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("REGFLOW_DATABASE_URL", url)
     Base.metadata.create_all(get_engine(url), tables=[ModelVersion.__table__, Entity.__table__])

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
+from engine import txcache
 from engine.db import transaction
 from scoring import registry, service
 from scoring.errors import EntityNotFound, InvalidFactors, NoActiveModel
@@ -117,8 +118,6 @@ def test_retrain_from_outcomes(loaded_db, trained):
 def test_prefetched_scores_equal_scoring_one_by_one(loaded_db):
     """A campaign launch scores its entities in one matrix; each instance's risk.score then takes the result
     made for exactly its inputs, and it is the result scoring that entity alone gives."""
-    from engine import txcache
-
     with transaction(loaded_db) as s:
         ids = list(s.scalars(select(Entity.id).order_by(Entity.id).limit(400)))
         alone = [service.score_entity(s, i, record=False) for i in ids]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
+from scoring.features import frame_to_matrix
 from scoring.train import evaluate, precision_at_k, time_split, wilson_interval
 
 
@@ -49,7 +50,6 @@ def test_tables_reproduce_the_pipeline(trained):
     if model.tables is None:
         pytest.skip("non-additive model chosen")
     assert model.table_max_error < 1e-3
-    from scoring.features import frame_to_matrix
     X, _, _ = frame_to_matrix(trained[1].entities, strict=False)
     X = X[:2000]
     assert np.allclose(model.decision(X), model.pipeline.decision_function(X), atol=1e-3)

@@ -5,22 +5,20 @@ import pytest
 from sqlalchemy import select
 
 from engine.runtime.models import AuditEvent
+from scoring import registry, service
+from scoring.generator import WorldParams
 from scoring.models import Entity
+from scoring.train import train_synthetic
 from tests.conftest import deploy_files
 
 
 @pytest.fixture(scope="module")
 def trained():
-    from scoring.generator import WorldParams
-    from scoring.train import train_synthetic
-
     return train_synthetic(30_000, seed=3, params=WorldParams(draw_rate=0.2, control_share=0.4))
 
 
 @pytest.fixture
 def scored_db(db, trained):
-    from scoring import registry, service
-
     result, region = trained
     with db.tx() as s:
         service.load_entities(s, {k: v[:400] for k, v in region.entities.items()})
@@ -70,8 +68,6 @@ def test_missing_entity_takes_the_error_boundary(runtime, scored_db):
 
 
 def test_no_active_model_is_retried_not_routed(runtime, db, trained):
-    from scoring import service
-
     _result, region = trained
     with db.tx() as s:
         service.load_entities(s, {k: v[:5] for k, v in region.entities.items()})

@@ -10,13 +10,16 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 from click.testing import CliRunner
+from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from sqlalchemy import func, select
 
+from engine.cli.calendar import calendar as calendar_group
 from engine.db import Base, dispose_engines, get_engine, session_factory, transaction
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import clock
+from engine.runtime.scripting import RestrictedEnvironment
+from engine.schema import upgrade
 from engine.supervision import calendar as cal
-from engine.supervision.calendar_cli import calendar as calendar_group
 from engine.supervision.calendar_models import CalendarDay, CalendarYear
 
 DATA = Path(__file__).parent / "data"
@@ -328,7 +331,7 @@ def test_bad_csv_names_row_and_column_and_loads_nothing(tx, tmp_path):
 def test_missing_and_unknown_files(tmp_path):
     with pytest.raises(NotFound):
         cal.parse_year_file(tmp_path / "nope.yaml")
-    with pytest.raises(cal.InvalidInput, match="unknown calendar file type"):
+    with pytest.raises(InvalidInput, match="unknown calendar file type"):
         cal.parse_year_file(_write(tmp_path, "x.txt", "year: 2027"))
 
 
@@ -359,8 +362,6 @@ def test_helpers_fail_loudly_without_a_calendar():
 
 
 def test_deadline_time_survives_copies_pickles_and_the_serializer(installed):
-    from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
-
     due = cal.workdays(1, start="2026-12-31")
     for clone in (copy.deepcopy(due), copy.copy(due), pickle.loads(pickle.dumps(due))):
         assert type(clone) is cal.DeadlineTime and clone == due
@@ -380,8 +381,6 @@ def test_deadline_time_survives_copies_pickles_and_the_serializer(installed):
 
 
 def test_helpers_in_the_restricted_script_environment(installed):
-    from engine.runtime.scripting import RestrictedEnvironment
-
     env = RestrictedEnvironment(helpers=cal.HELPERS)
     assert env.evaluate("workdays(3, '2026-02-12').day", {}) == 24
     assert env.evaluate("workdays(5, start).provisional", {"start": "2026-12-28"}) is True
@@ -392,8 +391,6 @@ def test_helpers_in_the_restricted_script_environment(installed):
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     """The CLI on a fully migrated database (``calendar load`` also reschedules the engine's timers)."""
-    from engine.schema import upgrade
-
     db_url = f"sqlite:///{tmp_path / 'cli.db'}"
     upgrade(db_url)
     monkeypatch.setenv("REGFLOW_DATABASE_URL", db_url)

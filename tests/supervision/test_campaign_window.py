@@ -1,24 +1,28 @@
 """The campaign process launches its inspections when the inspection window opens, so that two departments'
-campaigns drawn before then become one joint check through the real processes (DOMAIN.md §2 step 5, §6):
+campaigns drawn before then become one joint check through the real processes:
 the lead campaign's (lowest id) inspection carries both campaigns' items on one merged checklist, the other
 campaign's instance for that entity waits for the lead's published result instead of visiting again."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select
 
 from engine.runtime import clock
+from engine.runtime.audit import instance_chain, verify
 from engine.runtime.models import AuditEvent, HumanTask, Job, ProcessInstance
 from engine.runtime.worker import run_due
 from engine.supervision import calendar as cal
+from engine.supervision import draw as drawing
 from engine.supervision.campaign_models import Campaign
 from engine.supervision.draw import drawn_rows
+from engine.supervision.inspection import close_campaign, joint_visit_status
+from engine.supervision.loop_models import Publication
 from engine.supervision.registries import open_assignment_counts
 from engine.supervision.registry_models import TeamAssignment
 from scoring.models import Entity
-from tests.supervision.test_inspection_process import T0, env, task_data  # noqa: F401
+from tests.supervision.test_inspection_process import T0, task_data
 
 SH = cal.SHANGHAI
 PUBLIC_VALUE = "07 13 21 28 33 + 09"
@@ -71,10 +75,12 @@ def _two_campaigns(runtime, db) -> tuple[int, int]:
     with db.tx() as s:
         district = s.scalar(select(Entity.district).group_by(Entity.district)
                             .having(func.count() >= 3).order_by(func.count(), Entity.district).limit(1))
-    amr = _run_campaign_to_draw(runtime, db, "AMR-W", _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
-                                                            district, AMR_OPENS, date(2026, 5, 31)))
-    price = _run_campaign_to_draw(runtime, db, "PRICE-W", _plan("价格抽查", "price", ("PRICE-01", "明码标价检查", "on_site"),
-                                                                district, PRICE_OPENS, date(2026, 6, 30)))
+    amr = _run_campaign_to_draw(runtime, db, "AMR-W",
+                                _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
+                                      district, AMR_OPENS, date(2026, 5, 31)))
+    price = _run_campaign_to_draw(runtime, db, "PRICE-W",
+                                  _plan("价格抽查", "price", ("PRICE-01", "明码标价检查", "on_site"),
+                                        district, PRICE_OPENS, date(2026, 6, 30)))
     return amr, price
 
 
@@ -140,8 +146,6 @@ def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
     """The entity ceases to exist while the joint visit is pending: the lead campaign's inspection catches
     ``entity_deregistered`` (only it subscribes: the joining instance waits on a timer) and publishes the
     result for the reason; the joining instance's next daily check finds that result and ends."""
-    from engine.supervision.loop_models import Publication
-
     runtime, db = env
     lead, joining = _both_windows_open(runtime, db)
     uscc = sorted(set(lead) & set(joining))[0]
@@ -166,8 +170,6 @@ def test_joining_instance_ends_when_the_lead_closes_a_deregistered_entity(env):
 
 
 def runtime_audit_ok(db, iid: int) -> bool:
-    from engine.runtime.audit import instance_chain, verify
-
     with db.tx() as s:
         return verify(s, instance_chain(iid)).ok
 
@@ -256,8 +258,9 @@ def test_window_already_open_launches_at_once(env):
     with db.tx() as s:
         district = s.scalar(select(Entity.district).group_by(Entity.district)
                             .having(func.count() >= 3).order_by(func.count(), Entity.district).limit(1))
-    iid = _run_campaign_to_draw(runtime, db, "AMR-NOW", _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
-                                                              district, T0.date(), date(2026, 5, 31)))
+    iid = _run_campaign_to_draw(runtime, db, "AMR-NOW",
+                                _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
+                                      district, T0.date(), date(2026, 5, 31)))
     assert _children(db, iid)  # launched in the approver's step, no wait
     with db.tx() as s:
         assert s.scalars(select(Job.due_at).where(Job.instance_id == iid, Job.kind == "timer")).all() == [
@@ -268,9 +271,6 @@ def test_a_lead_campaign_run_outside_the_process_ends_the_wait_when_it_closes(en
     """A lead campaign created and run from the CLI publishes no plan from a process instance, so nothing tells
     which inspection is its visit: the joining instance keeps waiting while the campaign runs, and visits
     itself once the campaign is closed without a result for the entity."""
-    from engine.supervision import draw as drawing
-    from engine.supervision.inspection import close_campaign, joint_visit_status
-
     _runtime, db = env
     uscc = "91410105341672112H"
     with db.tx() as s:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from engine.config import load_settings
+from engine.demo import load_demo, start_demo_campaigns
 from engine.runtime import audit, clock
 from engine.runtime.models import HumanTask, ProcessInstance
 from engine.supervision import calendar as cal
@@ -15,8 +17,6 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=cal.SHANGHAI)
 
 
 def test_demo_campaigns_give_officers_real_tasks_once(db, runtime):
-    from engine.config import load_settings
-    from engine.demo import load_demo, start_demo_campaigns
 
     settings = load_settings(database_url=db.url)
     with clock.frozen(T0):

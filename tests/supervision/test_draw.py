@@ -1,8 +1,11 @@
-"""The stratified verifiable draw (engine/supervision/draw.py): quotas, control stratum, capacity, replay,
+"""The stratified verifiable draw (engine/supervision/draw/): quotas, control stratum, capacity, replay,
 verification, exclusions, joint checks, service operators, CLI and migration."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+import sqlite3
 import zlib
 from datetime import date, datetime, timezone
 from fractions import Fraction
@@ -10,17 +13,26 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
+import engine.service_tasks.draw  # noqa: F401  (registers campaign.*)
+from engine.cli.draw import draw as draw_group
+from engine.errors import Conflict, InvalidInput
+from engine.runtime.models import Deployment, ProcessDefinition, ProcessInstance
+from engine.runtime.services import ServiceContext
+from engine.runtime.services import registry as ops
 from engine.supervision import draw as d
 from engine.supervision.campaign_models import Campaign, CampaignExclusion, CampaignPopulation, DrawResult
+from engine.supervision.draw import eligibility
+from engine.supervision.draw.rawsql import insert_raw
+from engine.supervision.registry_models import CheckItem, Department
+from scoring.models import Entity
+from scoring.uscc import generate_usccs
 
 NOW = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
 
 
 def usccs(n: int, seed: int = 0, district: str = "350102") -> list[str]:
-    from scoring.uscc import generate_usccs
-
     rng = np.random.default_rng(seed)
     return generate_usccs(rng, np.full(n, district), np.full(n, "1")).tolist()
 
@@ -39,20 +51,18 @@ def test_population_list_and_seed_are_byte_exact():
     seed = d.compute_seed("FZ-2026-01", pop.sha256, "03 11 19 24 27 30 + 07")
     assert seed == hashlib.sha256(f"regflow-draw/1\nFZ-2026-01\n{pop.sha256}\n03 11 19 24 27 30 + 07".encode()).digest()
     out = d.draw_population(pop, "FZ-2026-01", "03 11 19 24 27 30 + 07", control_share="0")
-    import hmac
-
     for r in out.rows:
         assert r.key_hex == hmac.new(seed, r.uscc.encode(), "sha256").hexdigest()
-    with pytest.raises(d.InvalidInput, match="control characters"):
+    with pytest.raises(InvalidInput, match="control characters"):
         d.compute_seed("FZ\n2026", pop.sha256, "1")
 
 
 def test_invalid_population_is_rejected():
-    with pytest.raises(d.InvalidInput, match="duplicate USCC"):
+    with pytest.raises(InvalidInput, match="duplicate USCC"):
         d.Population.from_pairs([("91350102MA2Y00001A", "A"), ("91350102MA2Y00001A", "B")])
-    with pytest.raises(d.InvalidInput, match="class"):
+    with pytest.raises(InvalidInput, match="class"):
         d.Population.from_pairs([("91350102MA2Y00001A", "E")])
-    with pytest.raises(d.InvalidInput, match="invalid USCC"):
+    with pytest.raises(InvalidInput, match="invalid USCC"):
         d.Population.from_pairs([("9135,0102", "A")])
 
 
@@ -167,10 +177,6 @@ def test_population_order_is_bytewise_for_any_length():
 
 # ------------------------------------------------------------------------------------------- database
 def add_entities(s, codes, classes, *, status=None, industry="F", district="350102", start_id=1):
-    from sqlalchemy import insert
-
-    from scoring.models import Entity
-
     rows = [{"id": start_id + i, "uscc": u, "name": f"企业{start_id + i}", "industry_section": industry,
              "district": district, "entity_type": "limited_company", "status": (status or {}).get(i, "active"),
              "risk_class": k} for i, (u, k) in enumerate(zip(codes, classes))]
@@ -179,8 +185,6 @@ def add_entities(s, codes, classes, *, status=None, industry="F", district="3501
 
 
 def add_items(s, *specs):
-    from engine.supervision.registry_models import CheckItem, Department
-
     for dep in sorted({sp[1] for sp in specs}):
         if s.get(Department, dep) is None:
             s.add(Department(code=dep, name=dep))
@@ -287,8 +291,6 @@ def test_verification_fails_when_the_public_value_or_one_uscc_changes(db, regist
 
 
 def test_exclusions_are_logged_with_reasons(db, registry):
-    from engine.runtime.models import Deployment, ProcessDefinition, ProcessInstance
-
     codes = registry["codes"]
     with db.tx() as s:
         earlier = make_campaign(s, "FZ-2025-02", items=["MKT-01"], start=date(2025, 9, 1), end=date(2025, 11, 30),
@@ -309,12 +311,14 @@ def test_exclusions_are_logged_with_reasons(db, registry):
                               started_by="t", started_at=NOW, updated_at=NOW))
         cid = make_campaign(s, items=["MKT-01", "FOOD-01"], jurisdiction=["350102"])
         summary = d.freeze_population(s, cid, NOW)
-        rows = {e.entity_id: e for e in s.scalars(select(CampaignExclusion).where(CampaignExclusion.campaign_id == cid))}
+        rows = {e.entity_id: e
+                for e in s.scalars(select(CampaignExclusion).where(CampaignExclusion.campaign_id == cid))}
     assert rows[4].reason == "terminal_status" and rows[4].detail == "deregistered"
     assert rows[18].reason == "terminal_status" and rows[18].detail == "revoked"
     assert rows[open_entity].reason == "open_task" and rows[open_entity].detail.startswith("open instance")
     lookback = {e for e, r in rows.items() if r.reason == "checked_in_lookback"}
-    assert lookback == earlier_drawn - {4, 18} and all(rows[e].detail == "drawn by campaign FZ-2025-02" for e in lookback)
+    assert lookback == earlier_drawn - {4, 18}
+    assert all(rows[e].detail == "drawn by campaign FZ-2025-02" for e in lookback)
     assert summary.excluded == len(rows)
     assert summary.exclusions_by_reason == {"terminal_status": 2, "open_task": 1, "checked_in_lookback": len(lookback)}
     # industry H targets of FOOD-01 add nobody here; entities of industry C and district 350203 are out of scope
@@ -327,13 +331,11 @@ def test_campaign_of_items_without_industries_covers_every_industry(db, registry
         cid = make_campaign(s, items=["MKT-02"], jurisdiction=["3501"])
         assert s.get(Campaign, cid).target_industries is None
         assert d.freeze_population(s, cid, NOW).eligible == 620 - 2  # industry C included, district 3502 not
-        with pytest.raises(d.InvalidInput, match="unknown check item"):
+        with pytest.raises(InvalidInput, match="unknown check item"):
             make_campaign(s, "X", items=["NOPE"])
 
 
 def test_draw_needs_approval_and_public_value(db, registry):
-    from engine.errors import Conflict
-
     with db.tx() as s:
         cid = make_campaign(s, approve=False)
         with pytest.raises(Conflict, match="only an approved campaign"):
@@ -384,9 +386,6 @@ def test_entity_drawn_by_two_departments_gets_one_joint_check(db, registry):
 
 
 def test_service_operators_are_idempotent(db, registry):
-    import engine.service_tasks.draw  # noqa: F401
-    from engine.runtime.services import ServiceContext, registry as ops
-
     with db.tx() as s:
         cid = make_campaign(s)
     ctx_args = dict(instance_id=1, task_guid="t", bpmn_id="draw", business_key=None, actor="system", now=NOW)
@@ -409,8 +408,6 @@ def test_service_operators_are_idempotent(db, registry):
 
 
 def test_cli_verify_and_show(db, registry, monkeypatch):
-    from engine.supervision.draw_cli import draw as draw_group
-
     monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
     with db.tx() as s:
         cid = make_campaign(s)
@@ -420,8 +417,6 @@ def test_cli_verify_and_show(db, registry, monkeypatch):
     assert ok.exit_code == 0 and ok.output.startswith("verified: campaign FZ-2026-01"), ok.output
     shown = runner.invoke(draw_group, ["show", str(cid), "--json", "--limit", "-1"])
     assert shown.exit_code == 0
-    import json
-
     doc = json.loads(shown.output)
     assert doc["status"] == "drawn" and len(doc["drawn"]) == doc["draw"]["total"]
     with db.tx() as s:
@@ -439,12 +434,10 @@ def _scope_set(scope) -> set:
 
 def test_in_scope_columns_match_the_registry(db, registry):
     """The column-wise read of the registry (SQLite: one aggregate row) is the registry, row by row."""
-    from scoring.models import Entity
-
     with db.tx() as s:
         cid = make_campaign(s, jurisdiction=["3501"])
         c = s.get(Campaign, cid)
-        scope = d._in_scope(s, c)
+        scope = eligibility.in_scope(s, c)
         expected = {(e.id, e.uscc, (e.risk_class or "-").encode(),
                      d.TERMINAL_STATUSES.index(e.status) if e.status in d.TERMINAL_STATUSES else -1)
                     for e in s.scalars(select(Entity).where(Entity.district.startswith("3501"),
@@ -456,10 +449,6 @@ def test_in_scope_columns_match_the_registry(db, registry):
 def test_odd_uscc_and_sqlite_length_limit_fall_back_to_rows(db, registry, monkeypatch):
     """SQLite reads the registry as packed columns; a USCC that is not 18 characters, or a column over SQLite's
     string limit, makes it read row by row instead, with the same population and the same exclusions."""
-    import sqlite3
-
-    from scoring.models import Entity
-
     with db.tx() as s:
         add_entities(s, ["ABC123"], [None], start_id=1001)
         cid = make_campaign(s)
@@ -473,16 +462,16 @@ def test_odd_uscc_and_sqlite_length_limit_fall_back_to_rows(db, registry, monkey
         packed_id = make_campaign(s, "FZ-2026-02")
         rows_id = make_campaign(s, "FZ-2026-03")
         t = Entity.__table__
-        assert d._in_scope_packed(s, t, []) is not None
+        assert eligibility.in_scope_packed(s, t, []) is not None
         raw = s.connection().connection.driver_connection
         old = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
         try:
-            assert d._in_scope_packed(s, t, []) is None
+            assert eligibility.in_scope_packed(s, t, []) is None
         finally:
             raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, old)
         packed = d.freeze_population(s, packed_id, NOW)
         with monkeypatch.context() as m:
-            m.setattr(d, "_in_scope_packed", lambda *a: None)
+            m.setattr(eligibility, "in_scope_packed", lambda *a: None)
             by_rows = d.freeze_population(s, rows_id, NOW)
         logged = {c: s.execute(select(CampaignExclusion.entity_id, CampaignExclusion.uscc, CampaignExclusion.reason,
                                       CampaignExclusion.detail).where(CampaignExclusion.campaign_id == c)
@@ -499,9 +488,9 @@ def test_exclusion_rows_are_written_in_batches(db, registry):
         cid = make_campaign(s, approve=False)
         rows = [(cid, i + 1, registry["codes"][i], "open_task", f"open instance {i}" if i % 3 else None)
                 for i in range(640)]
-        d._insert_raw(s, CampaignExclusion.__table__, d.EXCLUSION_COLUMNS, rows)
+        insert_raw(s, CampaignExclusion.__table__, d.EXCLUSION_COLUMNS, rows)
     with db.tx() as s:
-        got = sorted(s.execute(select(CampaignExclusion.campaign_id, CampaignExclusion.entity_id, CampaignExclusion.uscc,
-                                      CampaignExclusion.reason, CampaignExclusion.detail)
+        got = sorted(s.execute(select(CampaignExclusion.campaign_id, CampaignExclusion.entity_id,
+                                      CampaignExclusion.uscc, CampaignExclusion.reason, CampaignExclusion.detail)
                                .where(CampaignExclusion.campaign_id == cid)).all())
     assert [tuple(r) for r in got] == rows

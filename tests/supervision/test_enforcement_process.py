@@ -9,8 +9,16 @@ from sqlalchemy import select
 
 from engine.supervision import calendar as cal
 from engine.supervision.loop_models import Publication
-from tests.supervision.test_rectification_process import (  # noqa: F401  (fixture)
-    SH, USCC, closed, decision, filed, investigated, lead_verified, loop, served)
+from tests.supervision.test_rectification_process import (
+    SH,
+    USCC,
+    closed,
+    decision,
+    filed,
+    investigated,
+    lead_verified,
+    served,
+)
 
 T1 = datetime(2026, 3, 2, 10, 0, tzinfo=SH)  # Monday
 

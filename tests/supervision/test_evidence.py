@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
 
-from engine.runtime.models import Evidence
+from engine.cli.evidence import evidence as evidence_group
+from engine.runtime import audit, history
+from engine.runtime.models import AuditEvent, Evidence, HumanTask
 from engine.supervision import evidence
-from forms.validate import evidence_ref
+from forms.coerce import evidence_ref
 from tests.supervision.test_inbox_service import deploy_task_processes, start_task
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -110,11 +116,6 @@ def test_check_type_names_what_was_found():
 def test_attached_evidence_is_recorded_in_the_instance_hash_chain(runtime, db, tmp_path, task):
     """The audit log vouches for the file: its name and SHA-256 are an event of the instance's chain; editing
     that event (to cover a swapped file) breaks the chain."""
-    from sqlalchemy import update
-
-    from engine.runtime import audit, history
-    from engine.runtime.models import AuditEvent, HumanTask
-
     task_id, instance_id = task
     with db.tx() as s:
         ht = s.get(HumanTask, task_id)
@@ -137,8 +138,6 @@ def test_attached_evidence_is_recorded_in_the_instance_hash_chain(runtime, db, t
 
 
 def test_refused_attachment_records_nothing(runtime, db, tmp_path, task):
-    from engine.runtime import history
-
     task_id, instance_id = task
     with db.tx() as s:
         before = len(history.events_of(s, instance_id))
@@ -168,9 +167,6 @@ def test_verify_files_finds_missing_and_altered_files(db, tmp_path, task):
 
 
 def test_sweep_removes_only_old_unreferenced_files(db, tmp_path, task):
-    import os
-    from datetime import datetime, timedelta, timezone
-
     up = tmp_path / "up"
     kept = _store(db, tmp_path, task, "a.pdf", PDF)
     # a file whose transaction rolled back: stored on disk, no row
@@ -203,22 +199,17 @@ def test_sweep_removes_only_old_unreferenced_files(db, tmp_path, task):
 
 
 def test_evidence_cli(db, tmp_path, task, monkeypatch):
-    import json as _json
-
-    from click.testing import CliRunner
-
-    from engine.supervision.evidence_cli import evidence as evidence_group
 
     monkeypatch.setenv("REGFLOW_DATABASE_URL", db.url)
     up = tmp_path / "up"
     stored = _store(db, tmp_path, task, "a.pdf", PDF)
     run = CliRunner().invoke
     r = run(evidence_group, ["verify", "--upload-dir", str(up), "--json"])
-    assert r.exit_code == 0 and _json.loads(r.output)["checked"] == 1
+    assert r.exit_code == 0 and json.loads(r.output)["checked"] == 1
     evidence.blob_path(up, stored["sha256"]).write_bytes(PDF + b"x")
     r = run(evidence_group, ["verify", "--upload-dir", str(up)])
     assert r.exit_code == 1 and "altered: evidence" in r.output and "a.pdf" in r.output
     r = run(evidence_group, ["sweep", "--upload-dir", str(up), "--older-than-hours", "-1"])
     assert r.exit_code == 2 and "--older-than-hours" in r.output
     r = run(evidence_group, ["sweep", "--upload-dir", str(up), "--json"])
-    assert r.exit_code == 0 and _json.loads(r.output)["removed"] == []
+    assert r.exit_code == 0 and json.loads(r.output)["removed"] == []

@@ -3,26 +3,36 @@ shown (mine, my groups' unclaimed ones, never those claimed by others), filters,
 the capped count."""
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy import text as sql
 
+from engine.bootstrap import form_hasher
 from engine.runtime import clock
 from engine.runtime.deploy import deploy
+from engine.runtime.models import HumanTask, HumanTaskCandidate
 from engine.supervision import inbox
 from engine.supervision.inbox import TaskQuery, Viewer, list_tasks
+from scoring.models import Entity
 
 OFFICERS = frozenset({"officers"})
 
 
-def task_bpmn(process_id: str, *, groups: str = "officers", priority: int = 50, form_id: str | None = None) -> str:
-    """One user task for ``groups`` with a due date from the start data (``due``: ISO time/duration or None)."""
+def task_bpmn(process_id: str, *, groups: str = "officers", priority: int = 50, form_id: str | None = None,
+              starters: str = "officers,supervisors") -> str:
+    """One user task for ``groups`` with a due date from the start data (``due``: ISO time/duration or None),
+    startable by the groups ``starters`` (empty: only by the engine)."""
     form = f'<spiffworkflow:property name="formId" value="{form_id}"/>' if form_id else ""
+    startable = f'<spiffworkflow:property name="startableBy" value="{starters}"/>' if starters else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
                   xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
                   id="Definitions_{process_id}" targetNamespace="http://regflow.example/test">
   <bpmn:process id="{process_id}" name="{process_id}" isExecutable="true">
+    <bpmn:extensionElements><spiffworkflow:properties>{startable}</spiffworkflow:properties></bpmn:extensionElements>
     <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
     <bpmn:userTask id="work" name="Work on {process_id}">
@@ -43,15 +53,11 @@ def task_bpmn(process_id: str, *, groups: str = "officers", priority: int = 50, 
 
 def deploy_task_processes(runtime, session, *specs: tuple) -> None:
     """``specs``: (process_id, kwargs of task_bpmn)."""
-    from engine.bootstrap import form_hasher
-
     files = {f"{pid}.bpmn": task_bpmn(pid, **kw) for pid, kw in specs}
     deploy(runtime, session, files, "designer", form_hash=form_hasher(runtime.settings))
 
 
 def add_entity(session, uscc: str, name: str, district: str):
-    from scoring.models import Entity
-
     e = Entity(uscc=uscc, name=name, industry_section="F", district=district, entity_type="company")
     session.add(e)
     session.flush()
@@ -60,10 +66,6 @@ def add_entity(session, uscc: str, name: str, district: str):
 
 def start_task(runtime, session, process_id: str, *, key: str | None = None, due=None, parent: int | None = None):
     """Start one instance; returns its open human task."""
-    from sqlalchemy import select
-
-    from engine.runtime.models import HumanTask
-
     due_text = due.isoformat() if hasattr(due, "isoformat") else due
     out = runtime.start(session, process_id, business_key=key, data={"due": due_text}, parent_instance_id=parent)
     return session.scalars(select(HumanTask).where(HumanTask.instance_id == out.instance.id)).one()
@@ -157,8 +159,6 @@ def test_filters(db, world):
 
 
 def world_parent(db, task_id: int) -> int:
-    from engine.runtime.models import HumanTask
-
     with db.tx() as s:
         return s.get(HumanTask, task_id).instance_id
 
@@ -191,10 +191,6 @@ def test_colleagues_share_a_group(db, world):
 # ----------------------------------------------------------------------- indexes behind search and jurisdiction
 def _by_scan(s, text: str, jurisdiction: tuple[str, ...] = ()) -> list[str]:
     """What the entity search answered before the bigram index: a LIKE over the entity table."""
-    from sqlalchemy import select
-
-    from scoring.models import Entity
-
     q = select(Entity.uscc).where(Entity.name.contains(text, autoescape=True)).order_by(Entity.id)
     if jurisdiction:
         q = q.where(Entity.district.in_(jurisdiction))
@@ -225,10 +221,6 @@ def _check_searches(s, districts=((), ("410102",), ("410103", "410104"))):
 def test_entity_name_search_through_bigrams_answers_as_the_scan(db):
     """Case, LIKE wildcards, quotes, punctuation, spaces, one character, and texts longer than any name:
     the same USCCs as ``name LIKE '%text%'`` (each database's own LIKE) — also after renames and deletes."""
-    from sqlalchemy import delete, text as sql, update
-
-    from scoring.models import Entity
-
     with db.tx() as s:
         for uscc, name in NAMES.items():
             add_entity(s, uscc, name, f"41010{uscc[7]}")
@@ -248,22 +240,13 @@ def test_entity_name_search_through_bigrams_answers_as_the_scan(db):
 
 
 def _candidate_districts(s, task_id: int) -> set:
-    from sqlalchemy import select
-
-    from engine.runtime.models import HumanTaskCandidate as C
-
-    return set(s.scalars(select(C.district).where(C.task_id == task_id)))
+    return set(s.scalars(select(HumanTaskCandidate.district).where(HumanTaskCandidate.task_id == task_id)))
 
 
 def test_queue_rows_carry_the_district_of_their_entity(runtime, db, people):
     """The database keeps ``human_task_candidate.district`` equal to the entity's district: when the task is
     created, when its entity is registered later, moves, changes its USCC or is deleted, and when the task's
     business key changes."""
-    from sqlalchemy import delete, update
-
-    from engine.runtime.models import HumanTask
-    from scoring.models import Entity
-
     uscc_c = "91410104MA0000003C"
     with db.tx() as s:
         deploy_task_processes(runtime, s, ("inbox_two", {"groups": "officers,supervisors"}))
@@ -320,13 +303,6 @@ def queues(runtime, db, people):
     entity, or with a key no entity has; due dates on whole hours (ties), some none; every fifth claimed.
     Returns the open tasks as (id, key, assignee, due, groups, priority, created) and each USCC's
     (district, name)."""
-    import random
-
-    from sqlalchemy import select
-
-    from engine.runtime.models import HumanTask
-    from scoring.models import Entity
-
     rnd = random.Random(7)
     now = clock.now()
     districts = ["410102", "410103", "410104"]
@@ -336,7 +312,8 @@ def queues(runtime, db, people):
         keys = []
         for i in range(6):
             keys.append(f"9141010{i}MA0000{i:03d}X")
-            add_entity(s, keys[-1], ["郑州达食商贸有限公司", "郑州市达食品店", "新郑食达有限公司"][i % 3], districts[i % 3])
+            add_entity(s, keys[-1], ["郑州达食商贸有限公司", "郑州市达食品店", "新郑食达有限公司"][i % 3],
+                       districts[i % 3])
         tasks = []
         for i in range(40):
             key = rnd.choice(keys + [None, "BENCH-NOT-AN-ENTITY"])
@@ -388,7 +365,8 @@ def test_jurisdiction_default_view_pages_as_the_entity_check(db, queues):
                     every = _expected(queues, viewer, TaskQuery(scope=scope, due=due))
                     for offset in (0, 4, 8):
                         with db.tx() as s:
-                            page = list_tasks(s, viewer, TaskQuery(scope=scope, due=due, limit=4, offset=offset), now=now)
+                            page = list_tasks(s, viewer, TaskQuery(scope=scope, due=due, limit=4, offset=offset),
+                                              now=now)
                         assert _ids(page) == every[offset:offset + 4], (jurisdiction, groups, scope, due, offset)
                         assert page.total == len(every) and not page.capped
                         checked += 1

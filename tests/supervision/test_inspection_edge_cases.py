@@ -1,4 +1,4 @@
-"""DOMAIN.md §6 edge cases through ``entity_inspection`` on the real engine (SQLite and PostgreSQL):
+"""Edge cases through ``entity_inspection`` on the real engine (SQLite and PostgreSQL):
 
 * the entity ceases to exist while its inspection (or the supervisor's review of it) is open: the instance
   ends, the result code for the reason is recorded and published, the team released, the entity's
@@ -17,13 +17,11 @@ from engine.runtime import audit, clock
 from engine.runtime.models import HumanTask, Job, ProcessInstance
 from engine.runtime.worker import run_due
 from engine.supervision import draw as drawing
-from engine.supervision import hazards
-from engine.supervision import inspection
+from engine.supervision import hazards, inspection
 from engine.supervision.loop_models import Hazard, Publication
 from engine.supervision.registry_models import TeamAssignment
 from scoring.models import Entity
-from tests.supervision.test_inspection_process import (T0, entity_of_class, env, inspect,  # noqa: F401
-                                                       open_tasks, start)
+from tests.supervision.test_inspection_process import T0, entity_of_class, inspect, open_tasks, start
 from tests.supervision.test_result_codes import end_events
 
 AT = T0 + timedelta(days=2)

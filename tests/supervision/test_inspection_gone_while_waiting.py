@@ -1,4 +1,4 @@
-"""DOMAIN.md §6 through ``entity_inspection`` on the real engine (SQLite and PostgreSQL): the entity ceases to exist
+"""Edge cases through ``entity_inspection`` on the real engine (SQLite and PostgreSQL): the entity ceases to exist
 (message ``entity_deregistered``, correlated by USCC) while its inspection waits somewhere other than the
 inspection or its review —
 
@@ -22,7 +22,7 @@ from engine.runtime.worker import run_due
 from engine.supervision.loop_models import Publication
 from engine.supervision.registry_models import Inspector, TeamAssignment
 from scoring.models import Entity
-from tests.supervision.test_inspection_process import T0, env, open_tasks, start  # noqa: F401
+from tests.supervision.test_inspection_process import T0, open_tasks, start
 from tests.supervision.test_result_codes import end_events, inspected
 
 GONE_AT = T0 + timedelta(days=4)

@@ -11,11 +11,10 @@ from sqlalchemy import select, update
 
 from engine.runtime import audit, clock
 from engine.runtime.models import HumanTask, ProcessInstance
+from engine.simulation import Options, prepare_run
 from engine.supervision import calendar as cal
-from engine.supervision import inspection
 from engine.supervision.loop_models import Hazard, Publication
 from engine.supervision.registry_models import Inspector, TeamAssignment
-from engine.supervision.simulator import Options, _setup
 from scoring.models import Entity
 
 SH = cal.SHANGHAI
@@ -25,10 +24,8 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=SH)
 @pytest.fixture
 def env(db, runtime):
     with clock.frozen(T0):
-        _setup(db.url, Options(entities=300, seed=5, training_entities=3000), runtime)
-    inspection.set_runtime(runtime)
+        prepare_run(db.url, Options(entities=300, seed=5, training_entities=3000), runtime)
     yield runtime, db
-    inspection.set_runtime(None)
     cal.use_calendar(None)
 
 

@@ -9,9 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from engine.config import PROJECT_ROOT
+from engine.bootstrap import form_hasher
+from engine.config import PROJECT_ROOT, load_settings
 from engine.runtime import audit, clock
+from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import HumanTask, Job, ProcessInstance
+from engine.runtime.users import add_user
 from engine.runtime.worker import run_due
 from engine.supervision import calendar as cal
 from engine.supervision import hazards
@@ -93,11 +96,6 @@ class Loop:
 
 @pytest.fixture
 def loop(runtime, db):
-    from engine.bootstrap import form_hasher
-    from engine.config import load_settings
-    from engine.runtime.deploy import deploy, read_paths
-    from engine.runtime.users import add_user
-
     with db.tx() as s:
         cal.seed_from_chinese_calendar(s)
         for name, roles, groups in (("alice", "officer", "officers"), ("bob", "officer", "officers"),
@@ -173,8 +171,9 @@ def investigated(conclusion: str) -> dict:
 
 
 def decision(kind: str, on: date, penalties=None, fine=None) -> dict:
-    data = {"decision_type": kind, "legal_basis": "《食品安全法》第一百二十六条", "decision_number": f"决定{on.isoformat()}",
-            "decision_date": on.isoformat(), "collective_decision": False, "reasoning": "理由"}
+    data = {"decision_type": kind, "legal_basis": "《食品安全法》第一百二十六条",
+            "decision_number": f"决定{on.isoformat()}", "decision_date": on.isoformat(), "collective_decision": False,
+            "reasoning": "理由"}
     if kind == "penalty":
         data["penalties"] = penalties or ["fine"]
         if "fine" in data["penalties"]:

@@ -11,11 +11,19 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 import engine.supervision.registry_models  # noqa: F401  (until engine.schema imports it)
+from engine.cli.registries import import_group, inspectors_group, items_group
 from engine.errors import NotFound
 from engine.supervision import importer as im
 from engine.supervision import registries
-from engine.supervision.registry_models import (CheckItem, Department, Inspector, InspectorConflict, InspectorLeave,
-                                                Skill)
+from engine.supervision.registry_models import (
+    CheckItem,
+    Department,
+    Inspector,
+    InspectorConflict,
+    InspectorLeave,
+    Skill,
+)
+from forms.checklist import merge_checklist
 from scoring.models import Entity
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "supervision"
@@ -67,7 +75,6 @@ def test_demo_files_import(db):
         shop = s.scalar(select(Entity).where(Entity.uscc == "91410103542143049P"))
         assert shop.abnormal_list_ever is True and shop.penalties_3y == 1 and shop.status == "active"
         # the items feed the merged checklist as they are
-        from forms.checklist import merge_checklist
 
         docs = [registries.check_item_doc(i) for i in registries.items_for(s, ["FOOD-01", "DRUG-01"])]
         merged = merge_checklist(docs)
@@ -228,7 +235,6 @@ def test_existing_entity_is_updated_not_duplicated(demo, tmp_path):
 
 
 def test_cli_import_and_errors(demo, tmp_path, monkeypatch):
-    from engine.supervision.registries_cli import import_group, inspectors_group, items_group
 
     monkeypatch.setenv("REGFLOW_DATABASE_URL", demo.url)
     runner = CliRunner()

@@ -1,4 +1,4 @@
-"""Every result code of the inspection (DOMAIN.md §2 step 7) driven through ``entity_inspection`` on the real
+"""Every result code of the inspection driven through ``entity_inspection`` on the real
 engine, on SQLite and PostgreSQL: where each branch goes (end, rectification, enforcement case, a wait for the
 entity to publicise or to sign a registered letter), its registry consequence (abnormal list: result_C at once,
 result_B and result_6 when the wait runs out; never for a suspended entity's result_6) and the published
@@ -14,12 +14,13 @@ from sqlalchemy import select, update
 from engine.runtime import clock
 from engine.runtime.models import HumanTask, Job, MessageSubscription, ProcessInstance
 from engine.runtime.worker import run_due
+from engine.simulation import GROUP_USER, Officers
+from engine.supervision.calendar import legal_days
 from engine.supervision.inspection import RESULT_OUTCOMES
 from engine.supervision.loop_models import EnforcementCase, Hazard, Publication
 from engine.supervision.registry_models import TeamAssignment
-from engine.supervision.simulator import GROUP_USER, Officers
 from scoring.models import Entity
-from tests.supervision.test_inspection_process import T0, env, open_tasks, start, task_data  # noqa: F401
+from tests.supervision.test_inspection_process import T0, open_tasks, start, task_data
 
 SH = T0.tzinfo
 AT = T0 + timedelta(days=1)
@@ -176,7 +177,6 @@ def test_order_to_publicise_complied_or_missed(env):
     late_iid = inspected(runtime, db, misses, "result_B")
     with db.tx() as s:
         (due,) = s.scalars(select(Job.due_at).where(Job.instance_id == late_iid, Job.kind == "timer")).all()
-    from engine.supervision.calendar import legal_days
     with clock.frozen(AT):
         assert due == legal_days(10, AT.date().isoformat())
     assert due.astimezone(SH).date() >= AT.date() + timedelta(days=10)
@@ -209,16 +209,17 @@ def test_unreachable_entity_registered_letter_signed_or_unsigned(env):
     with db.tx() as s:
         (due,) = s.scalars(select(Job.due_at).where(Job.instance_id == unsigned_iid, Job.kind == "timer")).all()
         for iid in (signed_iid, unsigned_iid):
-            assert s.scalars(select(MessageSubscription.message_name)
-                             .where(MessageSubscription.instance_id == iid)).all().count("registered_letter_signed") == 1
+            names = s.scalars(select(MessageSubscription.message_name)
+                              .where(MessageSubscription.instance_id == iid)).all()
+            assert names.count("registered_letter_signed") == 1
             assert s.get(ProcessInstance, iid).status == "running"
         assert s.get(Entity, signs.id).abnormal_list is False and s.get(Entity, never.id).abnormal_list is False
         # suspended: the inspection ended at the result, nothing waits
         assert s.get(ProcessInstance, suspended_iid).status == "completed"
-        assert s.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == suspended_iid)).all() == []
+        assert s.scalars(select(MessageSubscription)
+                         .where(MessageSubscription.instance_id == suspended_iid)).all() == []
         assert s.scalars(select(Job).where(Job.instance_id == suspended_iid)).all() == []
         assert s.get(Entity, suspended.id).abnormal_list is False
-    from engine.supervision.calendar import legal_days
     with clock.frozen(AT):
         assert due == legal_days(30, AT.date().isoformat())
     assert due.astimezone(SH).date() >= AT.date() + timedelta(days=30)

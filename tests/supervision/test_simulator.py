@@ -4,8 +4,20 @@ N = 1500 with seed 3 is chosen (not 400) because at 400 entities the draw is too
 high-grade finding or a failed rectification, i.e. an enforcement case; with this seed 2 cases open."""
 from __future__ import annotations
 
-from engine.supervision.simulate_cli import SUMMARY_KEYS
-from engine.supervision.simulator import Options, simulate
+import random
+from collections import Counter
+from datetime import date
+
+from click.testing import CliRunner
+
+from engine.bootstrap import form_registry
+from engine.cli.simulate import SUMMARY_KEYS
+from engine.cli.simulate import simulate as command
+from engine.config import PROJECT_ROOT, load_settings
+from engine.simulation import Officers, Options, simulate
+from engine.supervision.inspection import RESULT_OUTCOMES, VIOLATION_CODES
+from forms.checklist import merge_checklist
+from forms.validate import engine_hook
 
 
 def test_simulate_full_loop_invariants():
@@ -30,18 +42,8 @@ def test_simulate_full_loop_invariants():
 
 
 def test_simulated_officers_draw_every_result_code_with_valid_forms():
-    """Every code the process supports occurs (DOMAIN.md §2 step 7), each with form data the
+    """Every code the process supports occurs, each with form data the
     inspection_result form accepts; violations follow the ground truth, unreachable/uncooperative lean on it."""
-    import random
-    from collections import Counter
-    from datetime import date
-
-    from engine.bootstrap import form_registry
-    from engine.config import load_settings
-    from engine.supervision.inspection import RESULT_OUTCOMES, VIOLATION_CODES
-    from engine.supervision.simulator import Officers
-    from forms.checklist import merge_checklist
-    from forms.validate import engine_hook
 
     merged = merge_checklist([
         {"code": "AR-01", "name": "年报", "department": "amr",
@@ -58,7 +60,7 @@ def test_simulated_officers_draw_every_result_code_with_valid_forms():
             form = officers.inspection(wfdata, date(2026, 3, 3))
             counts[uscc][form["result_code"]] += 1
             if counts[uscc][form["result_code"]] <= 3:  # validate a few of each code
-                assert validate("inspection_result", form, wfdata) == {}, form
+                assert validate("inspection_result", form, wfdata)[1] == {}, form
     assert set(counts["LOW"] + counts["HIGH"]) == set(RESULT_OUTCOMES)
     share = {u: sum(c[k] for k in VIOLATION_CODES) / sum(c.values()) for u, c in counts.items()}
     assert share["LOW"] < 0.05 < 0.4 < share["HIGH"] < 0.65
@@ -67,8 +69,6 @@ def test_simulated_officers_draw_every_result_code_with_valid_forms():
 
 
 def _what_if_route(tmp_path, heavy_classes: str):
-    from engine.config import PROJECT_ROOT
-
     text = (PROJECT_ROOT / "processes" / "route_by_risk.dmn").read_text(encoding="utf-8")
     assert '<text>? in ("C", "D")</text>' in text
     path = tmp_path / "route_what_if.dmn"
@@ -89,9 +89,6 @@ def test_what_if_decision_table_routes_the_run(tmp_path):
 
 
 def test_what_if_decision_files_are_checked_before_the_run(tmp_path):
-    from click.testing import CliRunner
-
-    from engine.supervision.simulate_cli import simulate as command
 
     stray = tmp_path / "other.dmn"
     stray.write_text(_what_if_route(tmp_path, '("D",)').read_text(encoding="utf-8")

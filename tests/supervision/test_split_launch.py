@@ -12,6 +12,7 @@ import pickle
 from dataclasses import replace
 
 import pytest
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select, text
 
 from engine import db as engine_db
@@ -19,11 +20,12 @@ from engine.bootstrap import build_runtime
 from engine.config import load_settings
 from engine.db import dispose_engines, session_factory, transaction
 from engine.runtime import audit, clock
+from engine.runtime import runtime as runtime_module
 from engine.runtime.models import HumanTask, ProcessInstance
 from engine.schema import upgrade
+from engine.simulation import DEFAULT_START, EVERY_CLASS, Options, campaign_plan, prepare_run
 from engine.supervision import inspection, teams
 from engine.supervision.registry_models import TeamAssignment, TeamDraw
-from engine.supervision.simulator import DEFAULT_START, EVERY_CLASS, Options, _setup, campaign_plan
 
 WANT = 160  # children: long enough to be split at the threshold below, short enough for the suite
 SPLIT_FROM = 50
@@ -35,13 +37,12 @@ def _launch(tmp_path, name: str, *, split_from: int, cap: int | None = None, mon
     url = f"sqlite:///{tmp_path / name}.db"
     upgrade(url)
     runtime = build_runtime(replace(load_settings(database_url=url), parallel_start_from=split_from))
-    inspection.set_runtime(runtime)
     if cap is not None:
         monkeypatch.setattr(inspection, "workload_cap_for", lambda *_a, **_k: cap)
     now = DEFAULT_START
     try:
         with clock.frozen(now):
-            _setup(url, Options(entities=math.ceil(WANT / 0.92) + 20, seed=5, training_entities=2000), runtime)
+            prepare_run(url, Options(entities=math.ceil(WANT / 0.92) + 20, seed=5, training_entities=2000), runtime)
         factory = session_factory(url)
         plan = campaign_plan("split launch", now, ratios=EVERY_CLASS, control_share=0, capacity=WANT,
                              lookback_months=0)
@@ -74,13 +75,10 @@ def _launch(tmp_path, name: str, *, split_from: int, cap: int | None = None, mon
                 "workload_exclusions": workload_exclusions, "chains_ok": chains_ok,
                 "paths": paths, "ids": ids}
     finally:
-        inspection.set_runtime(None)
         dispose_engines()
 
 
 def _waiting_data(wf) -> dict:
-    from SpiffWorkflow.util.task import TaskState
-
     (task,) = [t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual]
     return task.data
 
@@ -155,8 +153,6 @@ def test_a_second_process_that_dies_has_its_part_run_here(tmp_path, caplog, monk
 def test_a_long_split_batch_goes_window_by_window(tmp_path, caplog, monkeypatch, window):
     """160 children in windows of 70 (70, 70, 20: three splits) or 53 (53, 53, 53 and a last one of 1,
     started in one process)."""
-    from engine.runtime import runtime as runtime_module
-
     monkeypatch.setattr(runtime_module, "_SPLIT_WINDOW", window)
     caplog.set_level(logging.INFO, logger="engine.runtime.runtime")
     out = _launch(tmp_path, f"windows{window}", split_from=SPLIT_FROM)

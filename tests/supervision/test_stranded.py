@@ -1,15 +1,18 @@
 """An administrator terminates the process that follows a rectification order or an enforcement case
-(DOMAIN.md §6: nothing may be silently dropped): the order and the case keep their status and the hazards
+(nothing may be silently dropped): the order and the case keep their status and the hazards
 stay in the registry, each records why its process stopped, the termination's audit event lists them, and
 the hazard registry's ``stranded`` list shows them until a supervisor acts — settled ones and those of
 running processes are left alone."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from engine.cli.hazards import hazards as hazards_group
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import audit, clock
 from engine.runtime.models import AuditEvent
@@ -102,9 +105,6 @@ def test_nothing_to_strand_adds_no_cleanup_detail(runtime, db, people):
 def _stranded_for_cli(runtime, db, monkeypatch):
     """The first instance of ``_two_instances_with_problems`` terminated, the CLI pointed at ``db``:
     (invoke, the ``hazards`` group, its hazards, its order, its case)."""
-    from click.testing import CliRunner
-
-    from engine.supervision.hazards_cli import hazards as hazards_group
 
     doomed, ids, order_id, case_id = _two_instances_with_problems(runtime, db)
     with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
@@ -115,14 +115,13 @@ def _stranded_for_cli(runtime, db, monkeypatch):
 
 def test_hazards_cli(runtime, db, people, monkeypatch):
     """``regflow hazards list|overdue|stranded`` shows what the registry page shows."""
-    import json
-
     run, hazards_group, doomed, ids, order_id, case_id = _stranded_for_cli(runtime, db, monkeypatch)
 
     r = run(hazards_group, ["stranded", "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
-    assert doc["total"] == 2 and {(i["kind"], i["id"]) for i in doc["items"]} == {("order", order_id), ("case", case_id)}
+    assert doc["total"] == 2
+    assert {(i["kind"], i["id"]) for i in doc["items"]} == {("order", order_id), ("case", case_id)}
     assert all(i["reason"] == "sam: opened for the wrong entity" and i["instance_id"] == doomed for i in doc["items"])
     r = run(hazards_group, ["stranded"])
     assert r.exit_code == 0 and "2 order(s) and case(s) without a running process" in r.output
@@ -155,7 +154,7 @@ def test_supervisor_closes_a_stranded_order_and_terminates_its_case(runtime, db,
     with db.tx() as s:
         with pytest.raises(InvalidInput, match="reason is required"):
             hazards.close_stranded_order(s, order_id, reason="  ", actor="sam", now=at)
-        with pytest.raises(Conflict, match=f"followed by instance .* \\(running\\)"):
+        with pytest.raises(Conflict, match="followed by instance .* \\(running\\)"):
             hazards.close_stranded_order(s, alive_order, reason="x", actor="sam", now=at)
         with pytest.raises(NotFound):
             hazards.close_stranded_order(s, 999_999, reason="x", actor="sam", now=at)
@@ -165,7 +164,8 @@ def test_supervisor_closes_a_stranded_order_and_terminates_its_case(runtime, db,
     with clock.frozen(at), db.tx() as s:
         out = hazards.close_stranded_order(s, order_id, reason="rectified, confirmed by the district office",
                                            actor="sam", now=at)
-    assert out == {"order_id": order_id, "status": "closed_other", "reason": "rectified, confirmed by the district office",
+    assert out == {"order_id": order_id, "status": "closed_other",
+                   "reason": "rectified, confirmed by the district office",
                    "hazards_closed": ids[:1], "hazards_kept": ids[1:]}
     with db.tx() as s:
         o = s.get(RectificationOrder, order_id)
@@ -188,14 +188,13 @@ def test_supervisor_closes_a_stranded_order_and_terminates_its_case(runtime, db,
         assert dashboard.stranded(s) == (0, [])
         events = s.scalars(select(AuditEvent).where(AuditEvent.chain == audit.SYSTEM_CHAIN,
                                                     AuditEvent.kind.like("stranded_%")).order_by(AuditEvent.seq)).all()
-        assert [(e.kind, e.actor) for e in events] == [("stranded_order_closed", "sam"), ("stranded_case_terminated", "sam")]
+        assert [(e.kind, e.actor) for e in events] == [("stranded_order_closed", "sam"),
+                                                       ("stranded_case_terminated", "sam")]
         assert events[0].detail["hazards_closed"] == ids[:1] and events[1].detail["case_id"] == case_id
         assert audit.verify(s, audit.SYSTEM_CHAIN).ok
 
 
 def test_cli_closes_stranded_orders_and_cases(runtime, db, people, monkeypatch):
-    import json
-
     run, hazards_group, _doomed, ids, order_id, case_id = _stranded_for_cli(runtime, db, monkeypatch)
     r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--actor", "sam", "--json"])
     assert r.exit_code == 0, r.output

@@ -2,20 +2,32 @@
 recusal (logged), determinism, verification and the idempotent ``team.*`` service tasks."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-
+import hashlib
+import hmac
 import json
+from dataclasses import asdict
+from datetime import date, datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 import engine.service_tasks.teams  # noqa: F401  (registers team.*; until engine.service_tasks imports it)
 import engine.supervision.registry_models  # noqa: F401
 from engine.db import JsonText
+from engine.runtime.deploy import deploy, read_paths
+from engine.runtime.models import AuditEvent, Incident
 from engine.runtime.services import BpmnError, ServiceContext, registry
 from engine.supervision import registries, teams
-from engine.supervision.registry_models import (Department, Inspector, InspectorConflict, InspectorLeave, Skill,
-                                                TeamAssignment, TeamDraw)
+from engine.supervision.registry_models import (
+    Department,
+    Inspector,
+    InspectorLeave,
+    Skill,
+    TeamAssignment,
+    TeamDraw,
+)
+from engine.supervision.teams_pool import pool_doc, pool_text
 from scoring.models import Entity
 
 NOW = datetime(2026, 3, 5, 2, 0, tzinfo=timezone.utc)
@@ -29,9 +41,10 @@ class Rollback(Exception):
 
 def officer(s, code, skills=("general",), *, leader=False, region=D, cert=date(2030, 12, 31), expert=False,
             seniority=5, active=True):
-    i = Inspector(code=code, name=code, username=code.lower(), department="amr", cert_no=None if expert else f"C-{code}",
-                  cert_expires=None if expert else cert, skills=list(skills), region=region, is_expert=expert,
-                  leader_eligible=leader, seniority=seniority, active=active, updated_at=NOW)
+    i = Inspector(code=code, name=code, username=code.lower(), department="amr",
+                  cert_no=None if expert else f"C-{code}", cert_expires=None if expert else cert, skills=list(skills),
+                  region=region, is_expert=expert, leader_eligible=leader, seniority=seniority, active=active,
+                  updated_at=NOW)
     s.add(i)
     s.flush()
     return i
@@ -193,7 +206,7 @@ def test_rotation_keeps_last_team_off_the_next_visit(db):
         relaxed = form(s, e1, 4, skills=(), size=4)
         assert relaxed.rotation_relaxed
         assert s.get(TeamDraw, relaxed.draw_id).pool["rotation_relaxed"] is True
-        # the pool is recorded from pre-encoded candidate records: exactly the document _pool_doc makes, as the
+        # the pool is recorded from pre-encoded candidate records: exactly the document pool_doc makes, as the
         # text json.dumps makes of it (relaxed: the rotation-excluded join the candidates; not: they do not)
         entity = registries.get_entity(s, e1)
         seed = teams.draw_seed(4, entity.uscc, "")
@@ -201,8 +214,8 @@ def test_rotation_keeps_last_team_off_the_next_visit(db):
             pool = teams.build_pool(s, entity=entity, seed=seed, start=NOW.date(), end=NOW.date(),
                                     policy=teams.TeamPolicy())
             assert pool.rotation_excluded
-            text = teams._pool_text(s, pool, flag)
-            assert type(text) is JsonText and text == json.dumps(teams._pool_doc(pool, flag))
+            text = pool_text(s, pool, flag)
+            assert type(text) is JsonText and text == json.dumps(pool_doc(pool, flag))
         stored = s.execute(select(TeamDraw.__table__.c.pool).where(TeamDraw.id == relaxed.draw_id)).scalar()
         assert stored["candidates"] and all(c["key"] == teams.inspector_key(relaxed.seed, c["code"])
                                             for c in stored["candidates"])
@@ -285,7 +298,8 @@ def test_same_seed_same_team_and_tampering_is_detected(db):
                                                         policy=teams.TeamPolicy(rotation="off", workload_cap=99)
                                                         ).members)) for k in range(12)}
         assert len(others) > 1  # the public value changes the draw
-        r = form(s, e1, 42, campaign_seed="lottery-2026-03-01", policy=teams.TeamPolicy(rotation="off", workload_cap=99))
+        r = form(s, e1, 42, campaign_seed="lottery-2026-03-01",
+                 policy=teams.TeamPolicy(rotation="off", workload_cap=99))
         draw = s.get(TeamDraw, r.draw_id)
         assert teams.verify_draw(s, draw.id)["ok"]
         draw.inputs = {**draw.inputs, "campaign_seed": "lottery-2026-03-02"}
@@ -363,9 +377,6 @@ BOUNDARY = """<bpmn:boundaryEvent id="on_noone" attachedToRef="form_team">
 
 
 def test_in_bpmn_routes_to_boundary_or_opens_an_incident(runtime, db, tmp_path):
-    from engine.runtime.deploy import deploy, read_paths
-    from engine.runtime.models import AuditEvent, Incident
-
     (tmp_path / "caught.bpmn").write_text(BPMN.replace("PROCESS", "team_caught").replace("BOUNDARY", BOUNDARY))
     (tmp_path / "uncaught.bpmn").write_text(BPMN.replace("PROCESS", "team_uncaught").replace("BOUNDARY", ""))
     with db.tx() as s:
@@ -399,8 +410,6 @@ def test_in_bpmn_routes_to_boundary_or_opens_an_incident(runtime, db, tmp_path):
 def test_formations_and_replacements_in_one_transaction_get_distinct_rising_ids(db):
     """Every insert into the team tables takes its id from the allocator (engine.db.ids): a formation, a
     replacement (unit of work) and another formation in one transaction never collide."""
-    from sqlalchemy.exc import IntegrityError
-
     with db.tx() as s:
         e1, e2, e3 = base(s)
         pool8(s)
@@ -426,8 +435,6 @@ def test_formations_and_replacements_in_one_transaction_get_distinct_rising_ids(
 
 
 def test_team_result_to_dict_is_asdict_without_sharing():
-    from dataclasses import asdict
-
     r = teams.TeamResult(team_id=3, draw_id=4, seed="ab", algorithm="x", assignment_ids=[7, 8], leader="u1",
                          members=[{"assignment_id": 7, "code": "I1", "role": "leader", "skills": ["a", "b"]}],
                          released=[{"code": "I2", "reasons": ["leave"]}], promoted="I1", rotation_relaxed=True)
@@ -441,10 +448,7 @@ def test_team_result_to_dict_is_asdict_without_sharing():
 
 
 def test_inspector_key_is_the_documented_hmac():
-    """DESIGN.md §4: an inspector's key is HMAC-SHA256(seed, code) — whichever OpenSSL entry point computes it."""
-    import hashlib
-    import hmac
-
+    """An inspector's key is HMAC-SHA256(seed, code), as the team draw documents it."""
     seed = hashlib.sha256(b"42|91410105341672112H|").hexdigest()
     for code in ("INS-0001", "检查员-7", ""):
         assert teams.inspector_key(seed, code) == hmac.new(bytes.fromhex(seed), code.encode(), "sha256").hexdigest()

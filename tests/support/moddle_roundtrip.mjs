@@ -1,5 +1,5 @@
 // Round-trips BPMN and DMN files through bpmn-moddle / dmn-moddle, the models bpmn-js and dmn-js use
-// to import and export diagrams (DESIGN.md §3: every file in processes/ must survive the designer).
+// to import and export diagrams (every file in processes/ must survive the designer).
 //
 //   node tests/support/moddle_roundtrip.mjs FILE...
 //

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Column, MetaData, String, Table, text
 
 from engine.db import RowInserter
+from engine.runtime.models import ProcessInstance
 from engine.runtime.services import BpmnError, Param, ServiceContext, registry
+from scoring.models import Entity
 
 #: failures left per idempotency key for mode "flaky:N"
 _flaky: dict[str, int] = {}
@@ -82,14 +85,11 @@ def peek(ctx: ServiceContext, label: str, mode: str | None = "ok"):
                    description="Test operator: stores a score on entity <label> the way scoring does (Core UPDATE, "
                                "loaded object's committed values), then fails.")
 def score_then_fail(ctx: ServiceContext, label: str, mode: str | None = None):
-    from datetime import datetime, timezone
-
-    from scoring.models import Entity
-    from scoring.service import _record_score
+    from scoring.service import record_score  # noqa: PLC0415  (scikit-learn: not for every process loading these)
 
     entity = ctx.session.get(Entity, int(label))
-    _record_score(ctx.session, entity, {"risk_score": 0.99, "risk_class": "D", "risk_reasons": [],
-                                        "model_version": None, "scored_at": datetime.now(timezone.utc)})
+    record_score(ctx.session, entity, {"risk_score": 0.99, "risk_class": "D", "risk_reasons": [],
+                                       "model_version": None, "scored_at": datetime.now(timezone.utc)})
     raise RuntimeError("scoring backend fell over after the write")
 
 
@@ -97,8 +97,6 @@ def score_then_fail(ctx: ServiceContext, label: str, mode: str | None = None):
                    description="Test operator registered with instance_row=False: records one row and reports "
                                "whether the calling instance's row exists yet.", instance_row=False)
 def detached(ctx: ServiceContext, label: str):
-    from engine.runtime.models import ProcessInstance
-
     ensure_effect_table(ctx.session)
     ctx.session.execute(text("INSERT INTO test_effect (idem, label, at) VALUES (:i, :l, :a)"),
                         {"i": ctx.idempotency_key, "l": label, "a": ctx.now.isoformat()})

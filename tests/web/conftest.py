@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
+from werkzeug.serving import make_server
 
+from engine.bootstrap import build_runtime
+from engine.config import load_settings
+from engine.db import dispose_engines, session_factory, transaction
+from engine.demo import load_demo
+from engine.schema import upgrade
+from engine.supervision.calendar import seed_from_chinese_calendar
 from tests.conftest import IN_CI, ROOT
+from web import create_app
 
 CHROMIUM = os.environ.get("REGFLOW_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -30,12 +39,6 @@ WEB_TRAINING = 4000
 @pytest.fixture(scope="session")
 def web_template(tmp_path_factory) -> Path:
     """A migrated SQLite database holding the demo data set (small registry), built once."""
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
-    from engine.db import dispose_engines, session_factory, transaction
-    from engine.demo import load_demo
-    from engine.schema import upgrade
-    from engine.supervision.calendar import seed_from_chinese_calendar
 
     path = tmp_path_factory.mktemp("web-template") / "regflow.db"
     url = f"sqlite:///{path}"
@@ -57,27 +60,18 @@ class WebEnv:
 
     @property
     def factory(self):
-        from engine.db import session_factory
-
         return session_factory(self.url)
 
     def tx(self):
-        from engine.db import transaction
-
         return transaction(self.factory)
 
     @property
     def runtime(self):
-        from engine.bootstrap import build_runtime
-
         return build_runtime(self.settings)
 
 
 @pytest.fixture
 def web_env(web_template, tmp_path) -> WebEnv:
-    from engine.config import load_settings
-    from engine.db import dispose_engines
-
     db = tmp_path / "regflow.db"
     shutil.copyfile(web_template, db)
     url = f"sqlite:///{db}"
@@ -89,8 +83,6 @@ def web_env(web_template, tmp_path) -> WebEnv:
 
 @pytest.fixture
 def app(web_env):
-    from web import create_app
-
     return create_app({"TESTING": True}, settings=web_env.settings)
 
 
@@ -103,8 +95,6 @@ def client(app):
 def live(app):
     """The app behind a real HTTP server on a free port (werkzeug's threaded server, which stops
     cleanly; ``regflow serve`` uses waitress, covered by test_serve.py): yields the base URL."""
-    from werkzeug.serving import make_server
-
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -121,8 +111,6 @@ class HttpUser:
     """A ``requests`` session that signs in through the login form and sends the CSRF token."""
 
     def __init__(self, base: str):
-        import requests
-
         self.base = base
         self.http = requests.Session()
         # no keep-alive: a connection still open when the test server stops makes waitress's loop
@@ -177,7 +165,7 @@ def browser():
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (playwright: only the browser tests)
 
     pw = sync_playwright().start()
     b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])

@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 
 from engine.runtime import clock, users
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
+from scoring.factors import MODEL_INPUTS
+from scoring.models import Entity
 from tests.supervision.test_inbox_service import deploy_task_processes
 
 PROCESS = "api_extension"
@@ -56,8 +58,6 @@ def api(web_env, live):
 
 @pytest.fixture
 def entity(web_env):
-    from scoring.models import Entity
-
     with web_env.tx() as s:
         e = s.scalars(select(Entity).where(Entity.risk_class.is_not(None)).order_by(Entity.id).limit(1)).one()
         return {"uscc": e.uscc, "id": e.id, "district": e.district}
@@ -123,7 +123,7 @@ def test_start_list_claim_and_complete(api, web_env, entity):
     assert r.status_code == 200 and r.json()["assignee"] == "officer"
     rev = r.json()["rev"]
     assert officer.get(f"/tasks/{task_id}").json()["rev"] == rev
-    assert "claimed by officer" in _error(officer2.post(f"/tasks/{task_id}/claim"), 409)["message"]
+    assert "已被 officer 认领" in _error(officer2.post(f"/tasks/{task_id}/claim"), 409)["message"]
     assert [t for t in officer2.get("/tasks").json()["tasks"] if t["task_id"] == task_id] == []
 
     # someone else's task: 403, nothing changed
@@ -216,9 +216,6 @@ def test_jurisdiction_is_checked(api, web_env, entity):
 
 
 def test_scores(api, web_env, entity):
-    from scoring.factors import MODEL_INPUTS
-    from scoring.models import Entity
-
     officer, designer = api("officer"), api("designer")
     r = officer.get(f"/entities/{entity['uscc']}/score")
     assert r.status_code == 200, r.text

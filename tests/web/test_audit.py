@@ -5,6 +5,7 @@ and a browser run: the auditor signs in, searches, opens the instance and sees t
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -12,8 +13,11 @@ import re
 import pytest
 from sqlalchemy import select, update
 
+from engine.runtime.deploy import deploy
 from engine.runtime.history import CSV_COLUMNS
-from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
+from engine.runtime.models import AppUser, AuditEvent, HumanTask, ProcessInstance
+from engine.runtime.users import add_user
+from scoring.models import Entity
 from tests.web.conftest import ARTIFACTS, sign_in
 
 CHECKED = """<?xml version="1.0" encoding="UTF-8"?>
@@ -52,17 +56,39 @@ CHECKED = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
   <bpmndi:BPMNDiagram id="d1">
     <bpmndi:BPMNPlane id="p1" bpmnElement="audit_check">
-      <bpmndi:BPMNShape id="s_start" bpmnElement="start"><dc:Bounds x="100" y="102" width="36" height="36"/></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="s_check" bpmnElement="check"><dc:Bounds x="190" y="80" width="100" height="80"/></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="s_gw" bpmnElement="gw" isMarkerVisible="true"><dc:Bounds x="345" y="95" width="50" height="50"/></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="s_review" bpmnElement="review"><dc:Bounds x="450" y="80" width="100" height="80"/></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="s_end" bpmnElement="end"><dc:Bounds x="612" y="102" width="36" height="36"/></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="s_end_ok" bpmnElement="end_ok"><dc:Bounds x="452" y="222" width="36" height="36"/></bpmndi:BPMNShape>
-      <bpmndi:BPMNEdge id="e_f1" bpmnElement="f1"><di:waypoint x="136" y="120"/><di:waypoint x="190" y="120"/></bpmndi:BPMNEdge>
-      <bpmndi:BPMNEdge id="e_f2" bpmnElement="f2"><di:waypoint x="290" y="120"/><di:waypoint x="345" y="120"/></bpmndi:BPMNEdge>
-      <bpmndi:BPMNEdge id="e_fp" bpmnElement="f_problem"><di:waypoint x="395" y="120"/><di:waypoint x="450" y="120"/></bpmndi:BPMNEdge>
-      <bpmndi:BPMNEdge id="e_fo" bpmnElement="f_ok"><di:waypoint x="370" y="145"/><di:waypoint x="370" y="240"/><di:waypoint x="452" y="240"/></bpmndi:BPMNEdge>
-      <bpmndi:BPMNEdge id="e_f3" bpmnElement="f3"><di:waypoint x="550" y="120"/><di:waypoint x="612" y="120"/></bpmndi:BPMNEdge>
+      <bpmndi:BPMNShape id="s_start" bpmnElement="start">
+        <dc:Bounds x="100" y="102" width="36" height="36"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="s_check" bpmnElement="check">
+        <dc:Bounds x="190" y="80" width="100" height="80"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="s_gw" bpmnElement="gw" isMarkerVisible="true">
+        <dc:Bounds x="345" y="95" width="50" height="50"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="s_review" bpmnElement="review">
+        <dc:Bounds x="450" y="80" width="100" height="80"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="s_end" bpmnElement="end">
+        <dc:Bounds x="612" y="102" width="36" height="36"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="s_end_ok" bpmnElement="end_ok">
+        <dc:Bounds x="452" y="222" width="36" height="36"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNEdge id="e_f1" bpmnElement="f1">
+        <di:waypoint x="136" y="120"/><di:waypoint x="190" y="120"/>
+      </bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="e_f2" bpmnElement="f2">
+        <di:waypoint x="290" y="120"/><di:waypoint x="345" y="120"/>
+      </bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="e_fp" bpmnElement="f_problem">
+        <di:waypoint x="395" y="120"/><di:waypoint x="450" y="120"/>
+      </bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="e_fo" bpmnElement="f_ok">
+        <di:waypoint x="370" y="145"/><di:waypoint x="370" y="240"/><di:waypoint x="452" y="240"/>
+      </bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="e_f3" bpmnElement="f3">
+        <di:waypoint x="550" y="120"/><di:waypoint x="612" y="120"/>
+      </bpmndi:BPMNEdge>
     </bpmndi:BPMNPlane>
   </bpmndi:BPMNDiagram>
 </bpmn:definitions>
@@ -70,8 +96,6 @@ CHECKED = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def _deploy(web_env) -> None:
-    from engine.runtime.deploy import deploy
-
     with web_env.tx() as s:
         deploy(web_env.runtime, s, {"audit_check.bpmn": CHECKED}, "designer")
 
@@ -80,8 +104,6 @@ def _deploy(web_env) -> None:
 def checked(web_env):
     """An instance on a demo entity whose first task the officer completed (problem found): it waits at
     the supervisors' review. Returns (instance id, USCC, entity name)."""
-    from scoring.models import Entity
-
     _deploy(web_env)
     rt = web_env.runtime
     with web_env.tx() as s:
@@ -162,10 +184,6 @@ def test_instance_page_shows_path_timeline_and_reasons(http, web_env, checked):
 def test_evidence_upload_appears_in_the_timeline_with_its_digest(http, web_env):
     """An officer uploads evidence over HTTP; the auditor's timeline shows who attached which file, with its
     SHA-256, as an event of the hash chain."""
-    import hashlib
-
-    from scoring.models import Entity
-
     _deploy(web_env)
     with web_env.tx() as s:
         uscc = s.scalars(select(Entity.uscc).order_by(Entity.id).limit(1)).one()
@@ -174,7 +192,8 @@ def test_evidence_upload_appears_in_the_timeline_with_its_digest(http, web_env):
         web_env.runtime.claim(s, ht.id, "officer")
     pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
     r = http("officer").post(f"/inbox/tasks/{ht.id}/evidence", {},
-                             files={"file": ("现场照片说明.pdf", pdf, "application/pdf")}, headers={"Accept": "application/json"})
+                             files={"file": ("现场照片说明.pdf", pdf, "application/pdf")},
+                             headers={"Accept": "application/json"})
     assert r.status_code == 201, r.text
     html = http("auditor").get(f"/audit/instances/{iid}").text
     m = re.search(r'<li id="event-(\d+)" class="event kind-evidence_attached human" data-kind="evidence_attached" '
@@ -228,7 +247,8 @@ def test_exports_carry_every_event(http, web_env, checked):
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert len(rows) == n and tuple(rows[0]) == CSV_COLUMNS
     assert [int(x["seq"]) for x in rows] == list(range(1, n + 1))
-    assert any(x["actor"] == "officer" and x["kind"] == "task_completed" and "灭火器过期" in x["data_diff"] for x in rows)
+    assert any(x["actor"] == "officer" and x["kind"] == "task_completed" and "灭火器过期" in x["data_diff"]
+               for x in rows)
 
 
 def test_tampered_row_shows_a_broken_chain(http, web_env, checked):
@@ -255,9 +275,6 @@ def test_only_auditors_and_supervisors_read(http, checked, path):
 
 
 def test_jurisdiction_limits_what_an_auditor_sees(http, web_env, checked):
-    from engine.runtime.models import AppUser
-    from engine.runtime.users import add_user
-
     iid, _uscc, _name = checked
     with web_env.tx() as s:
         add_user(s, "auditor_far", "regflow-demo", "auditor", "")

@@ -8,12 +8,15 @@ where not; anonymous visitors are sent to the sign-in page (pages) or get 401 JS
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from engine.runtime import clock
+from engine.supervision import evidence, publication
+from scoring.models import Entity
 from tests.supervision.test_inbox_service import deploy_task_processes, start_task
 
 ROLES = ["anonymous", "designer", "officer", "team_leader", "supervisor", "auditor", "admin"]
@@ -110,9 +113,6 @@ def _rule_of(path: str) -> str:
 def samples(web_env):
     """One object of each kind the routes take: an open task of the officers' group on an entity, its
     instance, an evidence file, a published notice."""
-    from engine.supervision import evidence, publication
-    from scoring.models import Entity
-
     rt = web_env.runtime
     with web_env.tx() as s:
         deploy_task_processes(rt, s, ("matrix_task", {"form_id": "extension_request"}))
@@ -131,7 +131,6 @@ def samples(web_env):
 
 def test_every_route_is_in_the_matrix(app):
     covered = {(m, _rule_of(p)) for m, p, _ in MATRIX}
-    import re
 
     def pattern(rule: str) -> re.Pattern:
         return re.compile("^" + re.sub(r"<[^>]+>", "[^/]+", rule) + "$")

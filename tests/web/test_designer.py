@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from engine.config import PROJECT_ROOT
+from engine.runtime.labels import labels_from_xml
+from engine.runtime.models import Deployment, ProcessDefinition, ProcessInstance
 from tests.conftest import ROOT
 from tests.web.conftest import ARTIFACTS, PASSWORD, ROLE_USERS
 
@@ -21,16 +24,12 @@ def _source(name: str = INSPECTION) -> str:
 
 
 def _versions(web_env, process_id: str = "entity_inspection") -> list[int]:
-    from engine.runtime.models import ProcessDefinition
-
     with web_env.tx() as s:
         return list(s.scalars(select(ProcessDefinition.version).where(ProcessDefinition.process_id == process_id)
                               .order_by(ProcessDefinition.version)))
 
 
 def _deployments(web_env) -> int:
-    from engine.runtime.models import Deployment
-
     with web_env.tx() as s:
         return s.scalar(select(func.count()).select_from(Deployment))
 
@@ -110,7 +109,6 @@ def test_deploy_creates_a_new_version_and_identical_content_does_not(http, web_e
     again = designer.post("/designer/deploy", {"file_name": INSPECTION, "xml": changed})
     assert again.json()["created"] is False and _versions(web_env) == [1, 2]
 
-    from engine.runtime.models import ProcessDefinition
     with web_env.tx() as s:
         v2 = s.scalars(select(ProcessDefinition).where(ProcessDefinition.process_id == "entity_inspection",
                                                        ProcessDefinition.version == 2)).one()
@@ -121,8 +119,8 @@ def test_deploy_creates_a_new_version_and_identical_content_does_not(http, web_e
 
 def test_invalid_deploy_changes_nothing(http, web_env):
     before = _deployments(web_env)
-    r = http("designer").post("/designer/deploy", {"file_name": INSPECTION,
-                                                  "xml": _source().replace('value="workdays(5)"', 'value="workdays(5"')})
+    broken = _source().replace('value="workdays(5)"', 'value="workdays(5"')
+    r = http("designer").post("/designer/deploy", {"file_name": INSPECTION, "xml": broken})
     assert r.status_code == 400
     assert [(i["element_id"], i["field"]) for i in r.json()["issues"]] == [("review", "property:dueIn")]
     assert _deployments(web_env) == before and _versions(web_env) == [1]
@@ -159,8 +157,6 @@ def test_dmn_validation_checks_cells_as_python(http):
 
 
 def test_supervisor_runs_the_simulation_on_a_temporary_database(http, web_env):
-    from engine.runtime.models import ProcessInstance
-
     r = http("supervisor").post("/designer/simulate", {"entities": "60", "seed": "3"})
     assert r.status_code == 200
     assert 'id="simulation-summary"' in r.text and 'data-key="instances"' in r.text
@@ -174,10 +170,6 @@ def test_supervisor_runs_the_simulation_on_a_temporary_database(http, web_env):
 def test_designer_simulates_with_a_what_if_decision_table(http, web_env):
     """An uploaded DMN replaces the library's table with the same decision ids for the run: every drawn
     entity takes the heavy path when route_by_risk sends every class there."""
-    import re
-
-    from engine.config import PROJECT_ROOT
-
     text = (PROJECT_ROOT / "processes" / "route_by_risk.dmn").read_text(encoding="utf-8")
     heavy = text.replace('<text>? in ("C", "D")</text>', "<text>-</text>")
     designer = http("designer")
@@ -304,7 +296,6 @@ def test_designer_moves_an_element_sees_an_error_and_deploys(page, web_env):
 
     page.click("#deployed-link")
     page.wait_for_selector('#process-entity_inspection tr[data-version="2"]')
-    from engine.runtime.models import ProcessDefinition
     with web_env.tx() as s:
         xml = s.scalars(select(ProcessDefinition.bpmn_xml).where(ProcessDefinition.process_id == "entity_inspection",
                                                                  ProcessDefinition.version == 2)).one()
@@ -332,7 +323,6 @@ def test_names_in_the_ui_languages_are_edited_in_the_regflow_group(page):
     assert page.locator('input[name="regflow-nameZh"]').input_value() == "“双随机、一公开”抽查任务"
     _set(page, "regflow-nameZh", "抽查任务")
     xml = _exported_xml(page)
-    from engine.runtime.labels import labels_from_xml
     labels = labels_from_xml(xml)
     assert labels["approve"] == {"": "Approve the plan (public randomness value)", "zh": "审批抽查计划",
                                  "en": "Plan approval"}
@@ -347,7 +337,8 @@ def test_pasting_invalid_xml_names_the_line_and_changes_nothing(page):
     _open_modeler(page)
     before = _exported_xml(page)
     page.click("#paste summary")
-    page.fill("#paste-xml", '<?xml version="1.0"?>\n<bpmn:definitions xmlns:bpmn="x">\n  <bpmn:process id="p"\n</bpmn:definitions>')
+    page.fill("#paste-xml",
+              '<?xml version="1.0"?>\n<bpmn:definitions xmlns:bpmn="x">\n  <bpmn:process id="p"\n</bpmn:definitions>')
     page.click("#paste-button")
     page.wait_for_selector("#status[data-state='error']")
     issue = page.locator("#issues li").first.inner_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from engine.demo import start_demo_campaigns
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
 from tests.web.conftest import ARTIFACTS, ROLE_USERS, sign_in
 
@@ -29,7 +30,6 @@ def test_each_role_signs_in_and_lands_on_its_area(page, role):
 @pytest.fixture
 def demo_campaign(web_env):
     """A demo campaign launched through the real processes: an inspection is delegated to ``officer``."""
-    from engine.demo import start_demo_campaigns
 
     start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)
     with web_env.tx() as s:

@@ -1,6 +1,7 @@
 """Every message id used by the workbench has a Simplified Chinese text (the default locale)."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -46,3 +47,24 @@ def test_catalog_files_are_flat_string_maps():
         assert isinstance(data, dict), path
         bad = [k for k, v in data.items() if not isinstance(v, str) or not v.strip()]
         assert not bad, f"{path.name}: entries without a text: {bad}"
+
+
+def engine_templates() -> dict[str, str]:
+    """The English templates of translatable engine errors (``SomeError.fmt("…", …)``) in the engine."""
+    found: dict[str, str] = {}
+    root = WEB.parent
+    for path in sorted((root / "engine").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fmt"
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                found.setdefault(node.args[0].value, f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_every_engine_error_template_has_a_chinese_text():
+    templates = engine_templates()
+    assert "Task {id} does not exist." in templates and len(templates) > 15
+    zh = catalog("zh")
+    missing = [f"{where}: {msg!r}" for msg, where in sorted(templates.items(), key=lambda kv: kv[1]) if msg not in zh]
+    assert not missing, "no Chinese text (add to web/translations/zh/policy.yaml):\n" + "\n".join(missing)

@@ -4,14 +4,19 @@ uploads (413/415 with nothing stored), another officer's task (403), jurisdictio
 reminder badges — and a browser run of the whole claim → invalid → valid path."""
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from engine.demo import start_demo_campaigns
 from engine.runtime import clock
 from engine.runtime.models import AuditEvent, Evidence, HumanTask, ProcessInstance
+from engine.runtime.reminders import run_reminders
+from engine.runtime.users import set_jurisdiction
+from scoring.models import Entity
 from tests.supervision.test_inbox_service import deploy_task_processes, start_task
 from tests.web.conftest import ARTIFACTS, PASSWORD
 
@@ -23,8 +28,6 @@ VALID = {"received_on": "2026-10-09", "reason": "设备到货延迟", "requested
 @pytest.fixture
 def tasks(web_env):
     """Three extension-request tasks for the officers' group on demo entities (the first overdue)."""
-    from scoring.models import Entity
-
     rt = web_env.runtime
     now = clock.now()
     with web_env.tx() as s:
@@ -82,7 +85,6 @@ def test_search_by_entity_name_and_uscc(http, web_env, tasks):
     officer = http("officer")
     r = officer.get(f"/inbox/?entity={ht.business_key}")
     assert f'id="task-{tasks[1]}"' in r.text and f'id="task-{tasks[0]}"' not in r.text
-    from scoring.models import Entity
 
     with web_env.tx() as s:
         name = s.scalars(select(Entity.name).where(Entity.uscc == ht.business_key)).one()
@@ -206,8 +208,6 @@ def _blobs(web_env) -> list:
 
 
 def test_upload_evidence_goes_into_the_form(http, web_env, tasks):
-    import hashlib
-
     _claim(web_env, tasks[0], "officer")
     officer = http("officer")
     r = officer.post(f"/inbox/tasks/{tasks[0]}/evidence", {}, files={"file": ("通知书.pdf", PDF, "application/pdf")})
@@ -255,9 +255,6 @@ def test_bad_uploads_are_refused_and_nothing_stored(http, web_env, tasks, name, 
 
 # ---------------------------------------------------------------------------------- jurisdiction, dossier
 def test_jurisdiction_limits_tasks_and_dossiers(http, web_env, tasks):
-    from engine.runtime.users import set_jurisdiction
-    from scoring.models import Entity
-
     ht = _task(web_env, tasks[0])
     with web_env.tx() as s:
         district = s.scalars(select(Entity.district).where(Entity.uscc == ht.business_key)).one()
@@ -266,23 +263,20 @@ def test_jurisdiction_limits_tasks_and_dossiers(http, web_env, tasks):
     officer2 = http(username="officer2")
     assert f'id="task-{tasks[0]}"' not in officer2.get("/inbox/").text
     r = officer2.get(f"/inbox/tasks/{tasks[0]}")
-    assert r.status_code == 403 and "不在您的管辖范围内" in r.text
+    assert r.status_code == 403 and "的管辖范围内" in r.text
     r = officer2.get(f"/inbox/entities/{ht.business_key}")
     assert r.status_code == 403 and district in r.text
     before = _snapshot(web_env, tasks[0])
     assert officer2.post(f"/inbox/tasks/{tasks[0]}/claim", {}).status_code == 403
     officer2.post("/inbox/claim", {"task_id": [str(tasks[0])]})
     assert _snapshot(web_env, tasks[0]) == before
-    assert "不在您的管辖范围内" in officer2.get("/inbox/").text
+    assert "的管辖范围内" in officer2.get("/inbox/").text
 
 
 def test_name_part_search_within_a_jurisdiction(http, web_env, tasks):
     """Two characters of an entity's name find its task (through the name bigram index) for an officer whose
     jurisdiction holds the entity's district, in the search and in the default view; not for one whose
     jurisdiction does not."""
-    from engine.runtime.users import set_jurisdiction
-    from scoring.models import Entity
-
     ht = _task(web_env, tasks[0])
     with web_env.tx() as s:
         name, district = s.execute(select(Entity.name, Entity.district).where(Entity.uscc == ht.business_key)).one()
@@ -298,8 +292,6 @@ def test_name_part_search_within_a_jurisdiction(http, web_env, tasks):
 
 
 def test_dossier_shows_score_reasons_and_history(http, web_env, tasks):
-    from scoring.models import Entity
-
     ht = _task(web_env, tasks[0])
     with web_env.tx() as s:
         e = s.scalars(select(Entity).where(Entity.uscc == ht.business_key)).one()
@@ -315,8 +307,6 @@ def test_dossier_shows_score_reasons_and_history(http, web_env, tasks):
 
 
 def test_reminder_and_escalation_badges(http, web_env, tasks):
-    from engine.runtime.reminders import run_reminders
-
     with web_env.tx() as s:
         rep = run_reminders(s, remind_within=timedelta(hours=24))
     assert rep.escalated == [tasks[0]] and rep.reminded == [tasks[1]]
@@ -375,7 +365,6 @@ def test_task_page_shows_the_earlier_steps_read_only(http, web_env):
     """The approver sees the plan being approved (the planner's form, read only, from the instance's
     data); the approval form itself is not repeated among the earlier steps; a business key that is not
     an entity is labelled as such, not linked to a dossier."""
-    from engine.demo import start_demo_campaigns
 
     waiting = start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)["awaiting_approval"]
     with web_env.tx() as s:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from engine.runtime import clock
 from engine.supervision import publication
 from engine.supervision.loop_models import Publication
+from scoring.models import Entity
 from scoring.uscc import org_check_digit, uscc_check_digit
 from web.i18n import TIMEZONE
 
@@ -33,8 +34,6 @@ def _valid_uscc_shaped_like_an_id() -> str:
 def notices(web_env):
     """A published penalty with personal data, a published plan, an unpublished result, and a penalty
     that is withdrawn — on demo entities."""
-    from scoring.models import Entity
-
     now = clock.now()
     with web_env.tx() as s:
         e1, e2 = s.scalars(select(Entity).order_by(Entity.id).limit(2)).all()
@@ -117,7 +116,8 @@ def test_mask_cases():
     uscc = _valid_uscc_shaped_like_an_id()
     out = publication.mask({
         "legal_representative": "张三丰", "contact": "王五", "mobile_phone": "13912345678",
-        "note": "当事人某某餐饮有限公司，法定代表人：李四，负责人为欧阳娜娜，电话 +86 138 1234 5678，身份证 11010519491231002X",
+        "note": "当事人某某餐饮有限公司，法定代表人：李四，负责人为欧阳娜娜，"
+                "电话 +86 138 1234 5678，身份证 11010519491231002X",
         "uscc": uscc, "text": f"统一社会信用代码 {uscc}", "fine": 3000, "flag": True})
     assert out["legal_representative"] == "张*丰" and out["contact"] == "王*" and out["mobile_phone"] == "139****5678"
     assert "当事人某某餐饮有限公司" in out["note"]  # an entity name after a label stays

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from engine.runtime.models import AuditEvent
+
 
 def test_sign_in_sets_session_and_is_audited(http, web_env):
-    from engine.runtime.models import AuditEvent
-
     officer = http("officer")
     r = officer.get("/", allow_redirects=True)
     assert r.status_code == 200 and 'id="sign-out"' in r.text
@@ -16,8 +16,6 @@ def test_sign_in_sets_session_and_is_audited(http, web_env):
 
 
 def test_wrong_password_is_refused_and_audited(http, web_env):
-    from engine.runtime.models import AuditEvent
-
     anon = http()
     r = anon.post("/auth/login", {"username": "officer", "password": "nope-nope"})
     assert r.status_code == 401

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
+from engine.demo import start_demo_campaigns
 from engine.runtime import audit
 from engine.runtime.models import HumanTask, ProcessInstance
 from tests.web.conftest import WebEnv
@@ -21,7 +22,6 @@ def web_env(web_env) -> WebEnv:
 
 
 def test_approval_over_http_launches_in_two_processes(http, web_env, caplog):
-    from engine.demo import start_demo_campaigns
 
     waiting = start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)["awaiting_approval"]
     with web_env.tx() as s:

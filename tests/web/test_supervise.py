@@ -1,6 +1,8 @@
 """The supervisors' area over real HTTP: the dashboard shows the registry, task and incident numbers and
 the chart data; the hazard registry with its filters and overdue orders; campaigns with progress and
-hit rates; open incidents with retry (supervisor only, audited; 403 for an auditor with nothing changed)."""
+hit rates; open incidents with retry (supervisor only, audited; 403 for an auditor with nothing changed).
+A supervisor with a jurisdiction sees only its districts' rows on every page, and gets 403 (nothing
+written) closing another district's stranded order or case or retrying its incident."""
 from __future__ import annotations
 
 import json
@@ -11,20 +13,24 @@ import pytest
 from sqlalchemy import func, select
 
 import tests.support.services  # noqa: F401  (registers test.record for the failing service task)
+from engine.bootstrap import build_runtime
+from engine.config import load_settings
+from engine.demo import start_demo_campaigns
 from engine.runtime import clock
+from engine.runtime.deploy import deploy
 from engine.runtime.models import AuditEvent, HumanTask, Incident
+from engine.runtime.users import set_jurisdiction
+from engine.supervision import dashboard, enforcement
+from engine.supervision import hazards as hazard_registry
 from engine.supervision.campaign_models import Campaign, DrawResult
-from engine.supervision.loop_models import EntityHazardStats, Hazard, Publication, RectificationOrder
+from engine.supervision.loop_models import EnforcementCase, EntityHazardStats, Hazard, Publication, RectificationOrder
+from scoring.models import Entity
 from tests.conftest import DATA
 from tests.web.conftest import sign_in
 
 
-
-
 def _hazards(web_env) -> list[str]:
     """Three listed hazards (two medium, one high) on two demo entities, one removed; an overdue order."""
-    from scoring.models import Entity
-
     now = clock.now()
     with web_env.tx() as s:
         a, b = s.scalars(select(Entity).order_by(Entity.id).limit(2)).all()
@@ -41,22 +47,28 @@ def _hazards(web_env) -> list[str]:
         return [a.uscc, b.uscc, a.name]
 
 
-def _incident(web_env) -> tuple[int, int]:
+def _incident(web_env, key: str | None = None) -> tuple[int, int]:
     """An instance whose service task failed once (no automatic retries): an open incident."""
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
-    from engine.runtime.deploy import deploy
+    return _incidents(web_env, [key])[0]
 
+
+def _incidents(web_env, keys: list[str | None]) -> list[tuple[int, int]]:
+    """One failed instance (its id, its open incident's id) per business key."""
     rt = build_runtime(load_settings(database_url=web_env.url, service_retries=0))
     files = {"service.bpmn": (DATA / "engine" / "service.bpmn").read_text(encoding="utf-8")}
     with web_env.tx() as s:
         deploy(rt, s, files, "designer")
-        iid = rt.start(s, "service_flow", data={"label": "web-retry", "mode": "flaky:1"}).instance.id
-    with web_env.tx() as s:
-        ht = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open")).one()
-        out = rt.complete_task(s, ht.id, "officer", {})
-        assert out.failure and out.failure.get("incident_id")
-        return iid, out.failure["incident_id"]
+    out = []
+    for key in keys:
+        with web_env.tx() as s:
+            iid = rt.start(s, "service_flow", business_key=key,
+                           data={"label": "web-retry", "mode": "flaky:1"}).instance.id
+        with web_env.tx() as s:
+            ht = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.status == "open")).one()
+            failed = rt.complete_task(s, ht.id, "officer", {})
+            assert failed.failure and failed.failure.get("incident_id")
+            out.append((iid, failed.failure["incident_id"]))
+    return out
 
 
 def test_dashboard_renders_the_numbers(http, web_env):
@@ -94,12 +106,6 @@ def test_hazard_registry_page(http, web_env):
 def test_hazard_registry_lists_what_a_terminated_process_left(http, web_env):
     """An order and a case whose process an administrator terminated: counted, listed with the reason and
     their hazards, in Chinese by default and in English on request."""
-    from engine.bootstrap import build_runtime
-    from engine.config import load_settings
-    from engine.runtime.deploy import deploy
-    from engine.supervision import enforcement, hazards
-    from scoring.models import Entity
-
     rt = build_runtime(load_settings(database_url=web_env.url))
     files = {"timers.bpmn": (DATA / "engine" / "timers.bpmn").read_text(encoding="utf-8")}
     now = clock.now()
@@ -107,11 +113,11 @@ def test_hazard_registry_lists_what_a_terminated_process_left(http, web_env):
         deploy(rt, s, files, "designer")
         iid = rt.start(s, "timers", data={"deadline": "P30D"}).instance.id
         e = s.scalars(select(Entity).order_by(Entity.id).limit(1)).one()
-        (h,) = hazards.record_hazards(s, uscc=e.uscc, entity_id=e.id, grade="medium", instance_id=iid,
-                                      task_key="record", now=now,
-                                      findings=[{"item_code": "AR-01", "clause": "AR-01", "description": "未公示"}])
-        order = hazards.issue_order(s, uscc=e.uscc, hazard_ids=[h.id], days=10, instance_id=iid, task_key="order",
-                                    now=now)
+        (h,) = hazard_registry.record_hazards(
+            s, uscc=e.uscc, entity_id=e.id, grade="medium", instance_id=iid, task_key="record", now=now,
+            findings=[{"item_code": "AR-01", "clause": "AR-01", "description": "未公示"}])
+        order = hazard_registry.issue_order(s, uscc=e.uscc, hazard_ids=[h.id], days=10, instance_id=iid,
+                                            task_key="order", now=now)
         case = enforcement.open_case(s, uscc=e.uscc, lead_source="inspection", instance_id=iid, task_key="case",
                                      now=now, hazard_ids=[h.id])
         order_id, case_id, hazard_id = order.id, case.id, h.id
@@ -150,13 +156,11 @@ def test_hazard_registry_lists_what_a_terminated_process_left(http, web_env):
 
 
 def test_campaigns_page(http, web_env):
-    from scoring.models import Entity
-
     now = clock.now()
     with web_env.tx() as s:
-        c = Campaign(code="WEB-C1", name="网页测试抽查", departments=["amr"], items=["i1"], window_start=date(2026, 1, 1),
-                     window_end=date(2026, 12, 31), ratios={"A": "0.01"}, control_share="0.1", created_by="planner",
-                     created_at=now, status="published")
+        c = Campaign(code="WEB-C1", name="网页测试抽查", departments=["amr"], items=["i1"],
+                     window_start=date(2026, 1, 1), window_end=date(2026, 12, 31), ratios={"A": "0.01"},
+                     control_share="0.1", created_by="planner", created_at=now, status="published")
         s.add(c)
         s.flush()
         ents = s.scalars(select(Entity).order_by(Entity.id).limit(3)).all()
@@ -181,9 +185,6 @@ def test_campaigns_page(http, web_env):
 def test_campaigns_page_lists_plans_in_preparation(http, web_env):
     """The demo's second campaign waits at its approval: listed with its plan name, the approval task and
     its group until the approver approves; the first campaign (plan published) is not."""
-    from engine.demo import start_demo_campaigns
-    from engine.supervision import dashboard
-
     out = start_demo_campaigns(web_env.runtime, web_env.factory, web_env.settings)
     waiting, launched = out["awaiting_approval"], out["campaign_instances"][0]
     sup = http("supervisor")
@@ -266,3 +267,162 @@ def test_browser_dashboard_draws_charts(page, web_env):
     page.wait_for_selector('canvas[data-chart="chart-throughput"][data-ready="1"]')
     page.wait_for_selector('canvas[data-chart="chart-overdue"][data-ready="1"]')
     assert page.locator("#kpi-hazards .value").inner_text() == "3"
+
+
+# ------------------------------------------------------------------------------------------ jurisdiction
+SUPERVISED = "410103"
+
+
+@pytest.fixture
+def two_districts(web_env) -> dict:
+    """One demo entity in SUPERVISED ("in") and one elsewhere ("out"), each with: a listed hazard (in: high,
+    out: medium) and an order for it from one instance an administrator then terminated (stranded), an
+    overdue order, an incident, a drawn entity and a recorded result in one campaign; the out entity also
+    has a stranded case. Plus an incident of an instance without an entity (city-wide)."""
+    rt = build_runtime(load_settings(database_url=web_env.url))
+    now = clock.now()
+    out: dict = {}
+    with web_env.tx() as s:
+        first = select(Entity).order_by(Entity.id).limit(1)
+        ents = {"in": s.scalars(first.where(Entity.district == SUPERVISED)).one(),
+                "out": s.scalars(first.where(Entity.district != SUPERVISED)).one()}
+        deploy(rt, s, {"timers.bpmn": (DATA / "engine" / "timers.bpmn").read_text(encoding="utf-8")}, "designer")
+        iid = rt.start(s, "timers", data={"deadline": "P30D"}).instance.id
+        c = Campaign(code="WEB-J1", name="辖区测试抽查", departments=["amr"], items=["i1"],
+                     window_start=date(2026, 1, 1), window_end=date(2026, 12, 31), ratios={"A": "0.01"},
+                     control_share="0.1", created_by="planner", created_at=now, status="published")
+        s.add(c)
+        s.flush()
+        out["campaign"] = c.id
+        for rank, (tag, grade, stratum, code) in enumerate([("in", "high", "D", "result_A"),
+                                                            ("out", "medium", "control", "result_1")], 1):
+            e = ents[tag]
+            (h,) = hazard_registry.record_hazards(
+                s, uscc=e.uscc, entity_id=e.id, grade=grade, instance_id=iid, task_key=f"record-{tag}", now=now,
+                findings=[{"item_code": "AR-01", "clause": f"AR-{tag}", "description": "未公示"}])
+            order = hazard_registry.issue_order(s, uscc=e.uscc, hazard_ids=[h.id], days=10, instance_id=iid,
+                                                task_key=f"order-{tag}", now=now)
+            late = RectificationOrder(instance_id=950 + rank, task_guid="t", uscc=e.uscc, hazard_ids=[], days=10,
+                                      deadline=now - timedelta(days=3), deadline_day=(now - timedelta(days=3)).date(),
+                                      issued_at=now - timedelta(days=20), status="served", history=[])
+            s.add(late)
+            s.add(DrawResult(campaign_id=c.id, entity_id=e.id, uscc=e.uscc, stratum=stratum, risk_class="D",
+                             key_hex="0" * 64, rank=rank))
+            s.add(Publication(kind="result", uscc=e.uscc, ref=f"campaign:{c.id}", title="r", event_at=now, due_by=now,
+                              payload={"stratum": stratum, "risk_class": "D", "result_code": code},
+                              source_instance_id=960 + rank, source_task="t", created_at=now))
+            s.flush()
+            out[tag] = {"uscc": e.uscc, "name": e.name, "district": e.district, "hazard": h.id, "stranded": order.id,
+                        "overdue": late.id}
+        case = enforcement.open_case(s, uscc=ents["out"].uscc, lead_source="inspection", instance_id=iid,
+                                     task_key="case", now=now, hazard_ids=[out["out"]["hazard"]])
+        out["out"]["case"] = case.id
+    with web_env.tx() as s:
+        rt.terminate(s, iid, "admin", "重复立项")
+    (_i, out["in"]["incident"]), (_o, out["out"]["incident"]), (_c, out["city_incident"]) = _incidents(
+        web_env, [out["in"]["uscc"], out["out"]["uscc"], None])
+    return out
+
+
+def _limit_supervisor(web_env, districts) -> None:
+    with web_env.tx() as s:
+        set_jurisdiction(s, "supervisor", districts, actor="admin")
+
+
+def _row(html: str, row_id: str) -> str:
+    return re.search(rf'<tr id="{row_id}">(.*?)</tr>', html, re.S).group(1)
+
+
+def _cells(html: str, row_id: str) -> list[str]:
+    """The whole numbers in the row's numeric cells."""
+    return re.findall(r'<td class="num">(\d+)</td>', _row(html, row_id))
+
+
+def _kpi(html: str, name: str) -> str:
+    return re.search(rf'id="kpi-{name}"><div class="value">(?:<a [^>]*>)?(\d+)<', html).group(1)
+
+
+def test_a_supervisor_with_a_jurisdiction_sees_only_its_districts(http, web_env, two_districts):
+    inside, outside = two_districts["in"], two_districts["out"]
+    sup = http("supervisor")
+    # without a jurisdiction: both entities, and the city-wide incident
+    html = sup.get("/supervise/").text
+    assert (_kpi(html, "hazards"), _kpi(html, "overdue-orders"), _kpi(html, "incidents")) == ("2", "2", "3")
+    html = sup.get("/supervise/hazards").text
+    assert outside["uscc"] in html and _kpi(html, "stranded") == "3" and 'id="jurisdiction-note"' not in html
+
+    _limit_supervisor(web_env, [SUPERVISED])
+    html = sup.get("/supervise/").text
+    assert (_kpi(html, "hazards"), _kpi(html, "overdue-orders"), _kpi(html, "incidents")) == ("1", "1", "1")
+    assert _cells(html, "grade-high") == ["1", "0", "1"] and _cells(html, "grade-medium") == ["0", "0", "0"]
+    assert inside["uscc"] in html and outside["uscc"] not in html  # recurrence leaders
+    assert re.search(r'id="jurisdiction-note">管辖范围: 410103<', html)
+
+    html = sup.get("/supervise/hazards").text
+    assert "共 1 条隐患" in html and f'id="hazard-{inside["hazard"]}"' in html
+    assert f'id="order-{inside["overdue"]}"' in html and f'id="stranded-order-{inside["stranded"]}"' in html
+    assert _kpi(html, "overdue-orders") == "1" and _kpi(html, "stranded") == "1"
+    assert f'id="hazard-{outside["hazard"]}"' not in html and f'id="order-{outside["overdue"]}"' not in html
+    assert f'id="stranded-order-{outside["stranded"]}"' not in html
+    assert f'id="stranded-case-{outside["case"]}"' not in html
+    assert outside["uscc"] not in html and outside["name"] not in html
+    html = sup.get("/supervise/hazards", params={"status": "all", "uscc": outside["uscc"]}).text
+    assert "共 0 条隐患" in html and f'id="hazard-{outside["hazard"]}"' not in html
+
+    html = sup.get("/supervise/campaigns", params={"campaign": two_districts["campaign"]}).text
+    row = _row(html, f"campaign-{two_districts['campaign']}")
+    assert '<td class="num" title="D 1 ">1</td>' in row  # the control draw is in another district
+    assert _cells(html, "hit-D") == ["1", "0"] and "100.0%" in _row(html, "hit-D")
+    assert _cells(html, "hit-control") == ["0"]
+
+    html = sup.get("/supervise/incidents").text
+    assert "共 1 个未处理的故障" in html and f'id="incident-{inside["incident"]}"' in html
+    assert f'id="incident-{outside["incident"]}"' not in html
+    assert f'id="incident-{two_districts["city_incident"]}"' not in html
+
+    # the other entity's district: its rows, not these
+    _limit_supervisor(web_env, [outside["district"]])
+    html = sup.get("/supervise/hazards").text
+    assert f'id="hazard-{outside["hazard"]}"' in html and f'id="stranded-case-{outside["case"]}"' in html
+    assert f'id="stranded-order-{outside["stranded"]}"' in html
+    assert inside["uscc"] not in html and f'管辖范围: {outside["district"]}<' in html
+
+
+def _state(web_env, two_districts) -> tuple:
+    o = two_districts["out"]
+    with web_env.tx() as s:
+        return (s.get(RectificationOrder, o["stranded"]).status, s.get(Hazard, o["hazard"]).status,
+                s.get(EnforcementCase, o["case"]).status, s.get(Incident, o["incident"]).status,
+                s.get(Incident, two_districts["city_incident"]).status,
+                s.scalar(select(func.count()).select_from(AuditEvent)))
+
+
+def test_a_supervisor_may_not_act_outside_the_jurisdiction(http, web_env, two_districts):
+    inside, outside = two_districts["in"], two_districts["out"]
+    _limit_supervisor(web_env, [SUPERVISED])
+    sup = http("supervisor")  # signing in writes an audit event: count after it
+    before = _state(web_env, two_districts)
+    assert before[:5] == ("issued", "open", "lead", "open", "open")
+    r = sup.post(f"/supervise/stranded/order/{outside['stranded']}/close", data={"reason": "越权关闭"})
+    assert r.status_code == 403 and "管辖范围以外" in r.text
+    r = sup.post(f"/supervise/stranded/case/{outside['case']}/close", data={"reason": "越权终止"})
+    assert r.status_code == 403 and "管辖范围以外" in r.text
+    r = sup.post(f"/supervise/incidents/{outside['incident']}/retry", {})
+    assert r.status_code == 403 and "不在您的管辖范围内" in r.text
+    assert sup.post(f"/supervise/incidents/{two_districts['city_incident']}/retry", {}).status_code == 403
+    assert _state(web_env, two_districts) == before  # nothing written, not even an audit event
+    assert "未关闭" not in sup.get("/supervise/hazards").text
+
+    # within the jurisdiction the same action goes through
+    r = sup.post(f"/supervise/stranded/order/{inside['stranded']}/close", data={"reason": "已线下整改并经复查"})
+    assert r.status_code == 303
+    with web_env.tx() as s:
+        assert s.get(RectificationOrder, inside["stranded"]).status == "closed_other"
+        assert s.get(Hazard, inside["hazard"]).status == "closed_other"
+    assert _state(web_env, two_districts)[:5] == before[:5]
+    # without a jurisdiction the other district's order can be closed
+    _limit_supervisor(web_env, [])
+    r = sup.post(f"/supervise/stranded/order/{outside['stranded']}/close", data={"reason": "已线下整改并经复查"})
+    assert r.status_code == 303
+    with web_env.tx() as s:
+        assert s.get(RectificationOrder, outside["stranded"]).status == "closed_other"

@@ -7,10 +7,14 @@ oneself) are checked here, before the service is called.
 """
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from engine.errors import Conflict, InvalidInput
 from engine.runtime import audit, users
+from engine.runtime.models import ApiToken, AppUser
 from web.auth import ROLE_LABELS, current_user, roles_required
 from web.extensions import read_session, write
 from web.i18n import gettext as _
@@ -175,10 +179,6 @@ def issue_token(username: str):
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
 @roles_required("admin")
 def revoke_token(token_id: int):
-    from sqlalchemy import select
-
-    from engine.runtime.models import ApiToken, AppUser
-
     me = current_user()
     owner = read_session().scalar(select(AppUser.username).join(ApiToken, ApiToken.user_id == AppUser.id)
                                   .where(ApiToken.id == token_id))
@@ -227,7 +227,5 @@ def verify_audit():
 @bp.app_template_filter("admin_json")
 def admin_json(value) -> str:
     """Compact JSON for the detail column (Chinese kept readable; autoescaped by Jinja)."""
-    import json
-
     text = json.dumps(value or {}, ensure_ascii=False, sort_keys=True, default=str)
     return text if len(text) <= 600 else text[:600] + " …"

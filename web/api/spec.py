@@ -11,7 +11,10 @@ from typing import Any
 
 from flask import current_app
 
-from web.api import views
+from engine import policy
+
+#: the largest page of ``GET /api/v1/tasks``
+MAX_LIMIT = 200
 
 PREFIX = "/api/v1"
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -104,7 +107,7 @@ SCHEMAS: dict[str, dict] = {
         "uscc": {"type": "string"}, "entity_id": {"type": "integer"}, "name": {"type": "string"},
         "stored": {"type": "object", "description": "the score recorded on the entity's row"}}},
     "Factors": {"type": "object", "required": ["factors"], "properties": {"factors": {
-        "type": "object", "description": "every model input: the twelve factors of DOMAIN.md §3 and district; "
+        "type": "object", "description": "every model input: the twelve risk factors and district; "
                                          "optional serious_list / abnormal_list flags for the class overrides",
         "properties": {
             "years_in_business": {"type": "number"}, "subscribed_capital": {"type": "number"},
@@ -123,27 +126,27 @@ _INSTANCE_ID = {"name": "instance_id", "description": "the process instance's id
 #: endpoint → operation (without the path parameters, which come from the rule)
 OPERATIONS: dict[str, dict[str, Any]] = {
     "api.start_instance": {
-        "summary": "Start a process instance", "roles": views.STARTERS, "tags": ["instances"],
+        "summary": "Start a process instance", "roles": policy.STARTERS, "tags": ["instances"],
         "description": "Starts the latest deployed version; service tasks up to the first wait state run now.",
         "body": ("StartInstance", "process, business key and start data"),
         "responses": {"201": _json(_ref("Started"), "Started."),
                       "400": _error("Invalid body (names the field)."),
                       "404": _error("The process is not deployed."), **_ERR_AUTH}},
     "api.get_instance": {
-        "summary": "Read an instance and its open tasks", "roles": views.STARTERS + views.INSTANCE_READERS,
+        "summary": "Read an instance and its open tasks", "roles": policy.STARTERS + policy.INSTANCE_READERS,
         "tags": ["instances"], "params": {"instance_id": _INSTANCE_ID},
         "description": "Auditors and supervisors read any instance in their jurisdiction; others only instances "
                        "they started, worked on, or may claim a task of.",
         "responses": {"200": _json(_ref("Instance"), "The instance."), "404": _error("No such instance."),
                       **_ERR_AUTH}},
     "api.instance_history": {
-        "summary": "An instance's audit history", "roles": views.STARTERS + views.INSTANCE_READERS,
+        "summary": "An instance's audit history", "roles": policy.STARTERS + policy.INSTANCE_READERS,
         "tags": ["instances"], "params": {"instance_id": _INSTANCE_ID},
         "description": "Every event of the instance's hash chain in order, with its data changes.",
         "responses": {"200": _json(_ref("History"), "The events."), "404": _error("No such instance."),
                       **_ERR_AUTH}},
     "api.list_my_tasks": {
-        "summary": "The caller's inbox", "roles": views.TASK_WORKERS, "tags": ["tasks"],
+        "summary": "The caller's inbox", "roles": policy.TASK_WORKERS, "tags": ["tasks"],
         "description": "Open tasks assigned to the caller and unclaimed tasks of their groups, as on the inbox "
                        "page.",
         "query": [
@@ -155,28 +158,28 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             _query("due", {"type": "string", "enum": ["overdue", "today", "week", "none"]}, "due-date filter"),
             _query("min_priority", {"type": "integer"}, "lowest priority shown"),
             _query("sort", {"type": "string", "enum": ["due", "priority", "created"], "default": "due"}, "order"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": views.MAX_LIMIT, "default": 50},
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
                    "page size"),
             _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "rows to skip")],
         "responses": {"200": _json(_ref("TaskList"), "A page of tasks."), "400": _error("A bad query parameter."),
                       **_ERR_AUTH}},
     "api.get_task": {
-        "summary": "Read a task (with its instance's rev)", "roles": views.TASK_WORKERS, "tags": ["tasks"],
+        "summary": "Read a task (with its instance's rev)", "roles": policy.TASK_WORKERS, "tags": ["tasks"],
         "params": {"task_id": _TASK_ID},
         "responses": {"200": _json(_ref("Task"), "The task."), "404": _error("No such task."), **_ERR_AUTH}},
     "api.claim_task": {
-        "summary": "Claim a task of one of my groups", "roles": views.TASK_WORKERS, "tags": ["tasks"],
+        "summary": "Claim a task of one of my groups", "roles": policy.TASK_WORKERS, "tags": ["tasks"],
         "params": {"task_id": _TASK_ID},
         "responses": {"200": _json(_ref("Task"), "Claimed (also when already mine)."),
                       "404": _error("No such task."),
                       "409": _error("Claimed by someone else, completed or cancelled."), **_ERR_AUTH}},
     "api.unclaim_task": {
-        "summary": "Give a claimed task back to its groups", "roles": views.TASK_WORKERS, "tags": ["tasks"],
+        "summary": "Give a claimed task back to its groups", "roles": policy.TASK_WORKERS, "tags": ["tasks"],
         "params": {"task_id": _TASK_ID},
         "responses": {"200": _json(_ref("Task"), "Back in the groups' queue."), "404": _error("No such task."),
                       "409": _error("Completed or cancelled."), **_ERR_AUTH}},
     "api.complete_task": {
-        "summary": "Complete a task with its form data", "roles": views.TASK_WORKERS, "tags": ["tasks"],
+        "summary": "Complete a task with its form data", "roles": policy.TASK_WORKERS, "tags": ["tasks"],
         "params": {"task_id": _TASK_ID},
         "description": "Validated against the task's form; invalid data or a stale rev changes nothing.",
         "body": ("CompleteTask", "the form data and the rev it was prepared at"),
@@ -186,13 +189,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                       "409": _error("Stale rev, or the task is completed or cancelled."),
                       "422": _error("The data is not valid for the form (field_errors)."), **_ERR_AUTH}},
     "api.entity_score": {
-        "summary": "Score a registered entity now", "roles": views.SCORE_READERS, "tags": ["scoring"],
+        "summary": "Score a registered entity now", "roles": policy.SCORE_READERS, "tags": ["scoring"],
         "params": {"uscc": {"name": "uscc", "description": "the entity's unified social credit code"}},
         "description": "Scores with the active model without storing; the stored score is shown beside.",
         "responses": {"200": _json(_ref("Score"), "Score, class A–D, reasons, model version."),
                       "404": _error("No such entity."), "503": _error("No usable active model."), **_ERR_AUTH}},
     "api.score_factors": {
-        "summary": "Score a set of factors (what-if)", "roles": views.WHAT_IF_SCORERS, "tags": ["scoring"],
+        "summary": "Score a set of factors (what-if)", "roles": policy.WHAT_IF_SCORERS, "tags": ["scoring"],
         "body": ("Factors", "every model input"),
         "responses": {"200": _json(_ref("Score"), "Score, class A–D, reasons, model version."),
                       "400": _error("The body is not an object."),

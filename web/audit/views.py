@@ -10,19 +10,21 @@ from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, Response, render_template, request
 
-from engine.errors import InvalidInput, NotAllowed
+from engine import policy
+from engine.commands import instances
+from engine.errors import InvalidInput
 from engine.runtime import history as history_service
 from engine.runtime.history import STATUSES, InstanceQuery
 from engine.runtime.labels import localized_xml
 from engine.supervision import dashboard
-from web.auth import current_user, roles_required
+from web.auth import current_actor, current_user, roles_required
 from web.extensions import read_session
 from web.i18n import TIMEZONE, current_locale
 from web.i18n import gettext as _
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
-READERS = ("auditor", "supervisor")
+READERS = policy.INSTANCE_READERS
 PAGE_SIZE = 50
 
 #: English labels of the audit event kinds (translated in the templates)
@@ -72,19 +74,10 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), TIMEZONE)
 
 
-def _check_jurisdiction(session, inst) -> None:
-    user = current_user()
-    if not user.jurisdiction or not inst.business_key:
-        return
-    info = dashboard.entity_names(session, [inst.business_key]).get(inst.business_key)
-    if info is not None and not user.sees_district(info[1]):
-        raise NotAllowed(_("Instance {id} concerns an entity outside your jurisdiction.", id=inst.id))
-
-
 def _instance(session, instance_id: int):
-    inst = history_service.get_instance(session, instance_id)
-    _check_jurisdiction(session, inst)
-    return inst
+    """The instance, if the auditor or supervisor may read it (:func:`engine.commands.instances.read`: their
+    jurisdiction, whatever names the entity)."""
+    return instances.read(session, current_actor(), instance_id)
 
 
 # --------------------------------------------------------------------------------------------- search

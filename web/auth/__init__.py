@@ -9,7 +9,14 @@ import functools
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+
+from engine.policy import Actor
+from engine.runtime.models import AppUser
+from engine.runtime.users import authenticate, groups_of, user_for_token
+from web.extensions import read_session, write
+from web.i18n import LOCALES
+from web.i18n import gettext as _
 
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="../templates")
 
@@ -36,11 +43,13 @@ class WebUser:
     def sees_district(self, district: str | None) -> bool:
         return not self.jurisdiction or (district in self.jurisdiction)
 
+    @property
+    def actor(self) -> Actor:
+        """The user as the authorization policy sees them (:mod:`engine.policy`)."""
+        return Actor(self.username, self.roles, self.groups, self.jurisdiction, "api" if self.via_token else "web")
+
 
 def _load(user, via_token: bool) -> WebUser:
-    from engine.runtime.users import groups_of
-    from web.extensions import read_session
-
     return WebUser(user.id, user.username, user.display_name or user.username, frozenset(user.roles or ()),
                    frozenset(groups_of(read_session(), user.username)), tuple(user.jurisdiction or ()), via_token)
 
@@ -48,10 +57,6 @@ def _load(user, via_token: bool) -> WebUser:
 def current_user() -> WebUser | None:
     if "current_user" in g:
         return g.current_user
-    from engine.runtime.models import AppUser
-    from engine.runtime.users import user_for_token
-    from web.extensions import read_session
-
     user = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
@@ -65,6 +70,14 @@ def current_user() -> WebUser | None:
             session.clear()
     g.current_user = user
     return user
+
+
+def current_actor() -> Actor:
+    """The signed-in user as an :class:`engine.policy.Actor` (401 when anonymous)."""
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user.actor
 
 
 def login_required(view):
@@ -103,10 +116,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from engine.runtime.users import authenticate
-    from web.extensions import write
-    from web.i18n import gettext as _
-
     error = None
     if request.method == "POST":
         username = request.form.get("username", "").strip()
@@ -137,8 +146,6 @@ def logout():
 
 @bp.route("/lang/<code>", methods=["POST"])
 def set_language(code: str):
-    from web.i18n import LOCALES
-
     if code not in LOCALES:
         abort(404)
     session["lang"] = code

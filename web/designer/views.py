@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
+from engine.bootstrap import form_hasher, form_registry
 from engine.errors import DefinitionError, InvalidInput, NotFound
 from engine.runtime import modeling
 from web.auth import current_user, roles_required
@@ -17,8 +18,6 @@ READERS = ("designer", "auditor", "supervisor")
 
 
 def _form_hash():
-    from engine.bootstrap import form_hasher
-
     return form_hasher(settings())
 
 
@@ -171,8 +170,6 @@ def _posted_file() -> tuple[str, str]:
 
 
 def _form_ids() -> list[str]:
-    from engine.bootstrap import form_registry
-
     return form_registry(settings()).ids()
 
 
@@ -202,6 +199,9 @@ def _editor_config(file_name: str, xml_url: str) -> dict:
             "nameZhHelp": _("Shown instead of the name when the workbench speaks Chinese (inbox, task page)."),
             "nameEn": _("English name"),
             "nameEnHelp": _("Shown when the workbench speaks English, if the name is not in English."),
+            "startableBy": _("Startable by"),
+            "startableByHelp": _("Comma-separated groups whose members may start this process; empty: only the "
+                                 "engine starts it (a parent's call activity or a service task)."),
             "deployed": _("Open the process library"),
             "importWarnings": _("The diagram was read with warnings: what is listed below would be lost on save."),
         },

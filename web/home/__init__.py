@@ -1,9 +1,9 @@
 """The start page: each user lands on the area of their main role."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 
-from web.auth import current_user, login_required
+from web.auth import current_user
 
 bp = Blueprint("home", __name__)
 
@@ -29,8 +29,6 @@ def healthz():
 
 
 def _has_endpoint(endpoint: str) -> bool:
-    from flask import current_app
-
     return endpoint in current_app.view_functions
 
 

@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 
 from engine.errors import InvalidInput
 from engine.supervision import publication
+from engine.supervision.dashboard import entity_names
 from engine.supervision.loop_models import PUBLICATION_KINDS
 from web.extensions import read_session
 from web.i18n import gettext as _
@@ -60,8 +61,6 @@ def _feed(kind, uscc, limit: int, offset: int) -> tuple[list[dict], bool]:
 
 
 def _names(rows) -> dict:
-    from engine.supervision.dashboard import entity_names
-
     return entity_names(read_session(), [r["uscc"] for r in rows if r.get("uscc")])
 
 

@@ -1,13 +1,18 @@
 """Routes of the supervisors' area. Figures come from :mod:`engine.supervision.dashboard` (SQL
-aggregates, bounded lists); the only change is an incident retry, one ``write()`` block calling
-``Runtime.retry_incident`` (which writes the audit events)."""
+aggregates, bounded lists), every one restricted to the signed-in user's jurisdiction (``districts``;
+rows without a registered entity are city-wide and shown only to users without a restriction). The
+changes are an incident retry (``Runtime.retry_incident``, which writes the audit events) and closing a
+stranded order or case, each one ``write()`` block that first refuses (403, nothing written) an item
+outside the jurisdiction (``dashboard.check_in_districts``)."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from engine.errors import EngineError, InvalidInput
+from engine.errors import EngineError, InvalidInput, NotAllowed
 from engine.runtime import clock
-from engine.supervision import dashboard
+from engine.runtime.models import Incident
+from engine.supervision import dashboard, enforcement
+from engine.supervision import hazards as hazard_registry
 from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
 from web.auth import current_user, roles_required
 from web.extensions import read_session, runtime, write
@@ -43,6 +48,25 @@ def _int_arg(name: str, default: int | None = None, minimum: int = 1) -> int | N
     return value
 
 
+def _districts() -> tuple[str, ...]:
+    """The signed-in user's jurisdiction (empty: every district)."""
+    return current_user().jurisdiction
+
+
+def _check_in_jurisdiction(session, kind: str, item_id: int) -> None:
+    """Refuse (403) acting on an order, a case or an incident outside the user's jurisdiction."""
+    try:
+        dashboard.check_in_districts(session, kind, item_id, _districts())
+    except NotAllowed:
+        if kind == "incident":
+            message = _("Instance {id} concerns an entity outside your jurisdiction.",
+                        id=session.get(Incident, item_id).instance_id)
+        else:
+            message = _("{what} concerns an entity outside your jurisdiction.",
+                        what=f"{_('Order') if kind == 'order' else _('Case')} #{item_id}")
+        raise NotAllowed(message) from None
+
+
 def _charts(series: dashboard.Series) -> dict:
     labels = [d[5:] for d in series.days]  # MM-DD
     return {
@@ -58,8 +82,9 @@ def _charts(series: dashboard.Series) -> dict:
 @roles_required(*SUPERVISORS)
 def index():
     s = read_session()
-    ov = dashboard.overview(s, clock.now())
-    plans = dashboard.plans_in_preparation(s)
+    districts = _districts()
+    ov = dashboard.overview(s, clock.now(), districts=districts)
+    plans = dashboard.plans_in_preparation(s, districts=districts)
     return render_template("supervise/index.html", ov=ov, charts=_charts(ov.series), grade_labels=GRADE_LABELS,
                            plans=plans,
                            campaign_status_labels=CAMPAIGN_STATUS_LABELS, grades=HAZARD_GRADES)
@@ -79,15 +104,17 @@ def hazards():
     if grade not in (None, *HAZARD_GRADES):
         raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="grade",
                              values=", ".join(HAZARD_GRADES), value=grade))
+    districts = _districts()
     page = dashboard.list_hazards(s, status=status, grade=grade, uscc=request.args.get("uscc") or None,
-                                  limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
-    n_overdue, overdue = dashboard.overdue_orders(s, clock.now(), limit=100)
-    n_stranded, stranded = dashboard.stranded(s, limit=100)
-    names = dashboard.entity_names(s, [o.uscc for o in overdue] + [o.uscc for o in stranded])
+                                  limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE, districts=districts)
+    n_overdue, overdue = dashboard.overdue_orders(s, clock.now(), limit=100, districts=districts)
+    n_stranded, stranded = dashboard.stranded(s, limit=100, districts=districts)
+    names = dashboard.entity_names(s, [o.uscc for o in overdue] + [o.uscc for o in stranded], districts=districts)
     args = {k: v for k, v in request.args.items() if v and k != "page"}
     return render_template("supervise/hazards.html", page=page, page_no=page_no, args=args,
                            status=status or "all", grade=grade or "", uscc=request.args.get("uscc") or "",
-                           by_grade=dashboard.hazards_by_grade(s), leaders=dashboard.recurrence_leaders(s, limit=20),
+                           by_grade=dashboard.hazards_by_grade(s, districts=districts),
+                           leaders=dashboard.recurrence_leaders(s, limit=20, districts=districts),
                            n_overdue=n_overdue, overdue=overdue, n_stranded=n_stranded, stranded=stranded,
                            case_status_labels=CASE_STATUS_LABELS, names=names, now=clock.now(),
                            grade_labels=GRADE_LABELS, status_labels=HAZARD_STATUS_LABELS,
@@ -99,10 +126,11 @@ def hazards():
 def campaigns():
     s = read_session()
     campaign_id = _int_arg("campaign")
-    progress = dashboard.campaign_progress(s, limit=200)
-    rates = dashboard.hit_rates(s, campaign_id=campaign_id)
+    districts = _districts()
+    progress = dashboard.campaign_progress(s, limit=200, districts=districts)
+    rates = dashboard.hit_rates(s, campaign_id=campaign_id, districts=districts)
     chosen = next((c for c in progress if c.id == campaign_id), None)
-    plans = dashboard.plans_in_preparation(s)
+    plans = dashboard.plans_in_preparation(s, districts=districts)
     return render_template("supervise/campaigns.html", progress=progress, rates=rates, chosen=chosen, plans=plans,
                            campaign_id=campaign_id, campaign_status_labels=CAMPAIGN_STATUS_LABELS)
 
@@ -111,7 +139,7 @@ def campaigns():
 @roles_required(*SUPERVISORS)
 def incidents():
     s = read_session()
-    n, rows = dashboard.open_incidents(s, limit=200)
+    n, rows = dashboard.open_incidents(s, limit=200, districts=_districts())
     return render_template("supervise/incidents.html", n=n, rows=rows)
 
 
@@ -120,26 +148,29 @@ def incidents():
 def close_stranded(kind: str, item_id: int):
     """Close an order (with its hazards nothing else covers) or terminate a case whose process was
     terminated, with the supervisor's reason (``hazards.close_stranded_order``,
-    ``enforcement.terminate_stranded_case``)."""
-    from engine.supervision import enforcement, hazards
-
+    ``enforcement.terminate_stranded_case``). One outside the user's jurisdiction: 403, nothing written."""
     user = current_user()
     reason = request.form.get("reason", "")
     back = url_for("supervise.hazards") + "#stranded"
     try:
         with write() as s:
+            _check_in_jurisdiction(s, kind, item_id)
             if kind == "order":
-                out = hazards.close_stranded_order(s, item_id, reason=reason, actor=user.username, now=clock.now())
+                out = hazard_registry.close_stranded_order(s, item_id, reason=reason, actor=user.username,
+                                                           now=clock.now())
             else:
                 out = enforcement.terminate_stranded_case(s, item_id, reason=reason, actor=user.username,
                                                           now=clock.now())
+    except NotAllowed:
+        raise
     except EngineError as exc:
         flash(_("Order {id} was not closed: {error}", id=item_id, error=str(exc)) if kind == "order" else
               _("Case {id} was not terminated: {error}", id=item_id, error=str(exc)), "error")
         return redirect(back), 303
     if kind == "order":
         flash(_("Order {id} is closed; hazards closed with it: {closed}; still listed (another order or an open "
-                "case covers them): {kept}.", id=item_id, closed=", ".join(f"#{h}" for h in out["hazards_closed"]) or "—",
+                "case covers them): {kept}.", id=item_id,
+                closed=", ".join(f"#{h}" for h in out["hazards_closed"]) or "—",
                 kept=", ".join(f"#{h}" for h in out["hazards_kept"]) or "—"), "success")
     else:
         flash(_("Case {id} is terminated.", id=item_id), "success")
@@ -152,9 +183,12 @@ def retry_incident(incident_id: int):
     user = current_user()
     try:
         with write() as s:
+            _check_in_jurisdiction(s, "incident", incident_id)
             outcome = runtime().retry_incident(s, incident_id, user.username)
             failure = outcome.failure
             instance_id = outcome.instance.id
+    except NotAllowed:
+        raise
     except EngineError as exc:
         flash(_("Incident {id} was not retried: {error}", id=incident_id, error=str(exc)), "error")
         return redirect(url_for("supervise.incidents")), 303

@@ -1,7 +1,8 @@
-// The "regflow" group of the properties panel: the spiffworkflow conventions of DESIGN.md §3.
+// The "regflow" group of the properties panel: the spiffworkflow conventions regflow reads (ARCHITECTURE.md).
 //   service task:        operator (from the engine's live registry), result variable, its declared parameters
 //   user task:           candidateGroups, assignee, formId (from forms/), dueIn, priority
 //   every flow node, sequence flow, process and pool: nameZh, nameEn (the name in the Chinese / English UI)
+//   process and pool:    startableBy (the groups whose members may start it; empty: only the engine)
 //   business rule task:  spiffworkflow:calledDecisionId (from the deployed DMN files)
 // The lists come from the page (`designer-config`), registered as the `regflowCatalog` service.
 import { SelectEntry, TextFieldEntry, isSelectEntryEdited, isTextFieldEntryEdited } from "@bpmn-io/properties-panel";
@@ -129,6 +130,10 @@ function entries(element, catalog) {
       list.push({ id: `regflow-${name}`, name, label: catalog.text[name], description: catalog.text[`${name}Help`],
         isEdited: isTextFieldEntryEdited, component: UserPropertyEntry });
     }
+  }
+  if (is(element, "bpmn:Process") || is(element, "bpmn:Participant")) {
+    list.push({ id: "regflow-startableBy", name: "startableBy", label: catalog.text.startableBy,
+      description: catalog.text.startableByHelp, isEdited: isTextFieldEntryEdited, component: UserPropertyEntry });
   }
   if (is(element, "bpmn:BusinessRuleTask")) {
     list.push({ id: "regflow-decision", component: DecisionEntry, isEdited: isSelectEntryEdited });

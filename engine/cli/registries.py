@@ -1,6 +1,6 @@
 """``regflow import …``, ``regflow inspectors …``, ``regflow items …`` and ``regflow team …``.
 
-Exit codes follow engine.cli: 2 invalid file (every problem with row and column on stderr; nothing was
+Exit codes follow :mod:`engine.cli`: 2 invalid file (every problem with row and column on stderr; nothing was
 imported), 3 not found, 4 conflict (e.g. a team that cannot be staffed).
 """
 from __future__ import annotations
@@ -9,16 +9,17 @@ import sys
 from datetime import date, datetime
 
 import click
+from sqlalchemy import select
 
-from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, table as _table, tx as _tx
+from engine.errors import Conflict, InvalidInput
+from engine.runtime import clock
+from engine.supervision import importer, registries, teams
+from engine.supervision.registry_models import CheckItem
 
-
-from . import importer, registries, teams
+from .support import emit, handle_errors, json_option, table, tx
 
 
 def _now() -> datetime:
-    from engine.runtime import clock
-
     return clock.now()
 
 
@@ -43,8 +44,8 @@ def _import_command(name: str, fn, help_text: str, *, needs_now: bool = False, n
     @import_group.command(name=name, help=help_text)
     @click.argument("file", type=click.Path(dir_okay=False))
     @_encoding
-    @_json
-    @_handle_errors
+    @json_option
+    @handle_errors
     def command(file: str, encoding: str, as_json: bool) -> None:
         kw = {}
         now = _now()
@@ -52,9 +53,9 @@ def _import_command(name: str, fn, help_text: str, *, needs_now: bool = False, n
             kw["now"] = now
         if needs_today:
             kw["today"] = registries.local_date(now)
-        with _tx() as s:
+        with tx() as s:
             report = fn(s, file, encoding=encoding, **kw)
-        _emit(report.to_dict(), as_json, _report_text)
+        emit(report.to_dict(), as_json, _report_text)
 
     return command
 
@@ -82,15 +83,15 @@ def inspectors_group() -> None:
 @click.option("--district", help="Only inspectors whose jurisdiction covers this district.")
 @click.option("--all", "include_inactive", is_flag=True, help="Include inactive inspectors.")
 @click.option("--on", "on_date", help="Certificate status as of this day (default today).")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def inspectors_list(department, skill, district, include_inactive, on_date, as_json: bool) -> None:
     """Inspectors with certificate status (valid / expiring / expired / none) and open assignments."""
     on = date.fromisoformat(on_date) if on_date else registries.local_date(_now())
-    with _tx() as s:
+    with tx() as s:
         doc = registries.list_inspectors(s, on=on, department=department, skill=skill, region=district,
                                          include_inactive=include_inactive)
-    _emit(doc, as_json, lambda d: _table([{**r, "skills": ";".join(r["skills"]),
+    emit(doc, as_json, lambda d: table([{**r, "skills": ";".join(r["skills"]),
                                            "role": "expert" if r["is_expert"] else
                                            ("leader" if r["leader_eligible"] else "officer")} for r in d],
                                          ["code", "name", "department", "region", "role", "skills",
@@ -102,34 +103,32 @@ def inspectors_list(department, skill, district, include_inactive, on_date, as_j
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", required=True, help="Last day, included.")
 @click.option("--reason", default="")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def inspectors_leave(code, start, end, reason, as_json: bool) -> None:
     """Record a leave period (existing teams are not changed: replace members with `team replace`)."""
-    from engine.errors import InvalidInput
-
     try:
         a, b = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise InvalidInput(f"--from/--to: {exc}") from None
-    with _tx() as s:
+    with tx() as s:
         leave = registries.add_leave(s, code, a, b, reason)
         doc = {"inspector": code, "start_date": leave.start_date, "end_date": leave.end_date, "reason": leave.reason}
-    _emit(doc, as_json, lambda d: f"{code} on leave {d['start_date']} .. {d['end_date']}")
+    emit(doc, as_json, lambda d: f"{code} on leave {d['start_date']} .. {d['end_date']}")
 
 
 @inspectors_group.command(name="conflict")
 @click.argument("code")
 @click.argument("uscc")
 @click.option("--reason", required=True)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def inspectors_conflict(code, uscc, reason, as_json: bool) -> None:
     """Declare a conflict of interest with an entity (the inspector is never drawn for it)."""
-    with _tx() as s:
+    with tx() as s:
         row = registries.declare_conflict(s, code, uscc, reason, now=_now())
         doc = {"inspector": code, "uscc": row.entity_uscc, "reason": row.reason}
-    _emit(doc, as_json, lambda d: f"{code} recused from {uscc}: {reason}")
+    emit(doc, as_json, lambda d: f"{code} recused from {uscc}: {reason}")
 
 
 # ------------------------------------------------------------------------------------------------- items
@@ -140,18 +139,14 @@ def items_group() -> None:
 
 @items_group.command(name="list")
 @click.option("--industry", help="Only items targeting this GB/T 4754 section.")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def items_list(industry, as_json: bool) -> None:
-    from sqlalchemy import select
-
-    from .registry_models import CheckItem
-
-    with _tx() as s:
+    with tx() as s:
         rows = registries.items_for_industry(s, industry) if industry else \
             list(s.scalars(select(CheckItem).order_by(CheckItem.code)))
         doc = [registries.check_item_doc(i) for i in rows]
-    _emit(doc, as_json, lambda d: _table([{**r, "industries": ";".join(r["industries"]) or "*",
+    emit(doc, as_json, lambda d: table([{**r, "industries": ";".join(r["industries"]) or "*",
                                            "clauses": len(r["clauses"])} for r in d],
                                          ["code", "name", "department", "industries", "required_skill", "ratio",
                                           "method", "clauses"]))
@@ -175,26 +170,24 @@ def _team_text(d: dict) -> str:
 
 @team_group.command(name="show")
 @click.argument("team_id", type=int)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def team_show(team_id: int, as_json: bool) -> None:
     """Current members and the full assignment history (releases with reasons)."""
-    with _tx() as s:
+    with tx() as s:
         doc = teams.team_doc(s, team_id)
-    _emit(doc, as_json, _team_text)
+    emit(doc, as_json, _team_text)
 
 
 @team_group.command(name="verify")
 @click.argument("draw_id", type=int)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def team_verify(draw_id: int, as_json: bool) -> None:
     """Replay a team draw from its record; exit 4 if it does not match."""
-    from engine.errors import Conflict
-
-    with _tx() as s:
+    with tx() as s:
         doc = teams.verify_draw(s, draw_id)
-    _emit(doc, as_json, lambda d: f"draw {d['draw_id']} ({d['kind']}): " + (
+    emit(doc, as_json, lambda d: f"draw {d['draw_id']} ({d['kind']}): " + (
         "verified" if d["ok"] else "MISMATCH\n  " + "\n  ".join(d["problems"])))
     if not doc["ok"]:
         click.echo(f"error: draw {draw_id} does not verify", err=True)
@@ -205,13 +198,13 @@ def team_verify(draw_id: int, as_json: bool) -> None:
 @click.argument("team_id", type=int)
 @click.argument("inspector")
 @click.option("--reason", required=True, help="leave, recusal, certificate lapse …")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def team_replace(team_id: int, inspector: str, reason: str, as_json: bool) -> None:
     """Release INSPECTOR from TEAM_ID and redraw the place (exit 4 if fewer than 2 officers would remain)."""
-    with _tx() as s:
+    with tx() as s:
         doc = teams.replace_inspector(s, team_id, inspector, reason, now=_now()).to_dict()
-    _emit(doc, as_json, lambda d: f"team {d['team_id']}: {inspector} released ({reason}); now "
+    emit(doc, as_json, lambda d: f"team {d['team_id']}: {inspector} released ({reason}); now "
           + ", ".join(f"{m['code']} ({m['role']})" for m in d["members"]))
 
 

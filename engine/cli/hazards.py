@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import click
 
-from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, tx as _tx
+from engine.runtime import clock
+from engine.supervision import dashboard
+from engine.supervision.enforcement import terminate_stranded_case
+from engine.supervision.hazards import close_stranded_order
+from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
 
-from . import dashboard
-from .loop_models import HAZARD_GRADES, HAZARD_STATUSES
+from .support import emit, handle_errors, json_option, tx
 
 
 def _iso(value) -> str | None:
@@ -30,11 +33,11 @@ def hazards() -> None:
 @click.option("--uscc", help="One entity's hazards.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--offset", type=int, default=0, show_default=True)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def list_(status: str, grade: str | None, uscc: str | None, limit: int, offset: int, as_json: bool) -> None:
     """Hazards, newest first, with the entity's name."""
-    with _tx() as s:
+    with tx() as s:
         page = dashboard.list_hazards(s, status=None if status == "all" else status, grade=grade, uscc=uscc,
                                       limit=limit, offset=offset)
         doc = {"total": page.total, "limit": page.limit, "offset": page.offset, "hazards": [
@@ -49,26 +52,24 @@ def list_(status: str, grade: str | None, uscc: str | None, limit: int, offset: 
                   f"{h['item_code']}/{h['clause']}  found {h['found_at'][:10]}" for h in d["hazards"]]
         return "\n".join(lines)
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
 @hazards.command()
 @click.option("--limit", type=int, default=50, show_default=True)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def overdue(limit: int, as_json: bool) -> None:
     """Open rectification orders past their deadline, the most overdue first."""
-    from engine.runtime import clock
-
     now = clock.now()
-    with _tx() as s:
+    with tx() as s:
         n, rows = dashboard.overdue_orders(s, now, limit=limit)
         doc = {"total": n, "orders": [
             {"id": o.id, "uscc": o.uscc, "status": o.status, "deadline": _iso(o.deadline),
              "days_overdue": (now - o.deadline).days, "provisional": o.provisional,
              "extension_used": o.extension_used, "hazard_ids": list(o.hazard_ids or []), "instance_id": o.instance_id}
             for o in rows]}
-    _emit(doc, as_json, lambda d: "\n".join(
+    emit(doc, as_json, lambda d: "\n".join(
         [f"{d['total']} overdue rectification order(s)"]
         + [f"  order #{o['id']:<6} {o['uscc']} {o['status']:<9} due {o['deadline'][:10]}  "
            f"{o['days_overdue']} day(s) overdue  instance {o['instance_id']}" for o in d["orders"]]))
@@ -76,17 +77,17 @@ def overdue(limit: int, as_json: bool) -> None:
 
 @hazards.command()
 @click.option("--limit", type=int, default=100, show_default=True)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def stranded(limit: int, as_json: bool) -> None:
     """Unsettled rectification orders and enforcement cases whose process an administrator terminated."""
-    with _tx() as s:
+    with tx() as s:
         n, rows = dashboard.stranded(s, limit=limit)
         doc = {"total": n, "items": [
             {"kind": r.kind, "id": r.id, "uscc": r.uscc, "status": r.status, "hazard_ids": r.hazard_ids,
              "instance_id": r.instance_id, "terminated_at": _iso(r.terminated_at), "reason": r.reason}
             for r in rows]}
-    _emit(doc, as_json, lambda d: "\n".join(
+    emit(doc, as_json, lambda d: "\n".join(
         [f"{d['total']} order(s) and case(s) without a running process"]
         + [f"  {r['kind']} #{r['id']:<6} {r['uscc']} {r['status']:<9} hazards {r['hazard_ids']}  "
            f"instance {r['instance_id']} terminated {(r['terminated_at'] or '')[:16]}: {r['reason'] or ''}"
@@ -96,27 +97,25 @@ def stranded(limit: int, as_json: bool) -> None:
 def _settle(settle, item_id: int, reason: str, actor: str, as_json: bool, human) -> None:
     """Run ``settle`` (``hazards.close_stranded_order`` or ``enforcement.terminate_stranded_case``) in one
     transaction and print what it did."""
-    from engine.runtime import clock
-
-    with _tx() as s:
+    with tx() as s:
         doc = settle(s, item_id, reason=reason, actor=actor, now=clock.now())
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
-_REASON = click.option("--reason", required=True, help="Why it is settled without its process (at most 200 characters).")
-_ACTOR = click.option("--actor", default="supervisor", show_default=True, help="Who settles it (recorded in the audit log).")
+_REASON = click.option("--reason", required=True,
+                       help="Why it is settled without its process (at most 200 characters).")
+_ACTOR = click.option("--actor", default="supervisor", show_default=True,
+                      help="Who settles it (recorded in the audit log).")
 
 
 @hazards.command(name="close-order")
 @click.argument("order_id", type=int)
 @_REASON
 @_ACTOR
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def close_order(order_id: int, reason: str, actor: str, as_json: bool) -> None:
     """Close a stranded rectification order (its process was terminated) with its hazards that nothing else covers."""
-    from .hazards import close_stranded_order
-
     _settle(close_stranded_order, order_id, reason, actor, as_json,
             lambda d: f"order #{d['order_id']} {d['status']}: hazards closed {d['hazards_closed']}, "
                       f"still listed {d['hazards_kept']}")
@@ -126,11 +125,9 @@ def close_order(order_id: int, reason: str, actor: str, as_json: bool) -> None:
 @click.argument("case_id", type=int)
 @_REASON
 @_ACTOR
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def terminate_case(case_id: int, reason: str, actor: str, as_json: bool) -> None:
     """Terminate a stranded enforcement case (its process was terminated)."""
-    from .enforcement import terminate_stranded_case
-
     _settle(terminate_stranded_case, case_id, reason, actor, as_json,
             lambda d: f"case #{d['case_id']} {d['status']}: {d['reason']}")

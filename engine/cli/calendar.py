@@ -1,18 +1,19 @@
 """``regflow calendar``: seed, load and show the working-day calendar.
 
-Exit codes follow engine.cli: 2 invalid file (every problem with file, line and field on stderr),
+Exit codes follow :mod:`engine.cli`: 2 invalid file (every problem with file, line and field on stderr),
 3 year or file not found, 4 the year is already loaded with different days (use ``--replace``).
 """
 from __future__ import annotations
 
-
 import click
 
-from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, tx as _tx
-
+from engine.bootstrap import build_runtime
 from engine.errors import InvalidInput
+from engine.supervision import calendar as cal
+from engine.supervision.calendar_models import CalendarYear
+from engine.supervision.deadlines import reschedule_for_year
 
-from . import calendar as cal
+from .support import emit, handle_errors, json_option, tx
 
 
 @click.group(name="calendar")
@@ -21,11 +22,11 @@ def calendar() -> None:
 
 
 @calendar.command()
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def seed(as_json: bool) -> None:
     """Store every year the chinese-calendar package covers (idempotent; loaded files are kept)."""
-    with _tx() as s:
+    with tx() as s:
         result = cal.seed_from_chinese_calendar(s)
     doc = result.to_dict()
 
@@ -34,24 +35,20 @@ def seed(as_json: bool) -> None:
         return (f"seeded from {d['source']}: created {span(d['created'])}, updated {span(d['updated'])}, "
                 f"unchanged {span(d['unchanged'])}" + (f", kept (loaded from files) {d['kept']}" if d["kept"] else ""))
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
 @calendar.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--replace", is_flag=True, help="Replace a year that is already loaded with different days.")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def load(file: str, replace: bool, as_json: bool) -> None:
     """Load one year's official schedule from FILE (.yaml/.yml/.csv); all or nothing."""
-    with _tx() as s:
+    with tx() as s:
         result = cal.load_year_file(s, file, replace=replace)
         rescheduled = []
         if not result.unchanged:
-            from engine.bootstrap import build_runtime
-
-            from .deadlines import reschedule_for_year
-
             # the same transaction: the year and the timers it moves land together or not at all
             rescheduled = reschedule_for_year(build_runtime(), s, result.year)
     doc = {**result.to_dict(), "rescheduled_timers": rescheduled}
@@ -70,18 +67,18 @@ def load(file: str, replace: bool, as_json: bool) -> None:
                 lines.append(f"  {label:8} {r['day']} {r['weekday'][:3]}  {r['kind']:16} {r['name'] or ''}")
         return "\n".join(lines)
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
 @calendar.command()
 @click.argument("year", type=int)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def show(year: int, as_json: bool) -> None:
     """Holidays and swapped working days of YEAR (exit 3 if the year was never loaded)."""
-    with _tx() as s:
+    with tx() as s:
         sched = cal.year_schedule(s, year)
-        row = s.get(cal.CalendarYear, year)
+        row = s.get(CalendarYear, year)
         doc = {**sched.to_dict(), "loaded_at": row.loaded_at}
 
     def human(d):
@@ -94,15 +91,15 @@ def show(year: int, as_json: bool) -> None:
         lines += [f"  {w['day']} {w['weekday'][:3]}  {w['name'] or ''}" for w in d["workdays"]] or ["  (none)"]
         return "\n".join(lines)
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
 @calendar.command()
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def years(as_json: bool) -> None:
     """Years loaded (with source) and the years ahead whose deadlines are still provisional."""
-    with _tx() as s:
+    with tx() as s:
         doc = {"years": [{"year": y.year, "source": y.source, "complete": y.complete, "loaded_at": y.loaded_at}
                          for y in cal.iter_years(s)],
                "provisional_years": cal.provisional_years(s)}
@@ -112,7 +109,7 @@ def years(as_json: bool) -> None:
         lines.append(f"provisional (no official schedule): {', '.join(map(str, d['provisional_years'])) or 'none'}")
         return "\n".join(lines or ["(none)"])
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
 @calendar.command()
@@ -121,16 +118,16 @@ def years(as_json: bool) -> None:
 @click.option("--calendar-days", "kind", flag_value="days", help="Count calendar days (rolled to a working day).")
 @click.option("--workdays", "kind", flag_value="workdays", default=True, help="Count working days (default).")
 @click.option("--strict", is_flag=True, help="Fail (exit 3) instead of computing a provisional deadline.")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def deadline(start: str, n: int, kind: str, strict: bool, as_json: bool) -> None:
     """The deadline N working (or calendar) days after START (a date or ISO datetime; excluded)."""
-    with _tx() as s:
+    with tx() as s:
         calendar_ = cal.WorkdayCalendar.from_session(s)
     try:
         d = calendar_.compute(start, n, kind, strict=strict)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"START/N: {exc}") from exc
     doc = d.to_dict()
-    _emit(doc, as_json, lambda x: f"{x['at']}" + (f"  PROVISIONAL (no calendar for {x['missing_years']})"
+    emit(doc, as_json, lambda x: f"{x['at']}" + (f"  PROVISIONAL (no calendar for {x['missing_years']})"
                                                    if x["provisional"] else ""))

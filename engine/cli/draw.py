@@ -1,7 +1,7 @@
-"""``regflow draw``: verify, show and replay verifiable draws (engine/supervision/draw.py).
+"""``regflow draw``: verify, show and replay verifiable draws (the package engine/supervision/draw/).
 
 ``verify CAMPAIGN`` exits 0 and prints ``verified`` when the stored draw is what the recorded inputs give,
-and exits 1 with the differences when it is not. Other exit codes follow engine.cli: 2 invalid input,
+and exits 1 with the differences when it is not. Other exit codes follow :mod:`engine.cli`: 2 invalid input,
 3 campaign not found, 4 not drawn yet.
 """
 from __future__ import annotations
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import click
 
-from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, tx as _tx
-
 from engine.errors import InvalidInput
+from engine.supervision import draw as drawing
 
-from . import draw as drawing
+from .support import emit, handle_errors, json_option, tx
 
 
 @click.group(name="draw")
@@ -26,11 +25,11 @@ def draw() -> None:
 
 @draw.command()
 @click.argument("campaign")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def verify(campaign: str, as_json: bool) -> None:
     """Recompute CAMPAIGN's draw (id or code) from its recorded inputs and compare it with the stored one."""
-    with _tx() as s:
+    with tx() as s:
         result = drawing.verify(s, campaign)
     doc = result.to_dict()
 
@@ -41,7 +40,7 @@ def verify(campaign: str, as_json: bool) -> None:
         return "\n".join([f"NOT verified: campaign {d['campaign']} ({len(d['differences'])} differences)"]
                          + [f"  {x}" for x in d["differences"]])
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
     if not result.ok:
         sys.exit(1)
 
@@ -63,11 +62,11 @@ def _show_doc(c, rows) -> dict:
 @draw.command()
 @click.argument("campaign")
 @click.option("--limit", default=20, show_default=True, help="Drawn entities to list (0: none, -1: all).")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def show(campaign: str, limit: int, as_json: bool) -> None:
     """A campaign's plan, seed inputs, population, quotas and drawn entities."""
-    with _tx() as s:
+    with tx() as s:
         c = drawing.get_campaign(s, campaign)
         rows = drawing.drawn_rows(s, c.id) if c.status in drawing.DRAWN_STATUSES else []
         doc = _show_doc(c, rows if limit < 0 else rows[:limit])
@@ -82,7 +81,8 @@ def show(campaign: str, limit: int, as_json: bool) -> None:
         if d["population_hash"]:
             p = d["population"] or {}
             lines.append(f"  population {d['population_size']} eligible {p.get('by_stratum')}, "
-                         f"{p.get('excluded', 0)} excluded {p.get('exclusions_by_reason')}; hash {d['population_hash']}")
+                         f"{p.get('excluded', 0)} excluded {p.get('exclusions_by_reason')}; "
+                         f"hash {d['population_hash']}")
         if d["seed"]:
             s = d["draw"]
             lines.append(f"  {d['algorithm']} seed {d['seed']}")
@@ -96,17 +96,17 @@ def show(campaign: str, limit: int, as_json: bool) -> None:
                 lines.append(f"    … {d['drawn_total'] - len(d['drawn'])} more (--limit -1 for all)")
         return "\n".join(lines)
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
 
 
 @draw.command()
 @click.argument("campaign")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
               help="File to write the population list to (USCC,CLASS lines; its sha256 is the population hash).")
-@_handle_errors
+@handle_errors
 def population(campaign: str, output: str) -> None:
     """Export CAMPAIGN's frozen eligible population: the list to publish with the draw."""
-    with _tx() as s:
+    with tx() as s:
         c = drawing.get_campaign(s, campaign)
         pop = drawing.load_population(s, c, with_ids=False)
     Path(output).write_bytes(pop.csv)
@@ -121,8 +121,8 @@ def population(campaign: str, output: str) -> None:
 @click.option("--ratios", help='Per-class ratios as JSON, e.g. {"A": "0.01", "B": "0.04", "C": "0.12", "D": "0.30"}.')
 @click.option("--control-share", default=drawing.DEFAULT_CONTROL_SHARE, show_default=True)
 @click.option("--capacity", type=int)
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def replay(population_file: str, code: str, public_value: str, ratios: str | None, control_share: str,
            capacity: int | None, as_json: bool) -> None:
     """Recompute a draw from published inputs alone (no database): what an outsider runs."""
@@ -135,6 +135,6 @@ def replay(population_file: str, code: str, public_value: str, ratios: str | Non
     doc = {"seed": outcome.seed_hex, "population_hash": outcome.population_hash, "summary": outcome.summary,
            "drawn": [{"uscc": r.uscc, "stratum": r.stratum, "risk_class": r.risk_class, "rank": r.rank,
                       "key": r.key_hex} for r in outcome.rows]}
-    _emit(doc, as_json, lambda d: "\n".join(
+    emit(doc, as_json, lambda d: "\n".join(
         [f"population {d['population_hash']}", f"seed {d['seed']}", f"drawn {d['summary']['drawn']}"]
         + [f"{r['stratum']},{r['rank']},{r['uscc']}" for r in d["drawn"]]))

@@ -1,7 +1,6 @@
-"""``regflow simulate --entities N --seed S [--json]``: the full supervision loop on a fresh registry.
-
-Attach with ``main.add_command(simulate)`` in engine/cli.py; until then run it as
-``python -m engine.supervision.simulate_cli --entities N --seed S --json``.
+"""``regflow simulate --entities N --seed S [--json]``: the full supervision loop on a fresh registry
+(:mod:`engine.simulation`), as the designer's what-if runs start it in a child process:
+``python -m engine.cli simulate --entities N --seed S --json``.
 """
 from __future__ import annotations
 
@@ -10,7 +9,10 @@ import sys
 
 import click
 
-from engine.cli_support import handle_errors
+from engine.config import PROJECT_ROOT
+from engine.runtime.deploy import read_paths
+
+from .support import handle_errors
 
 #: The summary keys the issue fixes, in order.
 SUMMARY_KEYS = ("entities", "drawn", "instances", "paths", "inspections", "hazards", "rectifications",
@@ -45,14 +47,13 @@ def _ratios(text: str | None) -> dict:
 @handle_errors
 def simulate(entities, seed, database_url, ratios, control_share, training_entities, decision_files, as_json):
     """Run a campaign through the real processes with simulated officers and a simulated clock."""
-    from engine.config import PROJECT_ROOT
-    from engine.runtime.deploy import read_paths
-    from engine.supervision.simulator import Options, library_with, simulate as run
+    # deferred: the simulation trains a model (scikit-learn, seconds to import), which no other command needs
+    from engine import simulation  # noqa: PLC0415
 
-    library_with(read_paths([PROJECT_ROOT / "processes"]), decision_files)  # bad files fail before any work
-    summary = run(Options(entities=entities, seed=seed, database_url=database_url, ratios=_ratios(ratios),
-                          control_share=control_share, training_entities=training_entities,
-                          decision_files=tuple(decision_files)))
+    simulation.library_with(read_paths([PROJECT_ROOT / "processes"]), decision_files)  # bad files fail first
+    summary = simulation.simulate(simulation.Options(
+        entities=entities, seed=seed, database_url=database_url, ratios=_ratios(ratios), control_share=control_share,
+        training_entities=training_entities, decision_files=tuple(decision_files)))
     doc = {k: summary[k] for k in SUMMARY_KEYS}
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -61,7 +62,3 @@ def simulate(entities, seed, database_url, ratios, control_share, training_entit
             click.echo(f"{k}: {json.dumps(doc[k], ensure_ascii=False)}")
     ok = doc["instances"]["open"] == 0 and doc["incidents"] == 0 and doc["audit_chain_ok"]
     sys.exit(0 if ok else 1)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    simulate()

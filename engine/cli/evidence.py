@@ -11,15 +11,15 @@ from datetime import timedelta
 
 import click
 
-from engine.cli_support import emit as _emit, handle_errors as _handle_errors, json_option as _json, tx as _tx
+from engine.config import load_settings
 from engine.errors import InvalidInput
+from engine.runtime import clock
+from engine.supervision import evidence as evidence_service
 
-from . import evidence as evidence_service
+from .support import emit, handle_errors, json_option, tx
 
 
 def _upload_dir(value: str | None) -> str:
-    from engine.config import load_settings
-
     return value or load_settings().upload_dir
 
 
@@ -30,11 +30,11 @@ def evidence() -> None:
 
 @evidence.command()
 @click.option("--upload-dir", help="Default: REGFLOW_UPLOAD_DIR.")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def verify(upload_dir: str | None, as_json: bool) -> None:
     """Re-hash every stored evidence file; exit 1 if one is missing or does not match its recorded SHA-256."""
-    with _tx() as s:
+    with tx() as s:
         doc = evidence_service.verify_files(s, _upload_dir(upload_dir))
 
     def human(d):
@@ -45,7 +45,7 @@ def verify(upload_dir: str | None, as_json: bool) -> None:
                   f"recorded {p['sha256']}, file hashes to {p['found']}" for p in d["mismatched"]]
         return "\n".join(lines)
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
     if not doc["ok"]:
         sys.exit(1)
 
@@ -55,17 +55,15 @@ def verify(upload_dir: str | None, as_json: bool) -> None:
 @click.option("--older-than-hours", type=float, default=24.0, show_default=True,
               help="Only files last written before this many hours ago (running uploads are younger).")
 @click.option("--dry-run", is_flag=True, help="List what would be removed, remove nothing.")
-@_json
-@_handle_errors
+@json_option
+@handle_errors
 def sweep(upload_dir: str | None, older_than_hours: float, dry_run: bool, as_json: bool) -> None:
     """Remove stored files that no evidence row refers to, and interrupted uploads."""
-    from engine.runtime import clock
-
     if older_than_hours < 0:
         raise InvalidInput("--older-than-hours must not be negative")
-    with _tx() as s:
+    with tx() as s:
         doc = evidence_service.sweep(s, _upload_dir(upload_dir), older_than=timedelta(hours=older_than_hours),
                                      now=clock.now(), dry_run=dry_run)
-    _emit(doc, as_json, lambda d: f"{'would remove' if d['dry_run'] else 'removed'} {len(d['removed'])} file(s), "
+    emit(doc, as_json, lambda d: f"{'would remove' if d['dry_run'] else 'removed'} {len(d['removed'])} file(s), "
                                   f"{d['bytes_freed']} bytes; {d['kept_recent']} recent file(s) kept"
                                   + "".join(f"\n  {p}" for p in d["removed"]))

@@ -1,23 +1,88 @@
-"""What every ``regflow`` command group shares: the transaction, JSON output, the exit-code contract."""
+"""What every ``regflow`` command group shares: the CLI's state (settings, database, runtime, the acting
+user), the transaction, JSON output, the exit-code contract and the documents several groups print."""
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import os
 import sys
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Callable
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from engine.errors import EngineError
+from engine.bootstrap import build_runtime, form_hasher
+from engine.config import SettingError, load_settings
+from engine.db import session_factory, transaction
+from engine.errors import EngineError, InvalidInput
+from engine.policy import Actor, load_actor
+from engine.runtime import audit as audit_log
 
 
+def os_user() -> str:
+    """The operating-system user running this command (recorded with what it does)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (containers)
+        return f"uid:{os.getuid()}"
+
+
+class CliState:
+    def __init__(self) -> None:
+        self.settings = load_settings()
+        self._runtime = None
+        self._factory = None
+
+    @property
+    def factory(self):
+        if self._factory is None:
+            self._factory = session_factory(self.settings.database_url)
+        return self._factory
+
+    @property
+    def runtime(self):
+        if self._runtime is None:
+            self._runtime = build_runtime(self.settings)
+        return self._runtime
+
+    @contextmanager
+    def tx(self):
+        """A transaction whose audit events record that they came from the CLI, run by ``os_user()``."""
+        with audit_log.origin(via="cli", os_user=os_user()), transaction(self.factory) as session:
+            yield session
+
+    def actor(self, session, username: str) -> Actor:
+        """``--user`` as the policy sees them: the CLI is an operator's edge, the same rules apply; the audit
+        log also records the operating-system user who ran the command."""
+        return load_actor(session, username, via="cli", os_user=os_user())
+
+    def form_hash(self):
+        return form_hasher(self.settings)
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+@contextmanager
 def tx():
-    """A transaction on the configured database (commit on success, roll back on error)."""
-    from engine.config import load_settings
-    from engine.db import session_factory, transaction
+    """A transaction on the configured database (commit on success, roll back on error), whose audit events record
+    that they came from the CLI and which operating-system user ran it (as :meth:`CliState.tx`)."""
+    with audit_log.origin(via="cli", os_user=os_user()), \
+            transaction(session_factory(load_settings().database_url)) as session:
+        yield session
 
-    return transaction(session_factory(load_settings().database_url))
+
+def parse_json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
 
 
 def json_default(o: Any):
@@ -62,8 +127,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def schema_missing(exc: BaseException) -> str | None:
     """The database's own words when ``exc`` says a table does not exist (a database ``regflow init`` never
     set up, or set up by an older release), else None. SQLite: "no such table"; PostgreSQL: SQLSTATE 42P01."""
-    from sqlalchemy.exc import DBAPIError
-
     if not isinstance(exc, DBAPIError) or exc.orig is None:
         return None
     orig = exc.orig
@@ -75,8 +138,6 @@ def schema_missing(exc: BaseException) -> str | None:
 def run(group: click.Group) -> None:
     """Run the command group; a database without regflow's tables, or a ``REGFLOW_`` setting with a value it
     cannot take, gets one line saying what to do (exit 2) instead of a stack trace."""
-    from engine.config import SettingError
-
     try:
         group()
     except SettingError as exc:
@@ -86,10 +147,6 @@ def run(group: click.Group) -> None:
         why = schema_missing(exc)
         if why is None:
             raise
-        from sqlalchemy.engine import make_url
-
-        from engine.config import load_settings
-
         url = make_url(load_settings().database_url).render_as_string(hide_password=True)
         click.echo(f"error: the database {url} has no regflow schema or an older one "
                    f"({why}): run `regflow init` to create or upgrade it", err=True)
@@ -104,3 +161,12 @@ def table(rows: list[dict], columns: list[str]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(out)
+
+
+def instance_doc(inst, outcome_failure=None) -> dict:
+    """An instance as the commands that start, move or list instances print it."""
+    doc = {"instance_id": inst.id, "process_id": inst.process_id, "business_key": inst.business_key,
+           "status": inst.status, "rev": inst.rev, "started_at": inst.started_at, "ended_at": inst.ended_at}
+    if outcome_failure:
+        doc["failure"] = outcome_failure
+    return doc

@@ -1,0 +1,65 @@
+"""Instance commands: start a process, read an instance and its history (see :mod:`engine.commands`)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import policy
+from engine.errors import InvalidInput, NotFound
+from engine.policy import Actor
+from engine.runtime.models import AuditEvent, ProcessDefinition, ProcessInstance
+from engine.runtime.runtime import Runtime, StepOutcome
+
+#: the longest business key (usually an entity's 18-character USCC)
+KEY_MAX = 120
+PROCESS_ID_MAX = 200
+
+
+def _latest_xml(session: Session, process_id: str) -> str:
+    xml = session.scalar(select(ProcessDefinition.bpmn_xml).where(ProcessDefinition.process_id == process_id)
+                         .order_by(ProcessDefinition.version.desc()).limit(1))
+    if xml is None:
+        raise NotFound.fmt("Process {process} is not deployed.", process=process_id)
+    return xml
+
+
+def start(rt: Runtime, session: Session, actor: Actor, process_id: Any, business_key: Any = None,
+          data: Any = None) -> StepOutcome:
+    """A person starts the latest version of ``process_id``: the process must name one of their groups in its
+    ``startableBy``, and every entity the business key and the start data name must lie in their jurisdiction
+    (:func:`engine.policy.check_start`). The business key and the data's ``uscc`` are normalised first."""
+    if not isinstance(process_id, str) or not process_id.strip() or len(process_id) > PROCESS_ID_MAX:
+        raise InvalidInput.fmt("“process_id” is required: the id of a deployed process.",
+                               details={"field": "process_id"})
+    if business_key is not None and (not isinstance(business_key, str) or len(business_key) > KEY_MAX):
+        raise InvalidInput.fmt("“business_key” must be a text of at most 120 characters (usually the entity's USCC).",
+                               details={"field": "business_key"})
+    if data is not None and not isinstance(data, dict):
+        raise InvalidInput.fmt("“data” must be a JSON object.", details={"field": "data"})
+    process_id = process_id.strip()
+    key = policy.normalise_key(business_key) or None
+    data = dict(data or {})
+    if isinstance(data.get("uscc"), str):
+        data["uscc"] = policy.normalise_key(data["uscc"])
+    starters = policy.starter_groups(_latest_xml(session, process_id), process_id)
+    policy.check_start(session, actor, process_id, starters, key, data)
+    return rt.start(session, process_id, business_key=key, data=data, actor=actor.username)
+
+
+def read(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:
+    """The instance, if ``actor`` may read it (:func:`engine.policy.check_read_instance`)."""
+    inst = session.get(ProcessInstance, instance_id)
+    if inst is None:
+        raise NotFound.fmt("Instance {id} does not exist.", id=instance_id)
+    policy.check_read_instance(session, actor, inst)
+    return inst
+
+
+def history(session: Session, actor: Actor, instance_id: int) -> tuple[ProcessInstance, list[AuditEvent]]:
+    """The instance and its audit events in order, if ``actor`` may read it."""
+    inst = read(session, actor, instance_id)
+    events = session.scalars(select(AuditEvent).where(AuditEvent.chain == f"instance:{instance_id}")
+                             .order_by(AuditEvent.seq)).all()
+    return inst, list(events)

@@ -1,0 +1,247 @@
+"""The simulated office: officers who complete every open task with valid form data on the day it appears,
+visit outcomes drawn from the synthetic ground truth (:class:`OutcomeMix`), and parties who answer the
+messages the processes wait for (:func:`work_day`).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from engine.db import transaction
+from engine.runtime import clock
+from engine.runtime.models import HumanTask, MessageSubscription, ProcessInstance
+from engine.supervision.inspection import RESULT_OUTCOMES
+
+from .options import SH, Options
+
+EV = [{"sha256": "b" * 64, "filename": "site.jpg", "size": 4096}]
+#: (user, roles, groups) of the simulated office; inspectors log in with their registry user names
+OFFICE = [("planner", "officer", "planners"), ("approver", "supervisor", "approvers"),
+          ("supervisor", "supervisor", "supervisors"), ("officer", "officer", "officers"),
+          ("handler", "officer", "officers,case_handlers"), ("head", "supervisor", "agency_heads,supervisors")]
+GROUP_USER = {"planners": "planner", "approvers": "approver", "supervisors": "supervisor", "officers": "officer",
+              "case_handlers": "handler", "agency_heads": "head"}
+
+#: a found violation -> result code weights (codes of ``inspection.RESULT_OUTCOMES``): most problems are "A"
+#: (follow-up) or "E" (corrected on the spot); publicity violations "B"/"C" come from the annual-report item;
+#: "3/4/5/G" are violations for food-drug, quality, other departments and the police.
+VIOLATION_WEIGHTS = {"result_A": 50, "result_E": 22, "result_B": 10, "result_C": 4, "result_3": 4, "result_4": 4,
+                     "result_5": 4, "result_G": 2}
+#: an entity that ceased to exist: deregistered, licence revoked, registration cancelled, moved out
+GONE_WEIGHTS = {"result_9": 45, "result_10": 20, "result_11": 5, "result_12": 30}
+#: mean violation probability of a drawn entity; unreachable / uncooperative shares scale with p / this
+MEAN_VIOLATION_P = 0.14
+
+
+@dataclass
+class OutcomeMix:
+    """How a simulated visit ends: every result code of ``inspection.RESULT_OUTCOMES`` can occur.
+
+    First the entity's state (unreachable, closed, gone, no in-scope activity, uncooperative), with the
+    unreachable and uncooperative shares scaled by the entity's ground-truth violation probability
+    (shell companies and offenders are the ones not found or obstructive); then a violation is found with
+    the ground-truth probability ``p`` (``region.bayes_probability``), its code drawn from
+    ``VIOLATION_WEIGHTS``; otherwise ``result_1``."""
+
+    unreachable: float = 0.02
+    closed: float = 0.01
+    gone: float = 0.01
+    no_activity: float = 0.02
+    uncooperative: float = 0.005
+
+    @classmethod
+    def from_options(cls, opts: "Options") -> "OutcomeMix":
+        return cls(opts.unreachable, opts.closed, opts.gone, opts.no_activity, opts.uncooperative)
+
+    def draw(self, p: float, rng: random.Random) -> str:
+        risk = min(4.0, max(0.25, p / MEAN_VIOLATION_P))
+        v = rng.random()
+        for share, code in ((self.unreachable * risk, "result_6"), (self.closed, "result_7"),
+                            (self.gone, None), (self.no_activity, "result_F"),
+                            (self.uncooperative * risk, "result_8")):
+            if v < share:
+                return code or rng.choices(list(GONE_WEIGHTS), weights=list(GONE_WEIGHTS.values()))[0]
+            v -= share
+        if rng.random() < p:
+            return rng.choices(list(VIOLATION_WEIGHTS), weights=list(VIOLATION_WEIGHTS.values()))[0]
+        return "result_1"
+
+
+class Officers:
+    """Simulated people: every open task is completed with valid data on the day it appears."""
+
+    def __init__(self, runtime, db_factory, truth: dict[str, float], rng: random.Random):
+        self.runtime, self.factory, self.truth, self.rng = runtime, db_factory, truth, rng
+        self.reported: set[str] = set()
+        #: (message, uscc) a waiting party answered, and the day each was last rolled for (``_DAILY_ANSWERS``)
+        self.answered: set[tuple[str, str]] = set()
+        self.answer_rolls: dict[tuple[str, str], date] = {}
+        self.letter_signed = Options.letter_signed
+        self.fix_on_first: dict[str, bool] = {}
+        self.mix = OutcomeMix()
+
+    # ----------------------------------------------------------------------------- task data by BPMN id
+    def data_for(self, ht: HumanTask, inst: ProcessInstance, wfdata: dict, today: date) -> dict:
+        d = today.isoformat()
+        bid = ht.bpmn_id
+        if bid == "draft_plan":
+            return wfdata["__plan__"]
+        if bid == "approve":
+            return {"decision": "approve", "public_random_value": wfdata["__public_value__"],
+                    "public_random_source": "福利彩票双色球 (simulated)", "notice_date": d}
+        if bid == "resolve_staffing":
+            return {}
+        if bid == "inspect":
+            return self.inspection(wfdata, today)
+        if bid == "review":
+            problem = bool(wfdata.get("findings"))
+            return {"decision": "approve", "hazard_grade_confirmed": "medium" if problem else "none",
+                    "public_summary": "检查结果已审核"}
+        if bid == "serve_order":
+            return {"document": "rectification_order", "document_number": f"责改〔{today.year}〕{ht.id}号",
+                    "method": "in_person", "served_at": clock.now().isoformat(), "recipient": "张三丰",
+                    "signed": True}
+        if bid == "reinspect":
+            fixed = inst.business_key in self.reported or self.rng.random() < 0.5
+            data = {"reinspection_date": d, "method": "on_site", "outcome": "fixed" if fixed else "not_fixed",
+                    "evidence": EV}
+            if not fixed:
+                data["description"] = "未按期整改"
+            return data
+        if bid == "countersign":
+            return {"agree": True}
+        if bid == "extension":
+            return {"received_on": d, "reason": "设备待采购",
+                    "requested_until": (today + timedelta(days=7)).isoformat(),
+                    "decision": "approve", "extension_days": 5, "opinion": "同意延期一次"}
+        if bid == "verify_lead":
+            return {"lead_source": wfdata.get("lead_source") or "inspection", "verified_facts": "核查属实",
+                    "prima_facie_evidence": True, "within_jurisdiction": True, "within_limitation": True,
+                    "recommendation": "file_case", "reason": "符合立案条件"}
+        if bid == "filing":
+            return {"decision": "file", "case_number": f"市监立〔{today.year}〕{ht.id}号", "cause": "检查发现违法行为",
+                    "filing_date": d, "handlers": [{"name": "卡罗", "cert_no": "ZF-001"},
+                                                   {"name": "戴夫", "cert_no": "ZF-002"}]}
+        if bid == "investigate":
+            return {"investigators": [{"name": "卡罗", "cert_no": "ZF-001"}, {"name": "戴夫", "cert_no": "ZF-002"}],
+                    "facts": "查明事实", "evidence": EV, "legal_review_required": False,
+                    "conclusion": "penalty" if self.rng.random() < 0.5 else "minor_no_penalty"}
+        if bid == "pre_notice":
+            return {"notice_number": f"告字〔{today.year}〕{ht.id}号", "notice_date": d, "facts": "事实",
+                    "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 5000,
+                    "hearing_right": False}
+        if bid == "hearing":
+            return {"requested": False}
+        if bid == "decide":
+            penalty = wfdata.get("conclusion") == "penalty"
+            data = {"decision_type": "penalty" if penalty else "minor_no_penalty",
+                    "legal_basis": "《价格法》第四十二条", "decision_number": f"决定〔{today.year}〕{ht.id}号",
+                    "decision_date": d, "collective_decision": False, "reasoning": "理由"}
+            if penalty:
+                data |= {"penalties": ["fine"], "fine_amount": 5000}
+            return data
+        if bid == "supervise_overdue":
+            return {}
+        if bid == "serve_decision":
+            return {"document": "penalty_decision", "document_number": f"决定〔{today.year}〕{ht.id}号",
+                    "method": "in_person", "served_at": clock.now().isoformat(), "recipient": "张三丰",
+                    "signed": True}
+        if bid == "execute":
+            return {"status": "paid", "amount_paid": 5000, "paid_on": d}
+        if bid == "close":
+            return {"close_reason": "executed" if wfdata.get("decision_type") == "penalty" else "no_penalty",
+                    "closed_on": d, "rectification_verified": False, "summary": "结案报告"}
+        raise RuntimeError(f"the simulator does not know task {bid!r} of {inst.process_id}")
+
+    def inspection(self, wfdata: dict, today: date) -> dict:
+        """The inspection form for a result code drawn by :class:`OutcomeMix` from the ground truth."""
+        uscc = wfdata["uscc"]
+        code = self.mix.draw(self.truth.get(uscc, 0.1), self.rng)
+        outcome = RESULT_OUTCOMES[code]
+        clauses = wfdata["merged_checklist"]["clauses"]
+        codes = [c["code"] for c in clauses]
+        data = {"inspection_date": today.isoformat(), "method": wfdata.get("method") or "on_site",
+                "credentials_shown": True, "recusal_requested": False, "party_signed": code != "result_8",
+                "result_code": code}
+        if code in ("result_6", "result_8"):
+            data["contact_attempts"] = ("两次实地核查未找到，电话无人接听" if code == "result_6"
+                                        else "当事人拒绝提供账簿并阻挠检查，经劝说无效")
+            return data
+        if outcome == "close":
+            return data
+        checklist = {c: {"result": "compliant"} for c in codes}
+        if code == "result_1":
+            return data | {"checklist": checklist}
+        bad = self.rng.choice(codes)
+        checklist[bad] = {"result": "non_compliant", "note": "不符合要求"}
+        data["checklist"] = checklist
+        if outcome == "problem":
+            grade = ("high" if code == "result_G" else
+                     self.rng.choices(["low", "medium", "high"], weights=[4, 5, 1])[0])
+            item = next(cv["item"] for c in clauses if c["code"] == bad for cv in c["covers"])
+            data["findings"] = [{"item_code": item, "clause": bad, "description": "检查发现问题",
+                                 "hazard_grade": grade}]
+        return data
+
+
+#: message -> (its daily share, the payload's date field): what a waiting party sends, on which day
+_DAILY_ANSWERS = {
+    "information_publicised": (lambda officers: 0.25, "publicised_on"),
+    "registered_letter_signed": (lambda officers: officers.letter_signed, "signed_on"),
+}
+
+
+def work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) -> None:
+    """Complete every open task (repeatedly: completing one may open the next) and let parties report."""
+    for _round in range(50):
+        with transaction(factory) as s:
+            tasks = list(s.scalars(select(HumanTask).where(HumanTask.status == "open").order_by(HumanTask.id)))
+            subs = list(s.execute(select(MessageSubscription.message_name, ProcessInstance.business_key)
+                                  .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
+                                  .where(MessageSubscription.message_name.in_(("rectification_report",
+                                                                               *_DAILY_ANSWERS)))))
+        did = 0
+        for ht in tasks:
+            with transaction(factory) as s:
+                inst = s.get(ProcessInstance, ht.instance_id)
+                if inst.status != "running":
+                    continue
+                wf = runtime.load_workflow(s, inst.id)
+                task = next((t for t in wf.get_tasks() if str(t.id) == ht.task_guid), None)
+                wfdata = dict(task.data) if task is not None else {}
+                wfdata.update(extra)
+                data = officers.data_for(ht, inst, wfdata, now.astimezone(SH).date())
+                user = ht.assignee or GROUP_USER[(ht.candidate_groups or ["officers"])[0]]
+                runtime.complete_task(s, ht.id, user, data)
+                did += 1
+        for name, uscc in subs:
+            if name in _DAILY_ANSWERS:
+                # a party that waits to be heard from answers on one day or never: each day it has not yet, it
+                # does with the message's daily share (result B: publicise within 10 days; result 6: sign the
+                # registered letter within 30)
+                today = now.astimezone(SH).date()
+                key = (name, uscc)
+                if key in officers.answered or officers.answer_rolls.get(key) == today:
+                    continue
+                officers.answer_rolls[key] = today  # one decision per entity, message and day
+                share_of, payload_key = _DAILY_ANSWERS[name]
+                if officers.rng.random() >= share_of(officers):
+                    continue
+                officers.answered.add(key)
+                with transaction(factory) as s:
+                    runtime.correlate_message(s, name, {payload_key: today.isoformat()}, {"uscc": uscc})
+                did += 1
+                continue
+            # the party reports the fix once, with the entity's own diligence
+            if uscc in officers.reported:
+                continue
+            if officers.rng.random() < 0.7:
+                officers.reported.add(uscc)
+                with transaction(factory) as s:
+                    runtime.correlate_message(s, "rectification_report", {"note": "已整改"}, {"uscc": uscc})
+                did += 1
+        if not did:
+            return

@@ -23,6 +23,8 @@ The rules:
   process, edited in the modeler). A process without it is started only by the engine — by its parent's call
   activity or a service task — never by a person (``rectification`` and ``enforcement`` are such processes).
   The entity named by the business key and by the start data must lie in the starter's jurisdiction.
+- **Instances** are suspended, resumed and terminated, and their incidents retried, by supervisors and
+  administrators, within their jurisdiction.
 - **Evidence** is for the task's participants (the uploader, the task's assignee or completer, and — while the
   task is open — whoever may work on it), and for supervisors and auditors within their jurisdiction.
 
@@ -51,6 +53,8 @@ DOSSIER_READERS = ("officer", "team_leader", "supervisor", "auditor")
 SCORE_READERS = DOSSIER_READERS
 #: roles that score a set of factors (what-if)
 WHAT_IF_SCORERS = SCORE_READERS + ("designer",)
+#: roles that suspend, resume or terminate an instance and retry its incidents (within their jurisdiction)
+INSTANCE_ADMINS = ("supervisor", "admin")
 #: roles that may start a process (which process: its ``startableBy`` groups)
 STARTERS = ("officer", "team_leader", "supervisor")
 #: the process property naming the groups that may start it
@@ -191,6 +195,17 @@ def check_read_instance(session: Session, actor: Actor, inst: ProcessInstance) -
         return
     raise NotAllowed.fmt("{user} did not work on instance {id}; only auditors, supervisors and the people who "
                          "worked on it can read it.", id=inst.id, user=actor.username)
+
+
+def check_instance_admin(session: Session, actor: Actor, inst: ProcessInstance) -> None:
+    """Suspend, resume, terminate an instance or retry its incident: a supervisor or an administrator, and the
+    case's entity in their jurisdiction (a case about no entity only for one without a restriction)."""
+    _check_roles(actor, INSTANCE_ADMINS)
+    districts = instance_districts(session, inst.id, inst.business_key)
+    _check_districts(actor, districts, "instance", inst.id)
+    if not districts and actor.limited:
+        raise NotAllowed.fmt("Instance {id} is about no entity (a city-wide case); {user} has a district "
+                             "jurisdiction and did not take part in it.", id=inst.id, user=actor.username)
 
 
 def starter_groups(bpmn_xml: str, process_id: str) -> frozenset[str] | None:

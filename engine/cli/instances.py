@@ -64,11 +64,12 @@ def _lifecycle(action: str) -> click.Command:
     @handle_errors
     def cmd(state: CliState, instance_id: int, user: str, reason: str, as_json: bool) -> None:
         with state.tx() as s:
-            inst = getattr(state.runtime, action)(s, instance_id, user, reason)
+            inst = instance_commands.change_status(state.runtime, s, state.actor(s, user), instance_id, action,
+                                                   reason)
             doc = instance_doc(inst)
         emit(doc, as_json, lambda d: f"instance {d['instance_id']} {d['status']}")
 
-    cmd.__doc__ = f"{action.capitalize()} an instance (audited, with a reason)."
+    cmd.__doc__ = f"{action.capitalize()} an instance as USER, a supervisor or administrator (audited, with a reason)."
     return click.command(name=action)(cmd)
 
 

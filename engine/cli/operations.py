@@ -8,6 +8,7 @@ import sys
 import click
 from sqlalchemy import select
 
+from engine.commands import instances as instance_commands
 from engine.demo import load_demo, start_demo_campaigns
 from engine.errors import InvalidInput
 from engine.runtime import audit as audit_log
@@ -113,14 +114,14 @@ def incidents(ctx: click.Context, include_resolved: bool, as_json: bool) -> None
 
 @incidents.command("retry")
 @click.argument("incident_id", type=int)
-@click.option("--user", default="system", show_default=True)
+@click.option("--user", required=True, help="Who retries: a supervisor or administrator.")
 @json_option
 @pass_state
 @handle_errors
 def incidents_retry(state: CliState, incident_id: int, user: str, as_json: bool) -> None:
-    """Retry the failed task behind an incident."""
+    """Retry the failed task behind an incident as USER (audited)."""
     with state.tx() as s:
-        outcome = state.runtime.retry_incident(s, incident_id, user)
+        outcome = instance_commands.retry_incident(state.runtime, s, state.actor(s, user), incident_id)
         doc = instance_doc(outcome.instance, outcome.failure)
     emit(doc, as_json, lambda d: f"retried; instance {d['instance_id']} {d['status']}"
          + (f"\n  failed again: {d['failure']}" if d.get("failure") else ""))

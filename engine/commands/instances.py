@@ -1,4 +1,5 @@
-"""Instance commands: start a process, read an instance and its history (see :mod:`engine.commands`)."""
+"""Instance commands: start a process, read an instance and its history, suspend / resume / terminate it, retry
+its incident (see :mod:`engine.commands`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,8 +10,8 @@ from sqlalchemy.orm import Session
 from engine import policy
 from engine.errors import InvalidInput, NotFound
 from engine.policy import Actor
-from engine.runtime.models import AuditEvent, ProcessDefinition, ProcessInstance
-from engine.runtime.runtime import Runtime, StepOutcome
+from engine.runtime.models import AuditEvent, Incident, ProcessDefinition, ProcessInstance
+from engine.runtime.runtime import InstanceRow, Runtime, StepOutcome
 
 #: the longest business key (usually an entity's 18-character USCC)
 KEY_MAX = 120
@@ -63,3 +64,33 @@ def history(session: Session, actor: Actor, instance_id: int) -> tuple[ProcessIn
     events = session.scalars(select(AuditEvent).where(AuditEvent.chain == f"instance:{instance_id}")
                              .order_by(AuditEvent.seq)).all()
     return inst, list(events)
+
+
+#: the lifecycle changes a supervisor or an administrator may make
+LIFECYCLE = ("suspend", "resume", "terminate")
+REASON_MAX = 500
+
+
+def change_status(rt: Runtime, session: Session, actor: Actor, instance_id: int, action: str,
+                  reason: Any) -> InstanceRow:
+    """Suspend, resume or terminate an instance, with a reason (audited), if the actor may
+    (:func:`engine.policy.check_instance_admin`)."""
+    if action not in LIFECYCLE:
+        raise InvalidInput.fmt("The action must be one of {values}, not {value}.", values=", ".join(LIFECYCLE),
+                               value=repr(action)[:40])
+    inst = session.get(ProcessInstance, instance_id)
+    if inst is None:
+        raise NotFound.fmt("Instance {id} does not exist.", id=instance_id)
+    policy.check_instance_admin(session, actor, inst)
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
+        raise InvalidInput.fmt("Give a reason of at most 500 characters.", details={"field": "reason"})
+    return getattr(rt, action)(session, instance_id, actor.username, reason.strip())
+
+
+def retry_incident(rt: Runtime, session: Session, actor: Actor, incident_id: int) -> StepOutcome:
+    """Retry the failed task behind an open incident, if the actor may act on its instance."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound.fmt("Incident {id} does not exist.", id=incident_id)
+    policy.check_instance_admin(session, actor, session.get(ProcessInstance, incident.instance_id))
+    return rt.retry_incident(session, incident_id, actor.username)

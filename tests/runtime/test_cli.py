@@ -94,6 +94,13 @@ def test_exit_codes(cli_people):
     assert again.returncode == 4 and "already completed" in again.stderr
     # suspend needs a reason and an existing instance
     assert run_cli(env, "suspend", "999", "--user", "sam", "--reason", "x").returncode == 3
+    # 5: an officer may not suspend an instance (supervisors and administrators may), nothing changes
+    running = cli_json(env, "start", "minimal", "--data", '{"amount": 9}', "--user", "alice")["instance_id"]
+    before = counts(cli_people)
+    refused = run_cli(env, "suspend", str(running), "--user", "alice", "--reason", "x")
+    assert refused.returncode == 5 and "supervisor" in refused.stderr
+    assert counts(cli_people) == before
+    assert cli_json(env, "suspend", str(running), "--user", "sam", "--reason", "checking")["status"] == "suspended"
 
 
 @pytest.mark.parametrize("name, where", [

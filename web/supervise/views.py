@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from engine.commands import instances as instance_commands
 from engine.errors import EngineError, InvalidInput, NotAllowed
 from engine.runtime import clock
 from engine.runtime.models import Incident
 from engine.supervision import dashboard, enforcement
 from engine.supervision import hazards as hazard_registry
 from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
-from web.auth import current_user, roles_required
+from web.auth import current_actor, current_user, roles_required
 from web.extensions import read_session, runtime, write
 from web.i18n import gettext as _
 
@@ -180,11 +181,10 @@ def close_stranded(kind: str, item_id: int):
 @bp.route("/incidents/<int:incident_id>/retry", methods=["POST"])
 @roles_required(*SUPERVISORS)
 def retry_incident(incident_id: int):
-    user = current_user()
     try:
         with write() as s:
             _check_in_jurisdiction(s, "incident", incident_id)
-            outcome = runtime().retry_incident(s, incident_id, user.username)
+            outcome = instance_commands.retry_incident(runtime(), s, current_actor(), incident_id)
             failure = outcome.failure
             instance_id = outcome.instance.id
     except NotAllowed:

@@ -27,6 +27,16 @@ The rules:
   administrators, within their jurisdiction.
 - **Evidence** is for the task's participants (the uploader, the task's assignee or completer, and — while the
   task is open — whoever may work on it), and for supervisors and auditors within their jurisdiction.
+- **Delegating** a task hands it to someone who could work on it: an active user with a task role whose
+  jurisdiction covers the case's entity (and, checked by the runtime, in one of its candidate groups).
+- **Users** (accounts, roles and groups, jurisdictions, API tokens) are administered by administrators; nobody
+  removes their own administrator role or deactivates their own account.
+- **Process definitions** are validated and deployed by designers; designers, auditors and supervisors read them.
+- **Stranded orders and cases** (their process was terminated) are settled by supervisors within their
+  jurisdiction; one about no registered entity is city-wide, for a supervisor without a restriction.
+- **The installation's operator** (the ``regflow`` CLI run without ``--user``) adds users and deploys definitions
+  only while no active user holds the role that would otherwise do it (:func:`operator_actor`): the bootstrap of
+  a new installation. From then on the CLI acts as a named user, under the rules above.
 
 Business keys and USCCs are normalised (surrounding spaces removed, upper case) before any check or use.
 """
@@ -57,6 +67,18 @@ WHAT_IF_SCORERS = SCORE_READERS + ("designer",)
 INSTANCE_ADMINS = ("supervisor", "admin")
 #: roles that may start a process (which process: its ``startableBy`` groups)
 STARTERS = ("officer", "team_leader", "supervisor")
+#: roles that administer users: accounts, roles and groups, jurisdictions, API tokens, the system audit chain
+ADMINS = ("admin",)
+#: roles that validate and deploy process definitions (the modelers, ``regflow deploy --user``)
+DESIGNERS = ("designer",)
+#: roles that read the process library (definitions, versions, differences) without changing it
+DESIGN_READERS = ("designer", "auditor", "supervisor")
+#: roles that run a what-if simulation of the library
+SIMULATORS = ("designer", "supervisor")
+#: roles of the supervisors' area (figures, incidents), who settle stranded orders and cases (within jurisdiction)
+SUPERVISORS = ("supervisor",)
+#: the name the installation's operator acts under on the CLI without ``--user`` (:func:`operator_actor`)
+OPERATOR = "system"
 #: the process property naming the groups that may start it
 STARTABLE_BY = "startableBy"
 #: start-data keys that name the entity a case is about
@@ -153,6 +175,9 @@ _OUTSIDE = {
     "evidence": "Evidence {id} concerns an entity in district {district}, outside the jurisdiction of {user}.",
     "start": "The new {id} instance would concern an entity in district {district}, outside the jurisdiction of "
              "{user}.",
+    "order": "Rectification order {id} concerns an entity in district {district}, outside the jurisdiction of "
+             "{user}.",
+    "case": "Enforcement case {id} concerns an entity in district {district}, outside the jurisdiction of {user}.",
 }
 
 
@@ -175,7 +200,7 @@ def _took_part(session: Session, actor: Actor, inst: ProcessInstance, *, open_fo
     return False
 
 
-def _check_roles(actor: Actor, roles: tuple[str, ...]) -> None:
+def check_roles(actor: Actor, roles: tuple[str, ...]) -> None:
     if not actor.has(*roles):
         raise NotAllowed.fmt("This needs one of the roles {roles}; {user} has {mine}.", roles=", ".join(roles),
                              user=actor.username, mine=", ".join(sorted(actor.roles)) or "—")
@@ -200,7 +225,7 @@ def check_read_instance(session: Session, actor: Actor, inst: ProcessInstance) -
 def check_instance_admin(session: Session, actor: Actor, inst: ProcessInstance) -> None:
     """Suspend, resume, terminate an instance or retry its incident: a supervisor or an administrator, and the
     case's entity in their jurisdiction (a case about no entity only for one without a restriction)."""
-    _check_roles(actor, INSTANCE_ADMINS)
+    check_roles(actor, INSTANCE_ADMINS)
     districts = instance_districts(session, inst.id, inst.business_key)
     _check_districts(actor, districts, "instance", inst.id)
     if not districts and actor.limited:
@@ -220,7 +245,7 @@ def check_start(session: Session, actor: Actor, process_id: str, starters: froze
     """A person starts ``process_id`` (its ``startableBy`` groups are ``starters``) for the entity named by
     ``business_key`` and the start data: a starter role, one of the groups, and every named entity within the
     actor's jurisdiction. A ``uscc`` or ``entity_id`` in the start data must name a registered entity."""
-    _check_roles(actor, STARTERS)
+    check_roles(actor, STARTERS)
     if starters is None:
         raise NotAllowed.fmt("Process {process} is started only by the engine (by its parent process or a service "
                              "task), not by a person: it has no startableBy property.", process=process_id)
@@ -263,7 +288,7 @@ def check_task(session: Session, actor: Actor, task, action: str) -> None:
     """May ``actor`` do ``action`` (read, claim, unclaim, delegate, complete, attach) on ``task`` (a human-task
     row or view with id, instance_id, business_key, status, assignee, candidate_groups, completed_by)?
     A closed task is answered only for who could have worked on it (the caller then says 409)."""
-    _check_roles(actor, TASK_WORKERS)
+    check_roles(actor, TASK_WORKERS)
     if actor.limited:
         _check_districts(actor, instance_districts(session, task.instance_id, task.business_key), "task", task.id)
     if task.status != "open":
@@ -319,7 +344,122 @@ def check_evidence(session: Session, actor: Actor, evidence, task) -> None:
 
 def check_entity(actor: Actor, uscc: str, district: str | None, roles: tuple[str, ...] = DOSSIER_READERS) -> None:
     """Read an entity (dossier, score): one of ``roles`` and the entity's district in the jurisdiction."""
-    _check_roles(actor, roles)
+    check_roles(actor, roles)
     if not actor.sees_district(district):
         raise NotAllowed.fmt("Entity {uscc} is registered in district {district}, outside the jurisdiction of "
                              "{user}.", uscc=uscc, district=district, user=actor.username)
+
+
+# ------------------------------------------------------------------------------------------ delegation
+def _receivers(session: Session, usernames: Iterable[str]) -> dict[str, Actor]:
+    """The active users among ``usernames`` as actors (roles and jurisdiction; groups are the runtime's check)."""
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    rows = session.execute(select(AppUser.username, AppUser.roles, AppUser.jurisdiction)
+                           .where(AppUser.username.in_(names), AppUser.active.is_(True)))
+    return {u: Actor(u, frozenset(r or ()), frozenset(), tuple(j or ())) for u, r, j in rows}
+
+
+def eligible_receivers(session: Session, task, usernames: Iterable[str]) -> set[str]:
+    """Those of ``usernames`` a task could be delegated to (:func:`check_delegate_to`), in two queries: for the
+    colleagues a task page offers."""
+    districts = instance_districts(session, task.instance_id, task.business_key)
+    return {u for u, a in _receivers(session, usernames).items()
+            if a.has(*TASK_WORKERS) and all(a.sees_district(d) for d in districts)}
+
+
+def check_delegate_to(session: Session, task, to_user: str) -> None:
+    """``to_user`` may receive ``task``: an active user with a task role whose jurisdiction covers the case's
+    entity. A refusal is the delegator's input (400) naming the receiver; the delegator is checked first."""
+    receiver = _receivers(session, [to_user]).get(to_user)
+    if receiver is None:
+        raise InvalidInput.fmt("Task {id} cannot be delegated to {receiver}: there is no active user of that name.",
+                               id=task.id, receiver=to_user, details={"field": "to_user"})
+    if not receiver.has(*TASK_WORKERS):
+        raise InvalidInput.fmt("Task {id} cannot be delegated to {receiver}, who has none of the roles {roles}.",
+                               id=task.id, receiver=to_user, roles=", ".join(TASK_WORKERS),
+                               details={"field": "to_user"})
+    outside = sorted(d for d in instance_districts(session, task.instance_id, task.business_key)
+                     if not receiver.sees_district(d))
+    if outside:
+        raise InvalidInput.fmt("Task {id} concerns an entity in district {district}, outside the jurisdiction of "
+                               "{receiver}: it cannot be delegated to them.", id=task.id,
+                               district=", ".join(outside), receiver=to_user, details={"field": "to_user"})
+
+
+# ------------------------------------------------------------------------------------------ users
+def check_administer_user(actor: Actor, username: str, *, roles: Iterable[str] | None = None,
+                          active: bool | None = None) -> None:
+    """Administer the account ``username`` (create it, set its roles and groups — ``roles`` —, jurisdiction,
+    activation — ``active`` —, tokens): an administrator, who neither removes their own administrator role nor
+    deactivates their own account (which could leave nobody to administer)."""
+    check_roles(actor, ADMINS)
+    if username != actor.username:
+        return
+    if roles is not None and not set(roles) & set(ADMINS):
+        raise NotAllowed.fmt("{user} cannot remove their own administrator role; another administrator must do "
+                             "it.", user=username)
+    if active is False:
+        raise NotAllowed.fmt("{user} cannot deactivate their own account.", user=username)
+
+
+def operator_actor(session: Session, roles: tuple[str, ...], *, os_user: str | None = None) -> Actor:
+    """The installation's operator on the CLI without ``--user``, holding ``roles`` (:data:`ADMINS` to add users,
+    :data:`DESIGNERS` to deploy): allowed only while no active user holds one of them — the bootstrap of a new
+    installation (its first administrator, its first process library). The audit log records :data:`OPERATOR`
+    and the operating-system user."""
+    holders = sorted(u for u, r in session.execute(select(AppUser.username, AppUser.roles)
+                                                   .where(AppUser.active.is_(True)))
+                     if set(r or ()) & set(roles))
+    if holders:
+        raise NotAllowed.fmt("Active users hold the role {roles} ({users}): name the acting user with --user.",
+                             roles=", ".join(roles), users=", ".join(holders[:5]) + (" …" if len(holders) > 5 else ""))
+    return Actor(OPERATOR, frozenset(roles), via="cli", os_user=os_user)
+
+
+# ------------------------------------------------------------------------------------------ definitions
+def check_design(actor: Actor) -> None:
+    """Validate or deploy process definitions: a designer."""
+    check_roles(actor, DESIGNERS)
+
+
+# ------------------------------------------------------------------------------------------ stranded items
+#: the kinds of stranded item a supervisor settles: a rectification order, an enforcement case
+STRANDED_KINDS = ("order", "case")
+_CITY_WIDE = {
+    "order": "Rectification order {id} concerns no registered entity (a city-wide matter); {user} has a district "
+             "jurisdiction.",
+    "case": "Enforcement case {id} concerns no registered entity (a city-wide matter); {user} has a district "
+            "jurisdiction.",
+}
+
+
+def check_stranded(session: Session, actor: Actor, kind: str, item_id: int, uscc: str | None) -> None:
+    """Settle a stranded order or case (``kind``) about the entity ``uscc``: a supervisor, the entity registered
+    in their jurisdiction; one about no registered entity is city-wide, for a supervisor without a restriction."""
+    check_roles(actor, SUPERVISORS)
+    district = district_of_uscc(session, uscc)
+    if district is None:
+        if actor.limited:
+            raise NotAllowed.fmt(_CITY_WIDE[kind], id=item_id, user=actor.username)
+        return
+    _check_districts(actor, {district}, kind, item_id)
+
+
+# ------------------------------------------------------------------------------------------ background jobs
+#: who read every person's background jobs (a simulation's parameters and result): the installation's admins
+JOB_READERS = ADMINS
+
+
+def check_read_job(actor: Actor, owner: str, job_id: int) -> None:
+    """A background job (a what-if simulation) is read by the person who asked for it and by administrators
+    (who look after the worker); other designers and supervisors do not see another's unfinished what-ifs."""
+    if actor.username == owner or actor.has(*JOB_READERS):
+        return
+    raise NotAllowed.fmt("Simulation {id} belongs to {owner}; only they and administrators can see it.",
+                         id=job_id, owner=owner)
+
+#: who reads the read log (who opened which dossier, evidence file or instance history): the auditors alone —
+#: administrators manage accounts and do not audit them (``/audit/reads``)
+READ_LOG_READERS = ("auditor",)

@@ -2,19 +2,19 @@
 
 ``list`` pages through the registry (still listed by default), ``overdue`` lists open rectification orders past
 their deadline, ``stranded`` the unsettled orders and cases whose process an administrator terminated;
-``close-order`` and ``terminate-case`` settle those with a reason (as the page's buttons do).
+``close-order`` and ``terminate-case`` settle those with a reason as ``--user``, a supervisor of the entity's
+jurisdiction (the command the page's buttons call: :func:`engine.commands.hazards.settle_stranded`).
 """
 from __future__ import annotations
 
 import click
 
+from engine.commands import hazards as hazard_commands
 from engine.runtime import clock
 from engine.supervision import dashboard
-from engine.supervision.enforcement import terminate_stranded_case
-from engine.supervision.hazards import close_stranded_order
 from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
 
-from .support import emit, handle_errors, json_option, tx
+from .support import CliState, emit, handle_errors, json_option, pass_state, tx
 
 
 def _iso(value) -> str | None:
@@ -94,29 +94,29 @@ def stranded(limit: int, as_json: bool) -> None:
            for r in d["items"]]))
 
 
-def _settle(settle, item_id: int, reason: str, actor: str, as_json: bool, human) -> None:
-    """Run ``settle`` (``hazards.close_stranded_order`` or ``enforcement.terminate_stranded_case``) in one
-    transaction and print what it did."""
-    with tx() as s:
-        doc = settle(s, item_id, reason=reason, actor=actor, now=clock.now())
+def _settle(state: CliState, kind: str, item_id: int, reason: str, user: str, as_json: bool, human) -> None:
+    """Settle the stranded order or case as ``user`` in one transaction and print what was done."""
+    with state.tx() as s:
+        doc = hazard_commands.settle_stranded(s, state.actor(s, user), kind, item_id, reason)
     emit(doc, as_json, human)
 
 
 _REASON = click.option("--reason", required=True,
                        help="Why it is settled without its process (at most 200 characters).")
-_ACTOR = click.option("--actor", default="supervisor", show_default=True,
-                      help="Who settles it (recorded in the audit log).")
+_USER = click.option("--user", required=True,
+                     help="Who settles it: a supervisor of the entity's jurisdiction (audited).")
 
 
 @hazards.command(name="close-order")
 @click.argument("order_id", type=int)
 @_REASON
-@_ACTOR
+@_USER
 @json_option
+@pass_state
 @handle_errors
-def close_order(order_id: int, reason: str, actor: str, as_json: bool) -> None:
+def close_order(state: CliState, order_id: int, reason: str, user: str, as_json: bool) -> None:
     """Close a stranded rectification order (its process was terminated) with its hazards that nothing else covers."""
-    _settle(close_stranded_order, order_id, reason, actor, as_json,
+    _settle(state, "order", order_id, reason, user, as_json,
             lambda d: f"order #{d['order_id']} {d['status']}: hazards closed {d['hazards_closed']}, "
                       f"still listed {d['hazards_kept']}")
 
@@ -124,10 +124,11 @@ def close_order(order_id: int, reason: str, actor: str, as_json: bool) -> None:
 @hazards.command(name="terminate-case")
 @click.argument("case_id", type=int)
 @_REASON
-@_ACTOR
+@_USER
 @json_option
+@pass_state
 @handle_errors
-def terminate_case(case_id: int, reason: str, actor: str, as_json: bool) -> None:
+def terminate_case(state: CliState, case_id: int, reason: str, user: str, as_json: bool) -> None:
     """Terminate a stranded enforcement case (its process was terminated)."""
-    _settle(terminate_stranded_case, case_id, reason, actor, as_json,
+    _settle(state, "case", case_id, reason, user, as_json,
             lambda d: f"case #{d['case_id']} {d['status']}: {d['reason']}")

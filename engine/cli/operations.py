@@ -8,20 +8,22 @@ import sys
 import click
 from sqlalchemy import select
 
+from engine import policy
+from engine.commands import definitions as definition_commands
 from engine.commands import instances as instance_commands
+from engine.commands import users as user_commands
 from engine.demo import load_demo, start_demo_campaigns
 from engine.errors import InvalidInput
 from engine.runtime import audit as audit_log
 from engine.runtime.clock import parse_iso
-from engine.runtime.deploy import deploy as do_deploy
 from engine.runtime.deploy import read_paths
-from engine.runtime.models import AppUser, Incident
-from engine.runtime.users import add_user, groups_of
+from engine.runtime.models import Incident
 from engine.runtime.worker import run_due, serve_forever
 from engine.schema import upgrade
 from engine.supervision.calendar import seed_from_chinese_calendar
 
-from .support import CliState, emit, handle_errors, instance_doc, json_option, pass_state, table
+from .passwords import reset_password
+from .support import CliState, emit, handle_errors, instance_doc, json_option, os_user, pass_state, table
 
 
 # ---------------------------------------------------------------------------------------------- setup
@@ -47,17 +49,27 @@ def _redact(url: str) -> str:
     return url
 
 
+def _acting(state: CliState, session, user: str | None, roles: tuple[str, ...]) -> policy.Actor:
+    """``--user`` as the policy sees them; without it, the installation's operator, allowed only while no active
+    user holds one of ``roles`` (:func:`engine.policy.operator_actor`: the bootstrap of a new installation)."""
+    if user:
+        return state.actor(session, user)
+    return policy.operator_actor(session, roles, os_user=os_user())
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--user", default="system", show_default=True, help="Who deploys (audited).")
+@click.option("--user", help="The designer who deploys (audited). Without it: only while no active user has the "
+                             "designer role (a new installation's first library), recorded as 'system'.")
 @json_option
 @pass_state
 @handle_errors
-def deploy(state: CliState, paths: tuple[str, ...], user: str, as_json: bool) -> None:
-    """Deploy BPMN/DMN files or folders; identical content keeps its version."""
+def deploy(state: CliState, paths: tuple[str, ...], user: str | None, as_json: bool) -> None:
+    """Deploy BPMN/DMN files or folders as a designer; identical content keeps its version."""
     files = read_paths(list(paths))
     with state.tx() as s:
-        results = do_deploy(state.runtime, s, files, user, form_hash=state.form_hash())
+        results = definition_commands.deploy(state.runtime, s, _acting(state, s, user, policy.DESIGNERS), files,
+                                             form_hash=state.form_hash())
     doc = [r.to_dict() for r in results]
     emit(doc, as_json, lambda d: table(d, ["process_id", "version", "definition_id", "created"]))
 
@@ -168,37 +180,52 @@ def users() -> None:
     """Users, roles and groups."""
 
 
+users.add_command(reset_password)
+
+
+_ACTING_ADMIN = click.option(
+    "--user", help="The administrator who acts (audited). Without it: only while no active user has the admin role "
+                   "(a new installation's first users), recorded as 'system'.")
+
+
 @users.command("add")
 @click.argument("name")
 @click.option("--roles", default="",
               help="Comma-separated: designer, officer, team_leader, supervisor, auditor, admin.")
 @click.option("--groups", default="", help="Comma-separated group names (created if new).")
+@click.option("--jurisdiction", default="", help="Comma-separated 6-digit district codes (empty: every district).")
 @click.option("--display-name")
-@click.option("--by", "actor", default="system", show_default=True)
+@_ACTING_ADMIN
 @json_option
 @pass_state
 @handle_errors
-def users_add(state: CliState, name, roles, groups, display_name, actor, as_json) -> None:
-    """Add a user; the password is read from stdin."""
+def users_add(state: CliState, name, roles, groups, jurisdiction, display_name, user, as_json) -> None:
+    """Add a user as an administrator; the password (at least 8 characters) is read from stdin. The first
+    administrator of a new installation is added without --user."""
     password = sys.stdin.readline().rstrip("\n")
     with state.tx() as s:
-        user = add_user(s, name, password, roles, groups, actor=actor, display_name=display_name)
-        doc = {"username": user.username, "roles": user.roles, "groups": sorted(
-            x.strip() for x in groups.split(",") if x.strip())}
-    emit(doc, as_json, lambda d: f"user {d['username']} roles={','.join(d['roles'])} groups={','.join(d['groups'])}")
+        added = user_commands.add(s, _acting(state, s, user, policy.ADMINS), name, password, roles=roles,
+                                  groups=groups, jurisdiction=jurisdiction, display_name=display_name)
+        doc = {"username": added.username, "roles": added.roles, "groups": user_commands.parse_groups(groups),
+               "jurisdiction": list(added.jurisdiction or [])}
+    emit(doc, as_json, lambda d: f"user {d['username']} roles={','.join(d['roles'])} groups={','.join(d['groups'])}"
+         + (f" jurisdiction={','.join(d['jurisdiction'])}" if d["jurisdiction"] else ""))
 
 
 @users.command("list")
+@_ACTING_ADMIN
 @json_option
 @pass_state
 @handle_errors
-def users_list(state: CliState, as_json: bool) -> None:
-    """List users with their roles and groups."""
+def users_list(state: CliState, user: str | None, as_json: bool) -> None:
+    """List users with their roles, groups and jurisdiction, as an administrator."""
     with state.tx() as s:
-        doc = [{"username": u.username, "roles": u.roles, "groups": sorted(groups_of(s, u.username)),
-                "active": u.active} for u in s.scalars(select(AppUser).order_by(AppUser.username))]
-    emit(doc, as_json, lambda d: table([{**r, "roles": ",".join(r["roles"]), "groups": ",".join(r["groups"])}
-                                        for r in d], ["username", "roles", "groups", "active"]))
+        rows = user_commands.list_users(s, _acting(state, s, user, policy.ADMINS))
+        doc = [{"username": u.username, "roles": u.roles, "groups": groups, "jurisdiction": list(u.jurisdiction or []),
+                "active": u.active} for u, groups in rows]
+    emit(doc, as_json, lambda d: table([{**r, "roles": ",".join(r["roles"]), "groups": ",".join(r["groups"]),
+                                         "jurisdiction": ",".join(r["jurisdiction"]) or "all"} for r in d],
+                                       ["username", "roles", "groups", "jurisdiction", "active"]))
 
 
 # ---------------------------------------------------------------------------------------------- demo

@@ -49,30 +49,27 @@ def tasks(state: CliState, user, group, instance_id, include_closed, limit, as_j
                                         "candidate_groups", "due_at"]))
 
 
-@click.command()
-@click.argument("task_id", type=int)
-@click.option("--user", required=True)
-@json_option
-@pass_state
-@handle_errors
-def claim(state: CliState, task_id: int, user: str, as_json: bool) -> None:
-    """Claim a task for USER (who must be in one of its candidate groups)."""
-    with state.tx() as s:
-        doc = _task_doc(task_commands.claim(state.runtime, s, state.actor(s, user), task_id))
-    emit(doc, as_json, lambda d: f"task {d['task_id']} claimed by {d['assignee']}")
+def _ownership(action: str, help_text: str) -> click.Command:
+    """``claim`` / ``unclaim``: the same adapter over :func:`engine.commands.tasks.claim` / ``unclaim``."""
+    command = getattr(task_commands, action)
+
+    @click.argument("task_id", type=int)
+    @click.option("--user", required=True)
+    @json_option
+    @pass_state
+    @handle_errors
+    def cmd(state: CliState, task_id: int, user: str, as_json: bool) -> None:
+        with state.tx() as s:
+            doc = _task_doc(command(state.runtime, s, state.actor(s, user), task_id))
+        emit(doc, as_json, lambda d: f"task {d['task_id']} {action}ed" + (f" by {d['assignee']}" if d["assignee"]
+                                                                          else ""))
+
+    cmd.__doc__ = help_text
+    return click.command(name=action)(cmd)
 
 
-@click.command()
-@click.argument("task_id", type=int)
-@click.option("--user", required=True)
-@json_option
-@pass_state
-@handle_errors
-def unclaim(state: CliState, task_id: int, user: str, as_json: bool) -> None:
-    """Give a claimed task back to its candidate groups."""
-    with state.tx() as s:
-        doc = _task_doc(task_commands.unclaim(state.runtime, s, state.actor(s, user), task_id))
-    emit(doc, as_json, lambda d: f"task {d['task_id']} unclaimed")
+claim = _ownership("claim", "Claim a task for USER (who must be in one of its candidate groups).")
+unclaim = _ownership("unclaim", "Give a claimed task back to its candidate groups.")
 
 
 @click.command()

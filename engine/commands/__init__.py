@@ -6,5 +6,8 @@ Commands never commit: the edge owns the transaction.
 
 - :mod:`engine.commands.tasks` — read, claim, unclaim, delegate, complete a human task;
 - :mod:`engine.commands.instances` — start an instance, read it and its history;
-- :mod:`engine.commands.evidence` — attach evidence to a task, open a stored file.
+- :mod:`engine.commands.evidence` — attach evidence to a task, open a stored file;
+- :mod:`engine.commands.users` — administer users: add, roles and groups, jurisdiction, activation, API tokens;
+- :mod:`engine.commands.definitions` — validate and deploy process definitions;
+- :mod:`engine.commands.hazards` — settle a stranded rectification order or enforcement case.
 """

@@ -75,17 +75,21 @@ def unclaim(rt: Runtime, session: Session, actor: Actor, task_id: int) -> HumanT
 
 
 def delegate(rt: Runtime, session: Session, actor: Actor, task_id: int, to_user: Any, reason: Any) -> HumanTask:
-    """Hand the task to a colleague, with a reason (both required)."""
+    """Hand the task to a colleague, with a reason (both required). The delegator first (403), then the input,
+    then the receiver, who must be able to work on the task (:func:`engine.policy.check_delegate_to`: 400 naming
+    them); the runtime checks the delegator again under the instance's lock, and the candidate groups."""
     to_user = to_user.strip() if isinstance(to_user, str) else ""
     reason = reason.strip() if isinstance(reason, str) else ""
-    if not to_user or not reason or len(reason) > REASON_MAX:
-        authorize(session, actor, task_id, "delegate")
-        if not to_user:
-            raise InvalidInput.fmt("Choose the colleague to delegate task {id} to.", id=task_id,
-                                   details={"field": "to_user"})
-        if not reason:
-            raise InvalidInput.fmt("Give a reason for delegating task {id}.", id=task_id, details={"field": "reason"})
+    ht = authorize(session, actor, task_id, "delegate")
+    if not to_user:
+        raise InvalidInput.fmt("Choose the colleague to delegate task {id} to.", id=task_id,
+                               details={"field": "to_user"})
+    if not reason:
+        raise InvalidInput.fmt("Give a reason for delegating task {id}.", id=task_id, details={"field": "reason"})
+    if len(reason) > REASON_MAX:
         raise InvalidInput.fmt("The reason is too long (at most 500 characters).", details={"field": "reason"})
+    if ht.status == "open" and to_user != actor.username:
+        policy.check_delegate_to(session, ht, to_user)
     return rt.delegate(session, task_id, actor, to_user, reason)
 
 

@@ -181,18 +181,22 @@ def _ordered(ids) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def _walk(p: Path, ev: AuditEvent, d: Diagram, guid_scope: dict[str, str]) -> None:
+    """Add one event of the instance's own diagram to the path: a completed element, the flows it took."""
+    if not is_own(ev, d, guid_scope):
+        return
+    if ev.kind in COMPLETING:
+        p.done.append(ev.bpmn_id)
+    if ev.kind in COMPLETING or ev.kind == "task_created":
+        p.flows.extend(f for f in ev.flow_ids or [] if f in d.flows)
+
+
 def path_of(session: Session, inst: ProcessInstance, events: Sequence[AuditEvent], d: Diagram) -> Path:
     guid_scope = guid_scopes(events)
     p = Path()
-    done, flows = [], []
     for ev in events:
-        if not is_own(ev, d, guid_scope):
-            continue
-        if ev.kind in COMPLETING:
-            done.append(ev.bpmn_id)
-        if ev.kind in COMPLETING or ev.kind == "task_created":
-            flows.extend(f for f in ev.flow_ids or [] if f in d.flows)
-    p.done, p.flows = _ordered(done), _ordered(flows)
+        _walk(p, ev, d, guid_scope)
+    p.done, p.flows = _ordered(p.done), _ordered(p.flows)
     if inst.status in ("running", "suspended"):
         waiting = list(session.scalars(select(HumanTask.bpmn_id).where(
             HumanTask.instance_id == inst.id, HumanTask.status == "open")))
@@ -244,7 +248,6 @@ def past_path(events: Sequence[AuditEvent], d: Diagram) -> Path:
     current position is what had been created (a task, a failure) and not completed or cancelled by then."""
     guid_scope = guid_scopes(events)
     p = Path()
-    done, flows = [], []
     open_tasks: dict[str, str] = {}
     failed: dict[str, str] = {}
     for ev in events:
@@ -257,13 +260,8 @@ def past_path(events: Sequence[AuditEvent], d: Diagram) -> Path:
             failed[guid] = ev.bpmn_id
         elif ev.kind in ("incident_retried", "element_completed"):
             failed.pop(guid, None)
-        if not is_own(ev, d, guid_scope):
-            continue
-        if ev.kind in COMPLETING:
-            done.append(ev.bpmn_id)
-        if ev.kind in COMPLETING or ev.kind == "task_created":
-            flows.extend(f for f in ev.flow_ids or [] if f in d.flows)
-    p.done, p.flows = _ordered(done), _ordered(flows)
+        _walk(p, ev, d, guid_scope)
+    p.done, p.flows = _ordered(p.done), _ordered(p.flows)
     p.current = _ordered(_place(d, [b for b in open_tasks.values() if b], events, guid_scope))
     p.failed = _ordered(_place(d, [b for b in failed.values() if b], events, guid_scope))
     return p

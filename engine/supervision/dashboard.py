@@ -1,6 +1,6 @@
 """The supervisor's numbers: the hazard registry (open by grade, overdue rectification orders, stranded orders
-and cases, recurrence leaders), open incidents, the overview of the dashboard, entity lookups, and the
-jurisdiction check before a supervisor acts on one item. Campaign progress, plans in preparation, hit rates and
+and cases, recurrence leaders), open incidents, the overview of the dashboard and entity lookups (who may act on one
+item: :func:`engine.policy.check_stranded`). Campaign progress, plans in preparation, hit rates and
 the daily series are in :mod:`.dashboard_campaigns` and re-exported here, with :func:`in_districts`.
 
 Every figure is an SQL aggregate or an indexed, bounded list; nothing loads a workflow state.
@@ -8,7 +8,6 @@ Every figure is an SQL aggregate or an indexed, bounded list; nothing loads a wo
 **Districts.** Every read model takes ``districts`` (district codes; empty = no restriction, the default) and
 counts and lists only rows whose entity is registered in one of those districts (:mod:`.dashboard_districts`);
 rows with no registered entity are city-wide: they are shown only to users without a jurisdiction restriction.
-:func:`check_in_districts` applies the same rule to one order, case or incident before a supervisor acts on it.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from typing import Sequence
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput, NotAllowed
+from engine.errors import InvalidInput
 from engine.runtime.models import HumanTask, Incident, ProcessInstance
 from scoring.models import Entity
 
@@ -53,9 +52,9 @@ from .loop_models import (
     RectificationOrder,
 )
 
-__all__ = ["ACTION_ITEMS", "CAMPAIGN_PROCESS", "CLASSES", "CONTROL", "DAY_ZONE", "MAX_LIST", "CampaignProgress",
+__all__ = ["CAMPAIGN_PROCESS", "CLASSES", "CONTROL", "DAY_ZONE", "MAX_LIST", "CampaignProgress",
            "HazardPage", "HitRates", "Leader", "Overview", "PlanInPreparation", "Rate", "Series", "Stranded",
-           "campaign_progress", "check_in_districts", "daily_series", "day_starts", "entity_keys", "entity_names",
+           "campaign_progress", "daily_series", "day_starts", "entity_keys", "entity_names",
            "hazards_by_grade", "hit_rates", "in_districts", "keys_outside", "list_hazards", "open_incidents",
            "overdue_orders", "overview", "plans_in_preparation", "recurrence_leaders", "stranded"]
 
@@ -262,35 +261,3 @@ def entity_names(session: Session, usccs: Sequence[str], *, districts: Sequence[
     return {u: (n, d) for u, n, d in session.execute(q)}
 
 
-# ------------------------------------------------------------------------- acting on one item
-#: what a supervisor acts on from these pages -> (its model, its name in messages)
-ACTION_ITEMS = {"order": (RectificationOrder, "rectification order"), "case": (EnforcementCase, "enforcement case"),
-                "incident": (Incident, "incident")}
-
-
-def check_in_districts(session: Session, kind: str, item_id: int, districts: Sequence[str]) -> str | None:
-    """Before a supervisor acts on a rectification order, an enforcement case or an incident (``kind``):
-    returns its entity's district (``None`` without a registered entity, or for an unknown id, which the
-    action itself reports). Raises :class:`~engine.errors.NotAllowed` when ``districts`` is not empty and
-    the entity is not registered in one of them — an item without a registered entity is city-wide and
-    refused too, as the read models above never show it to such a user. One indexed query; call it in
-    the transaction that writes."""
-    if kind not in ACTION_ITEMS:
-        raise InvalidInput(f"kind must be one of {', '.join(ACTION_ITEMS)}, not {kind!r}")
-    model, label = ACTION_ITEMS[kind]
-    if kind == "incident":
-        q = (select(ProcessInstance.business_key, Entity.district).select_from(Incident)
-             .outerjoin(ProcessInstance, ProcessInstance.id == Incident.instance_id)
-             .outerjoin(Entity, Entity.uscc == ProcessInstance.business_key).where(Incident.id == item_id))
-    else:
-        q = select(model.uscc, Entity.district).outerjoin(Entity, Entity.uscc == model.uscc).where(model.id == item_id)
-    row = session.execute(q).first()
-    if row is None:
-        return None
-    _key, district = row
-    if districts and district not in districts:
-        why = "concerns an entity registered in another district" if district else \
-            "concerns no registered entity (city-wide: only for users without a jurisdiction restriction)"
-        raise NotAllowed(f"{label} {item_id} is outside the jurisdiction {', '.join(sorted(set(districts)))}: it {why}",
-                         kind=kind, id=item_id)
-    return district

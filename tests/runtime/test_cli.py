@@ -145,7 +145,7 @@ def test_script_past_time_budget_becomes_incident(sqlite_db):
 
 def test_users_add_rejects_unknown_role(sqlite_db):
     proc = run_cli(sqlite_db.env, "users", "add", "eve", "--roles", "wizard", input="long-enough-pw\n")
-    assert proc.returncode == 2 and "unknown role(s) wizard" in proc.stderr
+    assert proc.returncode == 2 and "Unknown role(s): wizard" in proc.stderr
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

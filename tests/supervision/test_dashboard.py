@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from engine import policy
 from engine.errors import InvalidInput, NotAllowed
 from engine.runtime import clock
 from engine.runtime.models import Incident, ProcessInstance
@@ -369,24 +370,27 @@ def test_tasks_series_incidents_and_plans_by_district(db, split):
     assert ov_other.series.overdue_open[-1] == 1 and ov.series.overdue_open[-1] == 4
 
 
-def test_check_in_districts(db, split):
-    st, inc = split["stranded"], split["incidents"]
+def test_supervisors_act_on_stranded_items_of_their_districts(db, split):
+    """The policy's rule for the items these pages list (engine.policy.check_stranded): a district-limited
+    supervisor acts only on items of entities in their districts; an item about no registered entity is
+    city-wide, for supervisors without a restriction."""
+    st = split["stranded"]
+
+    def supervisor(*districts):
+        return policy.Actor("sup", frozenset({"supervisor"}), jurisdiction=tuple(districts))
+
     with db.tx() as s:
-        assert dashboard.check_in_districts(s, "order", st["x1"], ()) == OTHER
-        assert dashboard.check_in_districts(s, "order", st["x1"], [OTHER]) == OTHER
-        assert dashboard.check_in_districts(s, "case", st["case"], (HOME, OTHER)) == HOME
-        assert dashboard.check_in_districts(s, "incident", inc["x1"], [OTHER]) == OTHER
-        assert dashboard.check_in_districts(s, "order", st["ghost"], ()) is None
-        assert dashboard.check_in_districts(s, "order", 99999, [OTHER]) is None  # the action reports it
-        with pytest.raises(NotAllowed, match="registered in another district"):
-            dashboard.check_in_districts(s, "order", st["x1"], [HOME])
+        uscc = {k: s.get(RectificationOrder, st[k]).uscc for k in ("x1", "ghost")}
+        case_uscc = s.get(EnforcementCase, st["case"]).uscc
+        policy.check_stranded(s, supervisor(), "order", st["x1"], uscc["x1"])
+        policy.check_stranded(s, supervisor(OTHER), "order", st["x1"], uscc["x1"])
+        policy.check_stranded(s, supervisor(HOME, OTHER), "case", st["case"], case_uscc)
+        policy.check_stranded(s, supervisor(), "order", st["ghost"], uscc["ghost"])
+        with pytest.raises(NotAllowed, match=OTHER):
+            policy.check_stranded(s, supervisor(HOME), "order", st["x1"], uscc["x1"])
         with pytest.raises(NotAllowed):
-            dashboard.check_in_districts(s, "case", st["case"], [OTHER])
+            policy.check_stranded(s, supervisor(OTHER), "case", st["case"], case_uscc)
         with pytest.raises(NotAllowed, match="city-wide"):
-            dashboard.check_in_districts(s, "order", st["ghost"], [HOME, OTHER])
-        with pytest.raises(NotAllowed):
-            dashboard.check_in_districts(s, "incident", inc["campaign"], [HOME])
-        with pytest.raises(NotAllowed):
-            dashboard.check_in_districts(s, "incident", inc["x1"], [HOME])
-        with pytest.raises(InvalidInput):
-            dashboard.check_in_districts(s, "hazard", 1, [HOME])
+            policy.check_stranded(s, supervisor(HOME, OTHER), "order", st["ghost"], uscc["ghost"])
+        with pytest.raises(NotAllowed, match="supervisor"):
+            policy.check_stranded(s, policy.Actor("off", frozenset({"officer"})), "order", st["x1"], uscc["x1"])

@@ -10,12 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.cli.hazards import hazards as hazards_group
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import audit, clock
 from engine.runtime.models import AuditEvent
+from engine.runtime.users import set_jurisdiction
 from engine.supervision import dashboard, enforcement, hazards
 from engine.supervision.loop_models import EnforcementCase, Hazard, RectificationOrder
 from tests.conftest import deploy_files
@@ -196,13 +197,41 @@ def test_supervisor_closes_a_stranded_order_and_terminates_its_case(runtime, db,
 
 def test_cli_closes_stranded_orders_and_cases(runtime, db, people, monkeypatch):
     run, hazards_group, _doomed, ids, order_id, case_id = _stranded_for_cli(runtime, db, monkeypatch)
-    r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--actor", "sam", "--json"])
+    r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--user", "sam", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["status"] == "terminated"
-    r = run(hazards_group, ["close-order", str(order_id), "--reason", "handled on paper", "--json"])
+    r = run(hazards_group, ["close-order", str(order_id), "--reason", "handled on paper", "--user", "sam", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["hazards_closed"] == ids  # the case no longer covers any of them
-    r = run(hazards_group, ["close-order", str(order_id), "--reason", "again"])
+    r = run(hazards_group, ["close-order", str(order_id), "--reason", "again", "--user", "sam"])
     assert r.exit_code == 4 and "already closed_other" in r.output
-    r = run(hazards_group, ["close-order", str(order_id)])
+    r = run(hazards_group, ["close-order", str(order_id), "--user", "sam"])
     assert r.exit_code == 2 and "--reason" in r.output
+
+
+def test_cli_settles_only_as_a_supervisor_of_the_jurisdiction(runtime, db, people, monkeypatch):
+    """``close-order`` / ``terminate-case`` go through the command's policy: an officer is refused (exit 5); a
+    supervisor limited to a district is refused an order about no registered entity (city-wide); nothing is
+    written either time."""
+    run, hazards_group, _doomed, _ids, order_id, case_id = _stranded_for_cli(runtime, db, monkeypatch)
+
+    def state():
+        with db.tx() as s:
+            return (s.get(RectificationOrder, order_id).status, s.get(EnforcementCase, case_id).status,
+                    s.scalar(select(func.count()).select_from(AuditEvent)))
+
+    before = state()
+    r = run(hazards_group, ["close-order", str(order_id), "--reason", "handled", "--user", "alice"])
+    assert r.exit_code == 5 and "supervisor" in r.output
+    with db.tx() as s:
+        set_jurisdiction(s, "sam", ["410102"], actor="admin")
+    before = state()
+    r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--user", "sam"])
+    assert r.exit_code == 5 and f"Enforcement case {case_id} concerns no registered entity" in r.output
+    r = run(hazards_group, ["close-order", "999999", "--reason", "x", "--user", "sam"])
+    assert r.exit_code == 3
+    assert state() == before
+    with db.tx() as s:
+        set_jurisdiction(s, "sam", [], actor="admin")
+    r = run(hazards_group, ["terminate-case", str(case_id), "--reason", "duplicate lead", "--user", "sam"])
+    assert r.exit_code == 0, r.output

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.runtime import clock
+from engine.runtime.models import BackgroundJob
 from engine.supervision import evidence, publication
 from scoring.models import Entity
 from tests.supervision.test_inbox_service import deploy_task_processes, start_task
@@ -35,6 +36,11 @@ MATRIX = [
     ("POST", "/auth/login", EVERYONE),
     ("POST", "/auth/logout", EVERYONE),
     ("POST", "/auth/lang/{lang}", EVERYONE),
+    ("GET", "/auth/password", SIGNED_IN),
+    ("POST", "/auth/password", SIGNED_IN),
+    ("GET", "/auth/two-factor", SIGNED_IN),
+    ("POST", "/auth/two-factor", SIGNED_IN),
+    ("POST", "/auth/two-factor/reset/{user}", {"admin"}),
     # the inbox: officers, team leaders and supervisors (their approvals and reviews); the sample task
     # belongs to the officers' group, so a supervisor outside it is refused its page by the object check
     ("GET", "/inbox/", API_WORKERS),
@@ -58,6 +64,10 @@ MATRIX = [
     ("POST", "/designer/validate", {"designer"}),
     ("POST", "/designer/deploy", {"designer"}),
     ("POST", "/designer/simulate", {"designer", "supervisor"}),
+    ("GET", "/designer/simulations", {"designer", "supervisor"}),
+    # a simulation job is seen by the person who asked for it (the sample's: the designer) and administrators
+    ("GET", "/designer/simulations/{simulation}", {"designer", "admin"}),
+    ("GET", "/designer/simulations/{simulation}.json", {"designer", "admin"}),
     # auditor (read only)
     ("GET", "/audit/", {"auditor", "supervisor"}),
     ("GET", "/audit/instances/{instance}", {"auditor", "supervisor"}),
@@ -65,6 +75,7 @@ MATRIX = [
     ("GET", "/audit/instances/{instance}/diagram.xml", {"auditor", "supervisor"}),
     ("GET", "/audit/instances/{instance}/history.json", {"auditor", "supervisor"}),
     ("GET", "/audit/instances/{instance}/history.csv", {"auditor", "supervisor"}),
+    ("GET", "/audit/reads", {"auditor"}),
     # supervisor
     ("GET", "/supervise/", {"supervisor"}),
     ("GET", "/supervise/hazards", {"supervisor"}),
@@ -82,6 +93,7 @@ MATRIX = [
     ("POST", "/admin/users/officer2/roles", {"admin"}),
     ("POST", "/admin/users/officer2/jurisdiction", {"admin"}),
     ("POST", "/admin/users/officer2/active", {"admin"}),
+    ("POST", "/admin/users/officer2/password", {"admin"}),
     ("POST", "/admin/users/officer2/tokens", {"admin"}),
     ("POST", "/admin/tokens/999999/revoke", {"admin"}),
     # public
@@ -123,10 +135,13 @@ def samples(web_env):
                                    instance_id=ht.instance_id, task_id=ht.id, uploaded_by="officer")
         pub = publication.record(s, kind=publication.PUBLICATION_KINDS[0], title="抽查结果", payload={"x": 1},
                                  now=clock.now(), uscc=entity.uscc, publish=True)
+        job = BackgroundJob(kind="simulation", owner="designer", status="queued", created_at=clock.now(),
+                            params={"entities": 60, "seed": 7, "decisions": []})
+        s.add(job)
         s.flush()
-        return {"task": ht.id, "instance": ht.instance_id, "uscc": entity.uscc, "evidence": ev.id,
+        return {"simulation": job.id, "task": ht.id, "instance": ht.instance_id, "uscc": entity.uscc, "evidence": ev.id,
                 "publication": pub.id, "process": "entity_inspection", "bpmn_file": "entity_inspection.bpmn",
-                "dmn_file": "route_by_risk.dmn", "lang": "en"}
+                "dmn_file": "route_by_risk.dmn", "lang": "en", "user": "officer2"}
 
 
 def test_every_route_is_in_the_matrix(app):

@@ -404,11 +404,12 @@ def test_a_supervisor_may_not_act_outside_the_jurisdiction(http, web_env, two_di
     before = _state(web_env, two_districts)
     assert before[:5] == ("issued", "open", "lead", "open", "open")
     r = sup.post(f"/supervise/stranded/order/{outside['stranded']}/close", data={"reason": "越权关闭"})
-    assert r.status_code == 403 and "管辖范围以外" in r.text
+    assert r.status_code == 403 and f"整改通知 {outside['stranded']} 涉及辖区" in r.text
+    assert "不在 supervisor 的管辖范围内" in r.text
     r = sup.post(f"/supervise/stranded/case/{outside['case']}/close", data={"reason": "越权终止"})
-    assert r.status_code == 403 and "管辖范围以外" in r.text
+    assert r.status_code == 403 and f"案件 {outside['case']} 涉及辖区" in r.text
     r = sup.post(f"/supervise/incidents/{outside['incident']}/retry", {})
-    assert r.status_code == 403 and "不在您的管辖范围内" in r.text
+    assert r.status_code == 403 and "不在 supervisor 的管辖范围内" in r.text  # the command's policy decides
     assert sup.post(f"/supervise/incidents/{two_districts['city_incident']}/retry", {}).status_code == 403
     assert _state(web_env, two_districts) == before  # nothing written, not even an audit event
     assert "未关闭" not in sup.get("/supervise/hazards").text

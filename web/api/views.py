@@ -31,13 +31,11 @@ from sqlalchemy import select
 
 from engine import policy
 from engine.commands import instances, tasks
-from engine.errors import Conflict, EngineError, InvalidInput, NotFound
+from engine.commands import scoring as scoring_commands
+from engine.errors import Conflict, EngineError, InvalidInput
 from engine.runtime.models import HumanTask, ProcessInstance
 from engine.supervision.inbox import DUE_FILTERS, SCOPES, SORTS, TaskQuery, Viewer, list_tasks
-from scoring.factors import MODEL_INPUTS
-from scoring.models import Entity
-from scoring.registry import load_active
-from scoring.service import class_config, score_entity
+from web import params
 from web.api import spec
 from web.api.spec import MAX_LIMIT
 from web.auth import current_actor, current_user
@@ -83,7 +81,7 @@ def _plain(value: Any) -> Any:
 
 
 def _ok(body: dict, status: int = 200):
-    return jsonify(_plain(body)), status
+    return jsonify(_plain(params.clip(body, 2 * params.MAX_DEPTH))), status
 
 
 def _body() -> dict:
@@ -94,18 +92,7 @@ def _body() -> dict:
 
 
 def _int_arg(name: str, default: int | None = None, *, minimum: int = 0, maximum: int | None = None) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(_("The parameter “{name}” must be a whole number, not “{value}”.", name=name,
-                             value=raw)) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise InvalidInput(_("The parameter “{name}” must be between {low} and {high}.", name=name, low=minimum,
-                             high=maximum if maximum is not None else "∞"))
-    return value
+    return params.int_arg(name, default, minimum=minimum, maximum=maximum)
 
 
 def _choice_arg(name: str, allowed: tuple[str, ...]) -> str | None:
@@ -269,12 +256,8 @@ def _conflict(task_id: int, exc: Conflict, sent_rev=None):
 @api_roles(*policy.SCORE_READERS)
 def entity_score(uscc: str):
     """Score the entity now with the active model (nothing is stored; the stored score is shown beside)."""
-    s = read_session()
-    entity = s.scalar(select(Entity).where(Entity.uscc == policy.normalise_key(uscc[:40])))
-    if entity is None:
-        raise NotFound(_("No entity with the USCC {uscc} is registered.", uscc=uscc[:40]))
-    policy.check_entity(current_actor(), entity.uscc, entity.district, policy.SCORE_READERS)
-    res = score_entity(s, entity.id, record=False)
+    res = scoring_commands.entity_score(read_session(), current_actor(), uscc)
+    entity = res.entity
     return _ok({"uscc": entity.uscc, "entity_id": entity.id, "name": entity.name, "score": res.score,
                 "risk_class": res.risk_class, "reasons": res.reasons, "model_version": res.model_version,
                 "stored": {"score": entity.risk_score, "risk_class": entity.risk_class,
@@ -285,20 +268,7 @@ def entity_score(uscc: str):
 @api_roles(*policy.WHAT_IF_SCORERS)
 def score_factors():
     """Score a set of factors (what-if) with the active model; nothing is stored."""
-    body = _body()
-    factors = body.get("factors")
-    if not isinstance(factors, dict):
-        raise InvalidInput(_("“factors” is required: an object of the factor values."), field="factors")
-    allowed = set(MODEL_INPUTS) | {"serious_list", "abnormal_list"}
-    unknown = sorted(set(factors) - allowed)
-    missing = sorted(set(MODEL_INPUTS) - set(factors))
-    if unknown or missing:
-        errors = {k: _("unknown factor") for k in unknown} | {k: _("required") for k in missing}
-        return error_response(422, _("The factors are not complete or not known: {names}.",
-                                     names=", ".join(unknown + missing)), field_errors=errors)
-    version, model = load_active(read_session())
-    score, klass, reasons = model.score_one(dict(factors), entity_id="request", config=class_config())
-    return _ok({"score": round(score, 6), "risk_class": klass, "reasons": reasons, "model_version": version})
+    return _ok(scoring_commands.what_if(read_session(), current_actor(), _body().get("factors")))
 
 
 # --------------------------------------------------------------------------------------- documentation

@@ -1,27 +1,27 @@
 """Routes of the supervisors' area. Figures come from :mod:`engine.supervision.dashboard` (SQL
 aggregates, bounded lists), every one restricted to the signed-in user's jurisdiction (``districts``;
 rows without a registered entity are city-wide and shown only to users without a restriction). The
-changes are an incident retry (``Runtime.retry_incident``, which writes the audit events) and closing a
-stranded order or case, each one ``write()`` block that first refuses (403, nothing written) an item
-outside the jurisdiction (``dashboard.check_in_districts``)."""
+changes are commands, which apply the policy (supervisors, within their jurisdiction: 403, nothing written):
+an incident retry (:func:`engine.commands.instances.retry_incident`) and settling a stranded order or case
+(:func:`engine.commands.hazards.settle_stranded`)."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from engine import policy
+from engine.commands import hazards as hazard_commands
 from engine.commands import instances as instance_commands
 from engine.errors import EngineError, InvalidInput, NotAllowed
 from engine.runtime import clock
-from engine.runtime.models import Incident
-from engine.supervision import dashboard, enforcement
-from engine.supervision import hazards as hazard_registry
+from engine.supervision import dashboard
 from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
 from web.auth import current_actor, current_user, roles_required
 from web.extensions import read_session, runtime, write
 from web.i18n import gettext as _
+from web.params import int_arg, page_arg
 
 bp = Blueprint("supervise", __name__, url_prefix="/supervise")
 
-SUPERVISORS = ("supervisor",)
 PAGE_SIZE = 50
 GRADE_LABELS = {"low": "Low", "medium": "Medium", "high": "High"}
 HAZARD_STATUS_LABELS = {"listed": "Still listed", "open": "Awaiting rectification",
@@ -35,37 +35,9 @@ CAMPAIGN_STATUS_LABELS = {"draft": "Draft", "approved": "Approved", "drawn": "Dr
                           "closed": "Closed"}
 
 
-def _int_arg(name: str, default: int | None = None, minimum: int = 1) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(_("The filter “{name}” must be a whole number, not “{value}”.", name=name,
-                             value=raw)) from None
-    if value < minimum:
-        raise InvalidInput(_("The filter “{name}” must be at least {minimum}.", name=name, minimum=minimum))
-    return value
-
-
 def _districts() -> tuple[str, ...]:
     """The signed-in user's jurisdiction (empty: every district)."""
     return current_user().jurisdiction
-
-
-def _check_in_jurisdiction(session, kind: str, item_id: int) -> None:
-    """Refuse (403) acting on an order, a case or an incident outside the user's jurisdiction."""
-    try:
-        dashboard.check_in_districts(session, kind, item_id, _districts())
-    except NotAllowed:
-        if kind == "incident":
-            message = _("Instance {id} concerns an entity outside your jurisdiction.",
-                        id=session.get(Incident, item_id).instance_id)
-        else:
-            message = _("{what} concerns an entity outside your jurisdiction.",
-                        what=f"{_('Order') if kind == 'order' else _('Case')} #{item_id}")
-        raise NotAllowed(message) from None
 
 
 def _charts(series: dashboard.Series) -> dict:
@@ -80,7 +52,7 @@ def _charts(series: dashboard.Series) -> dict:
 
 
 @bp.route("/")
-@roles_required(*SUPERVISORS)
+@roles_required(*policy.SUPERVISORS)
 def index():
     s = read_session()
     districts = _districts()
@@ -92,10 +64,10 @@ def index():
 
 
 @bp.route("/hazards")
-@roles_required(*SUPERVISORS)
+@roles_required(*policy.SUPERVISORS)
 def hazards():
     s = read_session()
-    page_no = _int_arg("page", 1)
+    page_no = page_arg(PAGE_SIZE)
     status = request.args.get("status", "listed")
     status = None if status == "all" else status
     grade = request.args.get("grade") or None
@@ -123,10 +95,10 @@ def hazards():
 
 
 @bp.route("/campaigns")
-@roles_required(*SUPERVISORS)
+@roles_required(*policy.SUPERVISORS)
 def campaigns():
     s = read_session()
-    campaign_id = _int_arg("campaign")
+    campaign_id = int_arg("campaign", minimum=1)
     districts = _districts()
     progress = dashboard.campaign_progress(s, limit=200, districts=districts)
     rates = dashboard.hit_rates(s, campaign_id=campaign_id, districts=districts)
@@ -137,7 +109,7 @@ def campaigns():
 
 
 @bp.route("/incidents")
-@roles_required(*SUPERVISORS)
+@roles_required(*policy.SUPERVISORS)
 def incidents():
     s = read_session()
     n, rows = dashboard.open_incidents(s, limit=200, districts=_districts())
@@ -145,29 +117,19 @@ def incidents():
 
 
 @bp.route("/stranded/<any(order, case):kind>/<int:item_id>/close", methods=["POST"])
-@roles_required(*SUPERVISORS)
+@roles_required(*policy.SUPERVISORS)
 def close_stranded(kind: str, item_id: int):
     """Close an order (with its hazards nothing else covers) or terminate a case whose process was
-    terminated, with the supervisor's reason (``hazards.close_stranded_order``,
-    ``enforcement.terminate_stranded_case``). One outside the user's jurisdiction: 403, nothing written."""
-    user = current_user()
-    reason = request.form.get("reason", "")
-    back = url_for("supervise.hazards") + "#stranded"
+    terminated, with the supervisor's reason. One outside the user's jurisdiction: 403, nothing written."""
     try:
         with write() as s:
-            _check_in_jurisdiction(s, kind, item_id)
-            if kind == "order":
-                out = hazard_registry.close_stranded_order(s, item_id, reason=reason, actor=user.username,
-                                                           now=clock.now())
-            else:
-                out = enforcement.terminate_stranded_case(s, item_id, reason=reason, actor=user.username,
-                                                          now=clock.now())
+            out = hazard_commands.settle_stranded(s, current_actor(), kind, item_id, request.form.get("reason", ""))
     except NotAllowed:
         raise
     except EngineError as exc:
-        flash(_("Order {id} was not closed: {error}", id=item_id, error=str(exc)) if kind == "order" else
-              _("Case {id} was not terminated: {error}", id=item_id, error=str(exc)), "error")
-        return redirect(back), 303
+        flash(_("Order {id} was not closed: {error}", id=item_id, error=exc.localized(_)) if kind == "order" else
+              _("Case {id} was not terminated: {error}", id=item_id, error=exc.localized(_)), "error")
+        return redirect(url_for("supervise.hazards") + "#stranded"), 303
     if kind == "order":
         flash(_("Order {id} is closed; hazards closed with it: {closed}; still listed (another order or an open "
                 "case covers them): {kept}.", id=item_id,
@@ -175,22 +137,21 @@ def close_stranded(kind: str, item_id: int):
                 kept=", ".join(f"#{h}" for h in out["hazards_kept"]) or "—"), "success")
     else:
         flash(_("Case {id} is terminated.", id=item_id), "success")
-    return redirect(back), 303
+    return redirect(url_for("supervise.hazards") + "#stranded"), 303
 
 
 @bp.route("/incidents/<int:incident_id>/retry", methods=["POST"])
-@roles_required(*SUPERVISORS)
+@roles_required(*policy.SUPERVISORS)
 def retry_incident(incident_id: int):
+    """Retry the failed step behind an incident (the command checks the role and the instance's jurisdiction)."""
     try:
         with write() as s:
-            _check_in_jurisdiction(s, "incident", incident_id)
             outcome = instance_commands.retry_incident(runtime(), s, current_actor(), incident_id)
-            failure = outcome.failure
-            instance_id = outcome.instance.id
+            failure, instance_id = outcome.failure, outcome.instance.id
     except NotAllowed:
         raise
     except EngineError as exc:
-        flash(_("Incident {id} was not retried: {error}", id=incident_id, error=str(exc)), "error")
+        flash(_("Incident {id} was not retried: {error}", id=incident_id, error=exc.localized(_)), "error")
         return redirect(url_for("supervise.incidents")), 303
     if failure:
         flash(_("Incident {id} was retried, but the step failed again: {error}", id=incident_id,

@@ -43,6 +43,8 @@ ROOT = HERE.parent
 # This file is called engine.py: keep ``import engine`` pointing at the regflow package, not at us.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec  # noqa: E402
+from RestrictedPython.transformer import RestrictingNodeTransformer  # noqa: E402
 from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer  # noqa: E402
@@ -58,6 +60,14 @@ from engine.db import dispose_engines, get_engine, session_factory, transaction 
 from engine.runtime import spiff_speedups  # noqa: E402
 from engine.runtime.deploy import deploy  # noqa: E402
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance  # noqa: E402
+from engine.runtime.script_budget import make_watch, resident_bytes  # noqa: E402
+from engine.runtime.script_builtins import sandbox  # noqa: E402
+from engine.runtime.script_compile import (  # noqa: E402
+    DEADLINE_GUARD,
+    SCRIPT_FILENAME,
+    RegflowPolicy,
+    compile_source,
+)
 from engine.runtime.script_engine import RegflowScriptEngine  # noqa: E402
 from engine.runtime.serializer import RegflowWorkflow  # noqa: E402
 from engine.runtime.services import registry  # noqa: E402
@@ -153,6 +163,85 @@ def spiff_state_bytes() -> dict:
     wf.do_engine_steps()
     ser = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     return {"spiff_default_serializer_bytes": len(ser.serialize_json(wf))}
+
+
+# ---------------------------------------------------------------------------------------- resource limits
+#: a script-heavy step for comparison: a loop with arithmetic, string building and formatting
+HEAVY_SCRIPT = ("total = 0\nfor item in items:\n    total += item['amount'] * item['qty']\n"
+                "labels = [f\"{i['sku']}:{i['qty'] * 2}\" for i in items]\n"
+                "summary = '%d items, %s' % (len(items), total)")
+HEAVY_DATA = {"items": [{"sku": f"s{i}", "amount": i, "qty": i % 7} for i in range(50)]}
+
+
+class _NoSizeChecks(RegflowPolicy):
+    """regflow's compiler without the size checks of ``+ * ** << %`` and f-string format specs."""
+
+    visit_BinOp = RestrictingNodeTransformer.visit_BinOp
+    visit_FormattedValue = RestrictingNodeTransformer.visit_FormattedValue
+
+
+def limits_cost(reps: int) -> dict:
+    """µs the size checks and the memory watch add to the bench process's step (its script and its gateway's
+    condition) and to a script-heavy step, measured as the difference between the same code compiled with and
+    without the checks, run the same way (each the best of ``reps`` interleaved repetitions)."""
+    spec, _subs = parse_plain()
+    script = spec.task_specs["prepare"].script
+    conditions = [c.args[0] for c, _ in spec.task_specs["route"].cond_task_specs if c is not None]
+    env = RegflowScriptEngine(registry, None, time_budget_s=2).environment
+    box = sandbox(env.limits)
+
+    def compiled(source: str, mode: str, checked: bool):
+        if checked:
+            return compile_source(source, mode).code
+        fn = compile_restricted_exec if mode == "exec" else compile_restricted_eval
+        return fn(source, SCRIPT_FILENAME, policy=_NoSizeChecks).code
+
+    def runner(code, data: dict, source: str, mode: str):
+        # as the environment runs it: the watch for code that loops, its tracer for calls it cannot follow
+        watched = compile_source(source, mode).loops or DEADLINE_GUARD in code.co_names
+        traced = env.needs_tracer(source, mode)
+
+        def run():
+            g = dict(data)
+            g.update(env.globals)
+            g["__builtins__"] = box.builtins
+            if not watched and not traced:
+                return exec(code, g)  # noqa: S102  (the sandbox's compiled code, as the environment runs it)
+            prev = sys.gettrace()
+            check, tracer = make_watch(2.0, source, env.limits.memory_bytes, prev, box.quiet)
+            g[DEADLINE_GUARD] = check
+            if not traced:
+                return exec(code, g)  # noqa: S102
+            sys.settrace(tracer)
+            try:
+                exec(code, g)  # noqa: S102
+            finally:
+                sys.settrace(prev)
+        return run
+
+    def cost(sources: list[tuple[str, str, dict]], number: int) -> dict:
+        runs = {True: [], False: []}
+        pairs = [(checked, [runner(compiled(src, mode, checked), data, src, mode) for src, mode, data in sources])
+                 for checked in (False, True)]
+        for _ in range(reps):
+            for checked, fns in pairs:
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    for fn in fns:
+                        fn()
+                runs[checked].append((time.perf_counter() - t0) / number * 1e6)
+        plain, checked = min(runs[False]), min(runs[True])
+        return {"without_us": round(plain, 3), "with_us": round(checked, 3), "cost_us": round(checked - plain, 3),
+                "cost_pct": round(100 * (checked - plain) / plain, 1)}
+
+    step = [(script, "exec", {})] + [(c, "eval", {"score": 14}) for c in conditions]
+    res = {"bench_step": cost(step, 20000), "heavy_step": cost([(HEAVY_SCRIPT, "exec", HEAVY_DATA)], 500),
+           "script": script, "conditions": conditions}
+    t0 = time.perf_counter()
+    for _ in range(1000):
+        resident_bytes()
+    res["memory_sample_us"] = round((time.perf_counter() - t0) / 1000 * 1e6, 2)
+    return res
 
 
 # ---------------------------------------------------------------------------------------- persisted
@@ -590,6 +679,8 @@ def main(argv=None) -> int:
                                "runs_after": after["runs"], "n": args.n,
                                "per_cpu_s": statistics.median([mem_before[k]["per_cpu_s"], after["per_cpu_s"]])}
     res["in_memory"].update(spiff_state_bytes())
+    log("cost of the scripts' resource limits…")
+    res["limits"] = limits_cost(args.mem_reps * 2)
     try:
         res["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -684,6 +775,16 @@ def print_report(res: dict) -> None:
               f"once completed")
         print(f"   {'':<11} SQL statements: {q['per_start']:g} per start, {q['per_complete']:g} per completion "
               f"({q['note']})")
+    print()
+    lim = res["limits"]
+    print("6. Scripts' resource limits (size checks of + * ** << % and format specs, memory watch): µs per step, "
+          "best of interleaved runs, same code compiled without the checks vs with them")
+    for key, label in (("bench_step", f"this process's step ({len(lim['conditions'])} condition + script)"),
+                       ("heavy_step", "script-heavy step (50-item loop, f-strings, %)")):
+        r = lim[key]
+        print(f"   {label:<48} {r['without_us']:8.2f} → {r['with_us']:8.2f} µs   cost {r['cost_us']:+.2f} µs "
+              f"({r['cost_pct']:+.1f} %)")
+    print(f"   one memory sample (taken only while a script loops, at most every 10 ms): {lim['memory_sample_us']} µs")
     print()
     print("Goals (issue 2)")
     for g in res["goals"]:

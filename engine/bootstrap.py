@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 
 import engine.service_tasks  # noqa: F401  (registers the built-in operators)
+from engine.commands import simulations
 from engine.config import Settings, load_settings
 from engine.policy import TaskGuard
 from engine.runtime import patches
 from engine.runtime.runtime import Runtime
 from engine.runtime.services import registry
+from engine.runtime.worker import register_background
 from engine.supervision import calendar, enforcement, hazards, teams
 from forms.loader import FormRegistry
 from forms.validate import engine_hook
@@ -41,13 +43,15 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings()
     patches.install(settings)
     load_plugins(settings)
-    calendar.register_script_helpers()
-    return Runtime(settings, registry, form_validator=engine_hook(form_registry(settings)),
-                   task_guard=TaskGuard(),
-                   before_step=[_calendar_refresher(settings.calendar_check_s)],
-                   serializer_hooks=[calendar.register_serializer],
-                   terminate_hooks=[teams.release_for_instance, hazards.note_terminated_instance,
-                                    enforcement.note_terminated_instance])
+    runtime = Runtime(settings, registry, form_validator=engine_hook(form_registry(settings)),
+                      task_guard=TaskGuard(),
+                      before_step=[_calendar_refresher(settings.calendar_check_s)],
+                      serializer_hooks=[calendar.register_serializer],
+                      terminate_hooks=[teams.release_for_instance, hazards.note_terminated_instance,
+                                       enforcement.note_terminated_instance])
+    calendar.register_script_helpers(runtime.helpers)
+    register_background(simulations.SIMULATION, simulations.job_runner(settings))  # the designer's simulations
+    return runtime
 
 
 def _calendar_refresher(interval_s: float):

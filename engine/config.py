@@ -34,6 +34,14 @@ def _number(name: str, default: str, kind: type = int):
     return value
 
 
+def _above_zero(name: str, default: str) -> float:
+    """A number setting above 0 (a duration that cannot be nothing)."""
+    value = _number(name, default, float)
+    if value == 0:
+        raise SettingError(f"REGFLOW_{name}={_env(name, default)!r}: a number above 0 is needed")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     #: SQLAlchemy URL. SQLite file under var/ by default; ``postgresql+psycopg://…`` for PostgreSQL.
@@ -48,6 +56,13 @@ class Settings:
     parallel_start_from: int = field(default_factory=lambda: _number("PARALLEL_START_FROM", "1000"))
     #: Wall-clock budget of one script / expression evaluation, in seconds.
     script_time_budget_s: float = field(default_factory=lambda: _number("SCRIPT_TIME_BUDGET_S", "2", float))
+    #: The most items (elements, characters, bytes) one value made by a script or expression may hold: a longer
+    #: ``range``, a larger ``'x' * n``, ``s.ljust(n)``, ``'%0*d'`` … is refused before it runs (an incident).
+    #: 0: no limit.
+    script_max_items: int = field(default_factory=lambda: _number("SCRIPT_MAX_ITEMS", "1000000"))
+    #: The most, in MB, a running script or expression may grow the process's resident memory (sampled while it
+    #: loops); past it the step becomes an incident. 0: not checked.
+    script_max_memory_mb: float = field(default_factory=lambda: _number("SCRIPT_MAX_MEMORY_MB", "256", float))
     #: Seconds between two polls of the worker.
     worker_interval_s: float = field(default_factory=lambda: _number("WORKER_INTERVAL_S", "2", float))
     #: Folder of form definitions.
@@ -58,6 +73,9 @@ class Settings:
     plugins: str = field(default_factory=lambda: _env("PLUGINS", ""))
     #: Seconds between checks for a working-day calendar changed by another process.
     calendar_check_s: float = field(default_factory=lambda: _number("CALENDAR_CHECK_S", "10", float))
+    #: Set to 1 to show risk classes on the public pages (an inspection result's class, a plan's count drawn
+    #: per class); by default they are never public. The control stratum is never public.
+    publish_risk_class: bool = field(default_factory=lambda: _env("PUBLISH_RISK_CLASS", "0") == "1")
 
     #: Secret key signing web sessions and CSRF tokens. Empty: a random key kept in ``var/secret_key``.
     secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", ""))
@@ -67,6 +85,39 @@ class Settings:
     max_upload_mb: float = field(default_factory=lambda: _number("MAX_UPLOAD_MB", "10", float))
     #: Send the session cookie only over HTTPS (set to 1 behind TLS).
     secure_cookies: bool = field(default_factory=lambda: _env("SECURE_COOKIES", "0") == "1")
+    #: How many reverse proxies in front of the web app append to ``X-Forwarded-For`` / ``-Proto``; the client
+    #: address (sign-in throttling, the audit chain) is read that many hops from the right. 0: the headers are
+    #: ignored and the address is the TCP peer.
+    trusted_proxies: int = field(default_factory=lambda: _number("TRUSTED_PROXIES", "0"))
+    #: A web session ends after this many hours without a request.
+    session_idle_hours: float = field(default_factory=lambda: _above_zero("SESSION_IDLE_HOURS", "12"))
+    #: A web session ends this many hours after its sign-in, however active.
+    session_max_hours: float = field(default_factory=lambda: _above_zero("SESSION_MAX_HOURS", "24"))
+    #: The shortest password accepted when a password is set (other rules: not a common password, not the user
+    #: name; ``engine/runtime/passwords.py``).
+    password_min_length: int = field(default_factory=lambda: _number("PASSWORD_MIN_LENGTH", "10"))
+    #: Failed sign-ins to one account from one address (or one known browser) before each further attempt
+    #: waits (1 s, doubling); per account from anywhere and per address the allowance is larger
+    #: (``engine/runtime/signin.py``).
+    signin_free_attempts: int = field(default_factory=lambda: _number("SIGNIN_FREE_ATTEMPTS", "5"))
+    #: The longest wait, in seconds, between two sign-in attempts to one account from one address; the wait
+    #: for an account tried from many addresses is at most a minute, so strangers cannot lock an officer out.
+    signin_max_delay_s: float = field(default_factory=lambda: _number("SIGNIN_MAX_DELAY_S", "900", float))
+    #: Comma-separated roles whose users must sign in with a second factor (a TOTP code, ``/auth/two-factor``);
+    #: they enrol at their next sign-in. Empty: nobody must (users who enrolled are still asked for a code).
+    two_factor_roles: str = field(default_factory=lambda: _env("TWO_FACTOR_ROLES", "admin,supervisor"))
+    #: Days the read log (who opened which dossier, evidence file or record) is kept; older rows are pruned by
+    #: the worker. 0: kept for ever. The audit chains are never pruned.
+    log_retention_days: int = field(default_factory=lambda: _number("LOG_RETENTION_DAYS", "183"))
+
+    #: How many simulations one user may have queued or running at once (the designer's Simulate page); one more
+    #: is refused (429) until one of them ends.
+    simulation_jobs_per_user: int = field(default_factory=lambda: _number("SIMULATION_JOBS_PER_USER", "2"))
+    #: Wall-clock limit of one simulation job run by the worker, in seconds; past it the job fails.
+    simulation_timeout_s: float = field(default_factory=lambda: _above_zero("SIMULATION_TIMEOUT_S", "600"))
+    #: A running background job (a simulation) whose worker has given no sign of life for this many seconds
+    #: (its heartbeat comes every couple of seconds) is marked failed by the next worker poll: its worker died.
+    background_job_stale_s: float = field(default_factory=lambda: _above_zero("BACKGROUND_JOB_STALE_S", "120"))
 
     #: Set to 1 (the test suite does) to check the engine's fast paths against SpiffWorkflow's own code as
     #: they run: every task-tree walk and every direct data inheritance is compared with SpiffWorkflow's, and

@@ -54,6 +54,7 @@ from .human_tasks import HumanTaskMixin
 from .lifecycle import LifecycleMixin
 from .models import ProcessDefinition, ProcessInstance
 from .script_engine import RegflowScriptEngine, Replay, StepContext
+from .scripting import HelperRegistry, helper_registry
 from .serializer import LIBRARY_VERSION, SERIALIZER_VERSION, RegflowWorkflow, StateSerializer
 from .services import ServiceRegistry
 from .services import registry as default_registry
@@ -120,7 +121,7 @@ class Runtime(HumanTaskMixin, LifecycleMixin, StepMixin):
     """Deploys definitions and runs instances. One per process; thread-safe (no per-step state)."""
 
     def __init__(self, settings: Settings | None = None, services: ServiceRegistry | None = None,
-                 form_validator: FormValidator | None = None, helpers: dict | None = None,
+                 form_validator: FormValidator | None = None, helpers: HelperRegistry | dict | None = None,
                  task_guard: TaskGuard | None = None,
                  before_step: list[Callable[[Session], None]] | None = None,
                  serializer_hooks: list[Callable] | None = None,
@@ -133,7 +134,9 @@ class Runtime(HumanTaskMixin, LifecycleMixin, StepMixin):
         self.services = services or default_registry
         self.form_validator = form_validator
         self.task_guard = task_guard or self._generic_guard
-        self.helpers = dict(helpers or {})
+        #: the helper functions this runtime's scripts and expressions may call (``workdays`` …): its own registry
+        #: (given, or a new one holding the given mapping); register more with ``runtime.helpers.register``
+        self.helpers: HelperRegistry = helper_registry(helpers)
         #: called with the session before every step (e.g. reload a calendar another process changed)
         self.before_step = list(before_step or [])
         #: called with (session, instance id, reason, now) when an administrator terminates an instance, in

@@ -2,9 +2,12 @@
 
 Code is compiled with RestrictedPython's ``compile_restricted_eval``/``compile_restricted_exec`` under
 :class:`RegflowPolicy` — RestrictedPython's policy, plus: no ``import``, no ``class``, no call of a builtin
-the sandbox refuses, and a deadline check injected at the top of every loop body and every ``except`` and
-``finally`` body — and cached per source text, together with what the time budget needs to know about it
-(:class:`Compiled`: does it loop, which names does it call or pass on).
+the sandbox refuses, a deadline check injected at the top of every loop body, ``except`` and ``finally`` body
+and function body, into every comprehension (per element) and every ``lambda`` (per call), and the operators
+that can make a value much larger than their operands or cost far more (``+ * ** << % //``, an f-string field
+with a format spec) routed to the size checks of :mod:`engine.runtime.script_budget` — and cached per source
+text, together with what the time budget needs to know about it (:class:`Compiled`: does it loop, which names
+does it call or pass on).
 """
 from __future__ import annotations
 
@@ -21,9 +24,13 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from engine.errors import ScriptError
 
+from .script_budget import printf_padding, spec_padding
+
 __all__ = [
     "DEADLINE_GUARD",
     "FORBIDDEN_BUILTINS",
+    "FORMAT_GUARD",
+    "OPERATOR_GUARDS",
     "SCRIPT_FILENAME",
     "Compiled",
     "RegflowPolicy",
@@ -36,8 +43,14 @@ __all__ = [
 #: file name given to compiled code; SpiffWorkflow looks for it in tracebacks to report line numbers
 SCRIPT_FILENAME = "<string>"
 
-#: name of the deadline check injected at the top of every ``except``/``finally`` body
+#: name of the deadline check injected into loops, comprehensions, functions, lambdas and ``except``/``finally``
 DEADLINE_GUARD = "_deadline_check_"
+
+#: the functions the compiled code calls for these operators (``a * b`` becomes ``_mul_(a, b)``)
+OPERATOR_GUARDS = {ast.Add: "_add_", ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_",
+                   ast.FloorDiv: "_floordiv_"}
+#: the function an f-string field with a format spec is formatted by (``f"{x:>{n}}"``)
+FORMAT_GUARD = "_format_"
 
 #: names a designer might try; each raises ForbiddenOperation with a clear message
 #: (:mod:`engine.runtime.script_builtins`), and a direct call of one is refused when it compiles
@@ -112,13 +125,100 @@ class RegflowPolicy(RestrictingNodeTransformer):
         node.body.insert(0, _deadline_stmt(node.body[0]))
         return node
 
+    # Comprehensions, lambdas and functions check the deadline too (each element, each call), so that code of
+    # the script itself never needs the tracer: C code may call them as often as it likes (``sorted(key=…)``).
+
+    def visit_comprehension(self, node):  # noqa: N802
+        node = super().visit_comprehension(node)
+        node.ifs.insert(0, _deadline_test(node.target))  # ``… for x in it if check() is None``
+        return node
+
+    def visit_Lambda(self, node):  # noqa: N802
+        node = super().visit_Lambda(node)
+        body = ast.IfExp(test=_deadline_test(node.body), body=node.body, orelse=ast.Constant(None))
+        node.body = ast.fix_missing_locations(ast.copy_location(body, node.body))  # ``body if check() is None …``
+        return node
+
+    def visit_FunctionDef(self, node):  # noqa: N802
+        node = super().visit_FunctionDef(node)
+        node.body.insert(0, _deadline_stmt(node.body[0]))
+        return node
+
+    def visit_BinOp(self, node):  # noqa: N802
+        # C code cannot be interrupted: ``"x" * 10**10`` is refused by the size check before it allocates
+        node = super().visit_BinOp(node)
+        guard = OPERATOR_GUARDS.get(type(node.op))
+        if guard is None or _cannot_grow(node):
+            return node
+        return _guard_call(guard, [node.left, node.right], node)
+
+    def visit_FormattedValue(self, node):  # noqa: N802
+        # ``f"{x:>{10**9}}"``: the format spec's width is checked before formatting
+        node = super().visit_FormattedValue(node)
+        if node.format_spec is None or _small_spec(node.format_spec):
+            return node
+        call = _guard_call(FORMAT_GUARD, [node.value, ast.Constant(node.conversion), node.format_spec], node)
+        new = ast.FormattedValue(value=call, conversion=-1, format_spec=None)
+        return ast.copy_location(new, node)
+
+
+#: what a constant operand may add to a result (widths of a constant format, a constant repeated) and still
+#: go unchecked: the check would cost a call on every run for nothing
+STATIC_SIZE = 10_000
+_NONE = object()
+
+
+def _constant(node: ast.expr) -> object:
+    return node.value if isinstance(node, ast.Constant) else _NONE
+
+
+def _cannot_grow(node: ast.BinOp) -> bool:
+    """Whether an operation with these constant operands cannot make a large value whatever the other holds
+    (``total + 1``, ``price * 1.2``, ``'%.2f' % x``, ``n << 3``, ``'-' * 40``, ``2 ** 16``)."""
+    op, a, b = type(node.op), _constant(node.left), _constant(node.right)
+    if op is ast.Add:  # grows by the constant's own size at most
+        return a is not _NONE or b is not _NONE
+    if op is ast.Mod or op is ast.FloorDiv:  # a constant format; a division by a constant int is cheap
+        if type(b) is int and type(a) not in (str, bytes):
+            return True
+        return type(a) in (str, bytes) and "*" not in str(a) and printf_padding(a) <= STATIC_SIZE
+    if op is ast.LShift:
+        return type(b) is int and 0 <= b <= 64
+    numbers = (int, float, bool)
+    if op is ast.Mult:
+        if type(a) is float or type(b) is float or any(type(c) is int and -1 <= c <= 1 for c in (a, b)):
+            return True
+        if type(a) in numbers and type(b) in numbers:
+            return int(a).bit_length() + int(b).bit_length() <= 64
+        sized, count = (a, b) if type(b) is int else (b, a)
+        return type(sized) in (str, bytes, tuple) and type(count) is int and len(sized) * count <= STATIC_SIZE
+    if op is ast.Pow:
+        return type(a) in numbers and type(b) in numbers and abs(a) <= 2 ** 32 and b <= 64
+    return False
+
+
+def _small_spec(spec: ast.JoinedStr) -> bool:
+    """A constant format spec whose widths stay small (``f"{x:.2f}"``, ``f"{d:%Y-%m-%d}"``)."""
+    parts = [_constant(v) for v in spec.values]
+    return all(type(p) is str for p in parts) and spec_padding("".join(parts)) <= STATIC_SIZE
+
+
+def _guard_call(name: str, args: list[ast.expr], anchor: ast.AST) -> ast.Call:
+    call = ast.Call(func=ast.Name(name, ast.Load()), args=args, keywords=[])
+    for n in (call, call.func, *args):
+        if getattr(n, "lineno", None) is None:
+            ast.copy_location(n, anchor)
+    return call
+
+
+def _deadline_test(anchor: ast.AST) -> ast.expr:
+    """``_deadline_check_() is None``: true, once the deadline was checked."""
+    test = ast.Compare(left=_guard_call(DEADLINE_GUARD, [], anchor), ops=[ast.Is()], comparators=[ast.Constant(None)])
+    return ast.fix_missing_locations(ast.copy_location(test, anchor))
+
 
 def _deadline_stmt(anchor: ast.AST) -> ast.stmt:
-    call = ast.Call(func=ast.Name(DEADLINE_GUARD, ast.Load()), args=[], keywords=[])
-    stmt = ast.Expr(value=call)
-    for n in (stmt, call, call.func):
-        ast.copy_location(n, anchor)
-    return stmt
+    return ast.copy_location(ast.Expr(value=_guard_call(DEADLINE_GUARD, [], anchor)), anchor)
 
 
 #: loops, comprehensions and Python-level callables: code that can run for long in Python bytecode
@@ -135,7 +235,7 @@ class Compiled:
     code: types.CodeType | None
     errors: tuple[str, ...]
     lineno: int | None
-    #: the code contains a loop, comprehension, lambda or def
+    #: the code contains a loop, comprehension, lambda or def (it calls the deadline check)
     loops: bool
     #: names called directly (``f(...)``); calls to C builtins need no tracer
     called: frozenset[str]

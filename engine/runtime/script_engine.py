@@ -22,7 +22,8 @@ from engine.db import held_back
 from engine.errors import ScriptError
 
 from . import clock
-from .scripting import RestrictedScriptEngine
+from .script_budget import limits_for
+from .scripting import Helpers, RestrictedScriptEngine
 from .services import BpmnError, ServiceContext, ServiceRegistry
 
 #: check that operators registered with ``writes=False`` do not write (the ``engine_cross_check`` setting,
@@ -75,9 +76,14 @@ def _json_default(value: Any):
 
 
 class RegflowScriptEngine(RestrictedScriptEngine):
+    """``helpers``: the runtime's :class:`~engine.runtime.script_builtins.HelperRegistry` (or a mapping); the
+    size and memory limits come from the runtime's settings (``script_max_items``, ``script_max_memory_mb``)."""
+
     def __init__(self, services: ServiceRegistry, step: StepContext | None, *, time_budget_s: float,
-                 helpers: dict | None = None, runtime: Any = None):
-        super().__init__(clock=clock.now, time_budget_s=time_budget_s, helpers=helpers)
+                 helpers: Helpers = None, runtime: Any = None):
+        settings = getattr(runtime, "settings", None)
+        limits = None if settings is None else limits_for(settings.script_max_items, settings.script_max_memory_mb)
+        super().__init__(clock=clock.now, time_budget_s=time_budget_s, helpers=helpers, limits=limits)
         self.services = services
         self.step = step
         #: the runtime running the steps (``ServiceContext.runtime``)

@@ -13,28 +13,31 @@ script engine.  SpiffWorkflow 3.2.0 runs them with plain ``eval``/``exec`` and t
   ``safer_getattr``, guarded item/iter/unpack access, a write guard that only lets plain ``dict``/``list``
   be mutated) and a whitelist of builtins; ``type``, ``getattr`` on ``_`` names, ``open``, ``globals``,
   ``str.format`` … are refused. Domain helpers: ``datetime``, ``date``, ``timedelta``, ``timezone``
-  (classes), ``math``, ``now()`` (regflow's injectable clock) and whatever is added with
-  :func:`register_helper` (e.g. ``workdays(n)``);
-* the time budget (:mod:`engine.runtime.script_budget`): every call runs under a wall-clock budget
-  (``time_budget_s``, default 2 s) enforced with a ``sys.settrace`` tracer that raises
-  :class:`ScriptTimeout` (chained to any tracer already installed, e.g. coverage or a debugger, and
-  restored afterwards).  Because CPython switches tracing off once a trace function raises, every
-  ``except``/``finally`` body in a script starts with an injected deadline check, so ``try: … except
-  Exception: pass`` inside ``while True`` cannot swallow the timeout.  Loop bodies check the deadline too:
-  CPython 3.11 emits no trace event for ``while True: pass`` (a jump to itself).  The tracer is only
-  installed when the code can loop or call Python code (loops, comprehensions, ``lambda``/``def``, calls
-  to helpers); a plain condition such as ``amount > 1000 and region == 'east'`` runs without it.
+  (classes), ``math``, ``now()`` (regflow's injectable clock) and whatever is registered on the environment's
+  :class:`HelperRegistry` (a runtime owns one, ``runtime.helpers``: e.g. the calendar's ``workdays(n)``);
+* the budget (:mod:`engine.runtime.script_budget`): every call runs under a wall-clock budget
+  (``time_budget_s``, default 2 s). The compiler injects a deadline check into every loop body, comprehension
+  (per element), function and ``lambda`` (per call), and every ``except``/``finally`` body (so that ``try: …
+  except Exception: pass`` cannot swallow the :class:`ScriptTimeout`); the check also samples the process's
+  memory (:class:`ScriptLimitExceeded` past ``ScriptLimits.max_memory_mb`` of growth).  Code that calls
+  Python code the compiler did not see (a helper not registered as bounded, something that is neither a name
+  nor a method) also runs under a ``sys.settrace`` tracer doing the same checks (chained to any tracer already
+  installed, e.g. coverage or a debugger, and restored afterwards).  A plain condition such as
+  ``amount > 1000 and region == 'east'`` runs without either.  Neither can interrupt C code, so what could make
+  a huge value in one C call (``'a' * 10**11``, ``10 ** 10 ** 8``, ``range(10**9)`` handed to ``sum``,
+  ``'x'.ljust(10**10)``, ``f'{1:>{10**9}}'`` …) is size-checked before it runs: :class:`ScriptLimitExceeded`
+  names the operation.
 
 This module puts them together: the environment and the script engine. The names of all three parts that
 callers use are importable from here.
 
-Not covered in-process: a single huge C-level operation (``'a' * 10**11``, ``10 ** 10 ** 8``)
-cannot be interrupted by a tracer; run engine steps in workers with a memory limit.
+Not covered in-process: one C operation over a structure a loop built with many references to one large
+value (``for i in range(10**6): rows.append(big)`` then ``sorted(rows)``) still runs to its end; run engine
+steps in workers with a memory limit (``resource.setrlimit``) for that.
 """
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime
 from typing import Any, Callable, Literal, Mapping
 
@@ -42,20 +45,22 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from . import clock
-from .script_budget import DEFAULT_TIME_BUDGET_S, ScriptTimeout, make_tracer
+from .script_budget import (
+    DEFAULT_TIME_BUDGET_S,
+    ScriptLimitExceeded,
+    ScriptLimits,
+    ScriptResourceError,
+    ScriptTimeout,
+    make_watch,
+)
 from .script_builtins import (
-    BASE_BUILTINS,
     C_CALLS,
     GUARD_NAMES,
-    GUARDS,
-    HELPERS,
     PLAIN_TYPES,
     ForbiddenOperation,
-    check_helper_name,
+    HelperRegistry,
     is_environment_value,
-    register_helper,
-    registered_helpers,
-    unregister_helper,
+    sandbox,
 )
 from .script_compile import (
     DEADLINE_GUARD,
@@ -73,17 +78,23 @@ __all__ = [
     "GUARD_NAMES",
     "SCRIPT_FILENAME",
     "ForbiddenOperation",
+    "HelperRegistry",
+    "Helpers",
     "RegflowPolicy",
     "RestrictedEnvironment",
     "RestrictedScriptEngine",
     "ScriptCompileError",
+    "ScriptLimitExceeded",
+    "ScriptLimits",
+    "ScriptResourceError",
     "ScriptTimeout",
     "ServiceNotConfigured",
     "compile_check",
-    "register_helper",
-    "registered_helpers",
-    "unregister_helper",
+    "helper_registry",
 ]
+
+#: a registry, a mapping of name -> helper (unbounded), or None (no helpers)
+Helpers = HelperRegistry | Mapping[str, Callable[..., Any]] | None
 
 
 class ServiceNotConfigured(NotImplementedError):
@@ -94,6 +105,28 @@ def _default_clock() -> datetime:
     return clock.now()
 
 
+def helper_registry(helpers: Helpers) -> HelperRegistry:
+    """``helpers`` itself if it is a registry, else a new registry holding the mapping's helpers."""
+    return helpers if isinstance(helpers, HelperRegistry) else HelperRegistry(helpers)
+
+
+class _View:
+    """What an environment derives from its registry's helpers, its clock and its limits (shared by every
+    environment with the same three: built once per registry version)."""
+
+    __slots__ = ("version", "builtins", "helper_names", "untraced_calls", "reserved")
+
+    def __init__(self, version: int, helpers: dict[str, Callable[..., Any]], bounded: frozenset[str],
+                 now: Callable[[], datetime], base: Mapping[str, Any], guard_names: frozenset[str]):
+        helpers = {"now": now, **helpers}
+        self.version = version
+        self.builtins = {**base, **helpers}
+        self.helper_names = frozenset(helpers)
+        # what a call may reach without the tracer: C builtins no helper shadows, ``now`` and bounded helpers
+        self.untraced_calls = (C_CALLS - self.helper_names) | {"now"} | (bounded & self.helper_names)
+        self.reserved = self.helper_names | guard_names | {"__builtins__"}
+
+
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """SpiffWorkflow script environment running RestrictedPython-compiled code under a time budget.
 
@@ -101,85 +134,76 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     context) as globals and returns the value; ``execute`` runs with the task-data dict itself as
     globals, refuses task data that would hide a helper, and afterwards removes from it everything
     that is not data (guards, ``__builtins__``, functions, modules, iterators).
+
+    ``helpers``: the :class:`HelperRegistry` to read (shared: a change shows on the next call), or a mapping
+    of helpers for this environment alone. ``limits``: sizes and memory (:class:`ScriptLimits`).
     """
 
     def __init__(
         self,
         clock: Callable[[], datetime] | None = None,
         time_budget_s: float = DEFAULT_TIME_BUDGET_S,
-        helpers: Mapping[str, Callable[..., Any]] | None = None,
+        helpers: Helpers = None,
+        limits: ScriptLimits | None = None,
     ):
         if time_budget_s is None or time_budget_s <= 0:
             raise ValueError("time_budget_s must be positive")
         self.clock: Callable[[], datetime] = clock or _default_clock
         self.time_budget_s = float(time_budget_s)
-        self._own_helpers = dict(helpers or {})
-        for name, fn in self._own_helpers.items():
-            check_helper_name(name)
-            if not callable(fn):
-                raise TypeError(f"helper {name!r} must be callable")
-        super().__init__(dict(GUARDS))
-        self._helpers_version = -1
-        self._builtins: dict[str, Any] = {}
-        self._helper_names: frozenset[str] = frozenset()
-        self._refresh_helpers()
+        self.registry = helper_registry(helpers)
+        self.limits = limits or ScriptLimits()
+        box = sandbox(self.limits)
+        super().__init__(dict(box.globals))
+        self._box = box
+        self._memory = self.limits.memory_bytes
+        self._strip_names = tuple(GUARD_NAMES | set(self.globals))
+        self._view = self._current_view()
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return self.clock()
+    def _current_view(self) -> _View:
+        box, guard_names = self._box, frozenset(self.globals)
+        return self.registry.derived(
+            (self.clock, self.limits),
+            lambda version, helpers, bounded: _View(version, helpers, bounded, self.clock, box.builtins,
+                                                    guard_names))
 
-    def _refresh_helpers(self) -> None:
-        version, registry, bounded = HELPERS.snapshot()
-        helpers: dict[str, Callable[..., Any]] = {"now": self._now}
-        helpers.update(registry)
-        helpers.update(self._own_helpers)
-        builtins = dict(BASE_BUILTINS)
-        builtins.update(helpers)
-        self._builtins = builtins
-        self._helper_names = frozenset(helpers)
-        # what a call may reach without the tracer: C builtins no helper shadows, ``now`` and bounded helpers
-        # (a constructor helper of the same name replaces a registered one, bounded or not)
-        self._untraced_calls = (C_CALLS - self._helper_names) | {"now"} | frozenset(
-            n for n in bounded if n not in self._own_helpers)
-        self._reserved = frozenset(self._helper_names | set(self.globals) | {"__builtins__"})
-        self._strip_names = tuple(GUARD_NAMES | set(self.globals))
-        self._helpers_version = version
+    def _sync(self) -> _View:
+        view = self._view
+        if view.version != self.registry.version:
+            view = self._view = self._current_view()
+        return view
 
     @property
     def helpers(self) -> dict[str, Callable[..., Any]]:
-        """Helper functions visible to scripts (``now`` plus registered and constructor helpers)."""
-        self._sync()
-        return {name: self._builtins[name] for name in self._helper_names}
-
-    def _sync(self) -> None:
-        if self._helpers_version != HELPERS.version:
-            self._refresh_helpers()
+        """Helper functions visible to scripts (``now`` plus the registry's)."""
+        view = self._sync()
+        return {name: view.builtins[name] for name in view.helper_names}
 
     # -- SpiffWorkflow interface --------------------------------------------------------------
 
     def evaluate(self, expression, context, external_context=None):
         compiled = compiled_or_raise(expression, "eval")
-        self._sync()
+        view = self._sync()
         my_globals: dict[str, Any] = {}
         if external_context:
             my_globals.update(external_context)
         my_globals.update(context)
         # Guards last: task data (e.g. a submitted form) must never replace them.
         my_globals.update(self.globals)
-        my_globals["__builtins__"] = self._builtins
-        return self._run(compiled, my_globals, eval)
+        my_globals["__builtins__"] = view.builtins
+        return self._run(compiled, my_globals, eval, view)
 
     def execute(self, script, context, external_context=None):
         external_context = external_context or {}
         self.check_for_overwrite(context, external_context)
         compiled = compiled_or_raise(script, "exec")
-        self._sync()
+        view = self._sync()
         context.update(external_context)
         context.update(self.globals)
-        context["__builtins__"] = self._builtins
+        context["__builtins__"] = view.builtins
         try:
-            self._run(compiled, context, exec)
+            self._run(compiled, context, exec, view)
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
         return True
@@ -194,8 +218,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
 
         Classes (``date``, ``datetime`` …) may be shadowed freely: ``date`` is a common field name.
         """
-        self._sync()
-        clashes = set(self._reserved.intersection(context))
+        clashes = set(self._sync().reserved.intersection(context))
         if external_context:
             clashes.update(k for k in external_context if k in context)
         if clashes:
@@ -217,34 +240,27 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     # -- running ------------------------------------------------------------------------------
 
     def needs_tracer(self, source: str, mode: Literal["eval", "exec"] = "eval") -> bool:
-        """Whether running ``source`` installs the time-budget tracer (for tests and measurements)."""
-        return self._needs_tracer(compiled_or_raise(source, mode))
+        """Whether running ``source`` installs the time budget's tracer (for tests and measurements)."""
+        return self._needs_tracer(compiled_or_raise(source, mode), self._sync())
 
-    def _needs_tracer(self, compiled: Compiled) -> bool:
-        return (compiled.loops or compiled.other_calls or not compiled.called <= self._untraced_calls
-                or not compiled.values.isdisjoint(self._helper_names))
+    @staticmethod
+    def _needs_tracer(compiled: Compiled, view: _View) -> bool:
+        # Python code the compiler did not see: a helper that is not bounded (called, or handed on as a value)
+        # or a call of something that is neither a name nor a method
+        return (compiled.other_calls or not compiled.called <= view.untraced_calls
+                or not compiled.values.isdisjoint(view.helper_names))
 
-    def _run(self, compiled: Compiled, my_globals: dict[str, Any], runner: Callable[..., Any]) -> Any:
-        traced = self._needs_tracer(compiled)
-        if not traced and runner is eval:
-            # A loop-free expression calling only C builtins: nothing to budget (fast path).
-            return eval(compiled.code, my_globals)
-        budget = self.time_budget_s
-        deadline = time.monotonic() + budget
-        source = compiled.source
-
-        def timeout() -> ScriptTimeout:
-            return ScriptTimeout(budget, source)
-
-        def deadline_check() -> None:
-            if time.monotonic() > deadline:
-                raise timeout()
-
-        my_globals[DEADLINE_GUARD] = deadline_check
-        if not traced:
+    def _run(self, compiled: Compiled, my_globals: dict[str, Any], runner: Callable[..., Any], view: _View) -> Any:
+        traced = self._needs_tracer(compiled, view)
+        if not traced and not compiled.loops and DEADLINE_GUARD not in compiled.code.co_names:
+            # Loop-free code calling only C builtins, size-checked ones and bounded helpers: nothing to watch
             return runner(compiled.code, my_globals)
         prev = sys.gettrace()
-        sys.settrace(make_tracer(deadline, prev, timeout))
+        check, tracer = make_watch(self.time_budget_s, compiled.source, self._memory, prev, self._box.quiet)
+        my_globals[DEADLINE_GUARD] = check
+        if not traced:
+            return runner(compiled.code, my_globals)
+        sys.settrace(tracer)
         try:
             return runner(compiled.code, my_globals)
         finally:
@@ -262,7 +278,7 @@ class RestrictedScriptEngine(PythonScriptEngine):
     calls the engine's ``call_service``, not the environment's).  Errors keep SpiffWorkflow's shape: a failing
     ``evaluate``/``execute`` raises ``WorkflowTaskException``; this engine also sets its ``.exception`` to the
     original error
-    (``ScriptTimeout``, ``ScriptCompileError``, ``ForbiddenOperation``, ``NameError`` …), which
+    (``ScriptTimeout``, ``ScriptLimitExceeded``, ``ScriptCompileError``, ``ForbiddenOperation``, ``NameError`` …), which
     SpiffWorkflow only keeps as ``__context__`` and ``error_type``.
     """
 
@@ -270,10 +286,11 @@ class RestrictedScriptEngine(PythonScriptEngine):
         self,
         clock: Callable[[], datetime] | None = None,
         time_budget_s: float = DEFAULT_TIME_BUDGET_S,
-        helpers: Mapping[str, Callable[..., Any]] | None = None,
+        helpers: Helpers = None,
+        limits: ScriptLimits | None = None,
     ):
         super().__init__(environment=RestrictedEnvironment(clock=clock, time_budget_s=time_budget_s,
-                                                           helpers=helpers))
+                                                           helpers=helpers, limits=limits))
 
     def evaluate(self, task, expression, external_context=None):
         try:

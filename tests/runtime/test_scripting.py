@@ -18,17 +18,17 @@ from SpiffWorkflow.spiff.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine.runtime import clock
+from engine.runtime.script_builtins import sandbox
 from engine.runtime.scripting import (
     ForbiddenOperation,
+    HelperRegistry,
     RestrictedEnvironment,
     RestrictedScriptEngine,
     ScriptCompileError,
+    ScriptLimits,
     ScriptTimeout,
     ServiceNotConfigured,
     compile_check,
-    register_helper,
-    registered_helpers,
-    unregister_helper,
 )
 from engine.supervision import calendar
 
@@ -230,6 +230,31 @@ def test_datetime_arithmetic_and_now(env):
     assert data["due"] == FIXED_NOW + timedelta(hours=4)
 
 
+def test_dates_format_and_parse(env):
+    """datetime's C code imports ``time`` and ``_strptime`` through ``__builtins__["__import__"]``, which the
+    sandbox had removed: every ``strftime``/``strptime`` failed with KeyError '__import__' (issue 17)."""
+    assert env.evaluate("date(2025, 3, 4).strftime('%Y-%m-%d')", {}) == "2025-03-04"
+    assert env.evaluate("now().strftime('%d/%m/%Y %H:%M')", {}) == "14/03/2025 09:30"
+    assert env.evaluate("datetime.strptime('2025-03-04 08:15', '%Y-%m-%d %H:%M')", {}) == datetime(2025, 3, 4, 8, 15)
+    assert env.evaluate("f'{due:%Y年%m月%d日}'", {"due": date(2025, 3, 4)}) == "2025年03月04日"
+    assert env.evaluate("date.today() <= now().date() + timedelta(days=1) or True", {})
+    data = {"opened": "04.03.2025"}
+    env.execute("day = datetime.strptime(opened, '%d.%m.%Y').date()\nlabel = day.strftime('%A %d %B')", data)
+    assert data == {"opened": "04.03.2025", "day": date(2025, 3, 4), "label": "Tuesday 04 March"}
+
+
+def test_the_import_offered_to_c_code_gives_nothing_else():
+    importer = sandbox(ScriptLimits()).builtins["__import__"]
+    assert importer("time") is time
+    for name, kwargs in (("os", {}), ("sys", {}), ("builtins", {}), ("time", {"level": 1})):
+        with pytest.raises(ForbiddenOperation):
+            importer(name, **kwargs)
+    # and scripts cannot name it
+    for source in ("__import__('time')", "__builtins__['__import__']", "getattr(date, '__import__')"):
+        with pytest.raises((ScriptCompileError, AttributeError)):
+            RestrictedEnvironment().evaluate(source, {})
+
+
 def test_default_clock_is_regflows_clock():
     env = RestrictedEnvironment()
     with clock.frozen(FIXED_NOW):
@@ -244,33 +269,41 @@ def test_task_data_may_shadow_classes(env):
     assert data == {"date": "2025-01-01", "copy": "2025-01-01"}
 
 
-def test_helpers_from_constructor_and_registry():
+def test_helpers_from_a_mapping_and_a_registry():
     env = RestrictedEnvironment(helpers={"double": lambda n: n * 2})
     assert env.evaluate("double(21)", {}) == 42
+    assert isinstance(env.registry, HelperRegistry) and "double" in env.registry
 
-    register_helper("workdays_test", lambda n: n + 100)
-    try:
-        assert "workdays_test" in registered_helpers()
-        # an environment created earlier sees the new helper too
-        assert env.evaluate("workdays_test(1)", {}) == 101
-        data = {}
-        env.execute("due = workdays_test(2)", data)
-        assert data == {"due": 102}
-        with pytest.raises(ValueError):
-            register_helper("workdays_test", lambda n: n)
-        register_helper("workdays_test", lambda n: n, replace=True)
-        assert env.evaluate("workdays_test(1)", {}) == 1
-    finally:
-        unregister_helper("workdays_test")
-    assert "workdays_test" not in registered_helpers()
+    registry = HelperRegistry()
+    shared = RestrictedEnvironment(helpers=registry)
+    other = RestrictedEnvironment(helpers=registry)
+    registry.register("workdays_test", lambda n: n + 100)
+    assert "workdays_test" in registry.helpers()
+    # environments created earlier see the new helper too
+    assert shared.evaluate("workdays_test(1)", {}) == 101
+    data = {}
+    other.execute("due = workdays_test(2)", data)
+    assert data == {"due": 102}
+    with pytest.raises(ValueError):
+        registry.register("workdays_test", lambda n: n)
+    registry.register("workdays_test", lambda n: n, replace=True)
+    assert shared.evaluate("workdays_test(1)", {}) == 1
+    registry.unregister("workdays_test")
+    assert "workdays_test" not in registry.helpers()
+    with pytest.raises(NameError):
+        shared.evaluate("workdays_test(1)", {})
+    # a registry belongs to whoever holds it: nothing leaks into other environments
     with pytest.raises(NameError):
         env.evaluate("workdays_test(1)", {})
+    assert set(RestrictedEnvironment().helpers) == {"now"}
 
 
 @pytest.mark.parametrize("name", ["_hidden", "not an identifier", "type", "class"])
 def test_helper_names_are_checked(name):
     with pytest.raises(ValueError):
-        register_helper(name, lambda: None)
+        HelperRegistry().register(name, lambda: None)
+    with pytest.raises(ValueError):
+        RestrictedEnvironment(helpers={name: lambda: None})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -361,7 +394,13 @@ SPINNERS = [
     "f = lambda n: f(n - 1) + f(n - 1) if n else 0\nf(60)",
     "def f(n):\n    return f(n - 1) + f(n - 1) if n else 0\nf(60)",
     "x = [1 for a in range(10 ** 5) for b in range(10 ** 5)]",
-    "x = sum(v for v in range(10 ** 12))",
+    "x = sum(v for v in range(10 ** 6) for w in range(10 ** 6))",
+    # called by C code, which no tracer sees: the lambda, function and comprehension check the deadline
+    "x = sorted(range(10 ** 6), key=lambda v: sum(w for w in range(10 ** 6)))",
+    "x = list(map(lambda v: [1 for a in range(10**6) for b in range(10**6)], [1]))",
+    "def slow(v):\n    while True:\n        pass\nx = sorted([1, 2], key=slow)",
+    "def f(n):\n    return [f(n - 1) for i in range(2)] if n else 0\nx = max([3, 2], key=lambda v: f(60))",
+    "x = {k: v for k in range(10 ** 6) for v in range(10 ** 6)}",
 ]
 
 
@@ -430,50 +469,51 @@ def test_previous_tracer_is_chained_and_restored():
     assert sys.gettrace() is previous
 
 
-def test_tracer_only_for_code_that_can_run_long(env):
+def test_tracer_only_for_python_code_the_compiler_did_not_see(env):
+    """Loops, comprehensions, lambdas and functions of the script check the deadline themselves; the tracer is
+    for calls the compiler cannot follow."""
     assert not env.needs_tracer("amount > 1000 and region == 'east'")
     assert not env.needs_tracer("risk['score'] >= 0.5 and len(items) > 2")
     assert not env.needs_tracer("name.upper() == 'X'")
     assert not env.needs_tracer("x = a + 1\ny = {'k': x}", "exec")
-    assert env.needs_tracer("any(i > 3 for i in items)")
-    assert env.needs_tracer("sorted(items, key=lambda i: i)")
+    assert not env.needs_tracer("any(i > 3 for i in items)")
+    assert not env.needs_tracer("sorted(items, key=lambda i: i)")
     assert not env.needs_tracer("now() > due")  # the engine's clock: one call, bounded
-    assert env.needs_tracer("n = 0\nwhile n < 3:\n    n = n + 1", "exec")
+    assert not env.needs_tracer("n = 0\nwhile n < 3:\n    n = n + 1", "exec")
+    assert env.needs_tracer("f = lambda n: n\nf(1)", "exec")  # called by name: could be a helper
+    assert env.needs_tracer("fns[0]()")
 
 
 def test_bounded_helpers_run_without_the_tracer():
     """A helper registered as bounded (it limits its own work) is called like a C builtin; the tracer still
-    comes for any other helper, a helper handed on as a value, a loop, or a constructor helper that takes a
-    bounded one's name."""
+    comes for any other helper, a helper handed on as a value, a loop, or a helper of the same name registered
+    without the promise."""
     def days_after(n):
         if n > 100:
             raise ValueError("at most 100 days")
         return n + 1
 
-    register_helper("days_after", days_after, bounded=True)
-    register_helper("slow_helper", lambda n: n)
-    try:
-        env = RestrictedEnvironment()
-        assert not env.needs_tracer("days_after(5) > 3 and len(items) > 0")
-        assert env.evaluate("days_after(5)", {}) == 6
-        assert env.needs_tracer("slow_helper(5)")
-        assert env.needs_tracer("days_after(slow_helper(5))")
-        assert env.needs_tracer("list(map(days_after, items))")  # called by C code as often as it likes
-        assert env.needs_tracer("[days_after(i) for i in items]")
-        with pytest.raises(ValueError, match="at most 100 days"):
-            env.evaluate("days_after(10 ** 9)", {})
-        shadowed = RestrictedEnvironment(helpers={"days_after": lambda n: n})
-        assert shadowed.needs_tracer("days_after(5)")
-        register_helper("days_after", days_after, replace=True)  # registered again without the promise
-        assert RestrictedEnvironment().needs_tracer("days_after(5)")
-    finally:
-        unregister_helper("days_after")
-        unregister_helper("slow_helper")
+    registry = HelperRegistry()
+    registry.register("days_after", days_after, bounded=True)
+    registry.register("slow_helper", lambda n: n)
+    env = RestrictedEnvironment(helpers=registry)
+    assert not env.needs_tracer("days_after(5) > 3 and len(items) > 0")
+    assert env.evaluate("days_after(5)", {}) == 6
+    assert env.needs_tracer("slow_helper(5)")
+    assert env.needs_tracer("days_after(slow_helper(5))")
+    assert env.needs_tracer("list(map(days_after, items))")  # called by C code as often as it likes
+    assert not env.needs_tracer("[days_after(i) for i in items]")  # the comprehension checks the deadline
+    with pytest.raises(ValueError, match="at most 100 days"):
+        env.evaluate("days_after(10 ** 9)", {})
+    assert RestrictedEnvironment(helpers={"days_after": lambda n: n}).needs_tracer("days_after(5)")
+    registry.register("days_after", days_after, replace=True)  # registered again without the promise
+    assert env.needs_tracer("days_after(5)")
 
 
 def test_calendar_helpers_are_bounded():
-    calendar.register_script_helpers()
-    env = RestrictedEnvironment()
+    registry = HelperRegistry()
+    calendar.register_script_helpers(registry)
+    env = RestrictedEnvironment(helpers=registry)
     for expression in ("workdays(5)", "calendar_days(30)", "legal_days(15)", "deadline_info(3)",
                        "is_workday()", "day_start('2026-03-02')"):
         assert not env.needs_tracer(expression), expression

@@ -17,7 +17,7 @@ from engine.cli.calendar import calendar as calendar_group
 from engine.db import Base, dispose_engines, get_engine, session_factory, transaction
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import clock
-from engine.runtime.scripting import RestrictedEnvironment
+from engine.runtime.scripting import HelperRegistry, RestrictedEnvironment
 from engine.schema import upgrade
 from engine.supervision import calendar as cal
 from engine.supervision.calendar_models import CalendarDay, CalendarYear
@@ -385,6 +385,16 @@ def test_helpers_in_the_restricted_script_environment(installed):
     assert env.evaluate("workdays(3, '2026-02-12').day", {}) == 24
     assert env.evaluate("workdays(5, start).provisional", {"start": "2026-12-28"}) is True
     assert env.evaluate("deadline_info(5, start)['day']", {"start": "2026-12-28"}) == "2027-01-04"
+
+
+def test_helpers_go_on_the_registry_they_are_given(installed):
+    registry = HelperRegistry()
+    cal.register_script_helpers(registry)
+    _, helpers, bounded = registry.snapshot()
+    assert helpers == dict(cal.HELPERS) and bounded == set(cal.HELPERS)
+    assert RestrictedEnvironment(helpers=registry).evaluate("legal_days(3, '2026-02-12').day", {}) == 24
+    with pytest.raises(TypeError):  # the table itself is read-only: nothing registers process-wide
+        cal.HELPERS["extra"] = len
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -1,17 +1,22 @@
 """What the engine registers from the calendar: the helpers BPMN scripts and expressions call
-(:data:`HELPERS`, computed on the installed calendar from ``engine.runtime.clock.now()``) and the serializer
-entry that keeps a :class:`DeadlineTime` in task data.
+(:data:`HELPERS`, computed on the installed calendar from ``engine.runtime.clock.now()``; put on a runtime's
+helper registry by :func:`register_script_helpers`) and the serializer entry that keeps a :class:`DeadlineTime`
+in task data.
 """
 from __future__ import annotations
 
 import threading
 from datetime import date, datetime
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from engine.runtime import clock
 
 from .current import current_calendar
 from .values import PENALTY_LAW_WORKDAY_COUNTS, SHANGHAI, Deadline, DeadlineTime, local_day
+
+if TYPE_CHECKING:  # (the registry's module loads RestrictedPython, which calendar commands never need)
+    from engine.runtime.script_builtins import HelperRegistry
 
 _last = threading.local()
 
@@ -61,26 +66,24 @@ def is_workday(day: date | datetime | str | None = None) -> bool:
     return current_calendar().is_workday(clock.now() if day is None else day)
 
 
-HELPERS: dict[str, Callable[..., Any]] = {
+#: the helpers BPMN scripts and expressions get (a read-only mapping: :func:`register_script_helpers` puts them
+#: on a runtime's registry)
+HELPERS: Mapping[str, Callable[..., Any]] = MappingProxyType({
     "workdays": workdays,
     "calendar_days": calendar_days,
     "legal_days": legal_days,
     "deadline_info": deadline_info,
     "is_workday": is_workday,
     "day_start": day_start,
-}
+})
 
 
-def register_script_helpers() -> None:
-    """Offer :data:`HELPERS` to every BPMN script and expression. They are bounded (a count of days above
-    :data:`MAX_COUNT` is refused), so an expression such as ``workdays(5)`` runs without the time budget's
-    tracer."""
-    # deferred: engine.runtime.scripting loads SpiffWorkflow, which `regflow` commands that only read or load
-    # the calendar (calendar_cli imports this package at start-up) never need
-    from engine.runtime.scripting import register_helper  # noqa: PLC0415  (SpiffWorkflow: see above)
-
+def register_script_helpers(helpers: HelperRegistry) -> None:
+    """Offer :data:`HELPERS` to the scripts and expressions reading ``helpers`` (a runtime's: ``runtime.helpers``).
+    They are bounded (a count of days above ``MAX_COUNT`` is refused), so an expression such as ``workdays(5)``
+    runs without the time budget's tracer."""
     for name, fn in HELPERS.items():
-        register_helper(name, fn, replace=True, bounded=True)
+        helpers.register(name, fn, replace=True, bounded=True)
 
 
 def register_serializer(registry) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from engine.config import Settings, load_settings
-from web import auth, errors, extensions, home, i18n, labels, security
+from web import auth, errors, extensions, home, i18n, labels, params, security
 
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     extensions.init_app(app, settings)
     i18n.init_app(app)
     security.init_app(app)
+    params.init_app(app)  # the bounded int converter before any rule is added; after security's body limits
     labels.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)

@@ -48,6 +48,18 @@ def init_app(app: Flask) -> None:
         desc = exc.description if exc.description and exc.description != type(exc).description else ""
         return error_response(exc.code or 500, desc or _(TITLES.get(exc.code or 500, exc.name)))
 
+    @app.errorhandler(OverflowError)
+    def _overflow(exc: OverflowError):
+        """A number too large for the database that got past :mod:`web.params` (a safety net: 400, not 500)."""
+        app.logger.warning("number out of range in %s %s", request.method, request.path, exc_info=exc)
+        return error_response(400, _("A number in the request is too large."))
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):
+        """Data nested too deeply to be read or shown (stored before :mod:`web.params` refused such input)."""
+        app.logger.warning("data nested too deeply in %s %s", request.method, request.path, exc_info=exc)
+        return error_response(422, _("The data is nested too deeply to be processed or shown."))
+
     @app.errorhandler(500)
     def _internal(exc):
         return error_response(500, "internal error")

@@ -1,105 +1,49 @@
 """Publication records and the public feed (inspection plans and results, penalties; "one public").
 
-A record names what is published (``plan`` | ``result`` | ``penalty``), the entity, a payload with personal
-data masked *before* it is stored, the event its deadline runs from and ``due_by`` = 20 working days after
-it (configurable). ``published_at`` is set when it goes out (at once with ``publish=True``, or later by
-:func:`publish`); a revoked penalty is withdrawn (``withdrawn_at`` + note; due within 3 working days of
-the revocation). The public feed lists published, not withdrawn records. Warnings alone are not
-published (:func:`penalty_is_published`). Functions take a ``Session`` and never commit.
+A record names what is published (``plan`` | ``result`` | ``penalty``), the entity, a title and a payload
+with personal data masked *before* they are stored (:mod:`engine.supervision.masking`; a withdrawal's note
+too), the event its deadline runs from and ``due_by`` = 20 working days after it (configurable).
+``published_at`` is set when it goes out (at once with ``publish=True``, or later by :func:`publish`); a
+revoked penalty is withdrawn (``withdrawn_at`` + note; due within 3 working days of the revocation).
+Warnings alone are not published (:func:`penalty_is_published`).
+
+The public sees published, not withdrawn records (:func:`public_feed`, :func:`public_record`): the title
+and the withdrawal note masked, the entity's code, the record's id and date, and of the payload only the
+fields of :data:`PUBLIC_FIELDS` (risk classes, :data:`RISK_CLASS_FIELDS`, only with the risk-class setting
+on), masked again on the way out. Never public: the control stratum and an entity's stratum, the
+inspection path, internal ids (``campaign_id``, ``entity_id``, ``joint_campaign_ids``, the record's
+``ref``), contact data. With the risk-class setting on, a plan's count per class and its total tell how
+many entities were drawn for the control stratum, never which. Functions take a ``Session`` and never commit.
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
-from scoring.uscc import is_valid_uscc
 
 from . import calendar
 from .loop_models import PUBLICATION_KINDS, Publication
+from .masking import mask, mask_text
 
 PUBLISH_WITHIN_WORKDAYS = 20
 WITHDRAW_WITHIN_WORKDAYS = 3
 
-#: Keys whose values are personal data of natural persons (masked wherever they appear in a payload).
-PERSONAL_KEYS = frozenset({
-    "legal_representative", "legal_rep", "person_name", "contact", "contact_name", "recipient", "name_of_person",
-    "phone", "mobile", "telephone", "id_number", "id_card", "identity_number", "home_address", "email",
-    "reporter", "complainant", "handlers", "investigators", "presiding_officer",
-    # added for the public pages (web/public): more spellings of the same personal data
-    "person", "persons", "natural_person", "operator_name", "owner_name", "principal", "person_in_charge",
-    "legal_person", "agent", "applicant", "party_name", "mobile_phone", "phone_number", "cellphone", "tel",
-    "id_no", "id_card_number", "identity_card", "citizen_id", "address_of_person",
-})
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+)")
-#: a mobile number written in groups: 138-1234-5678, 138 1234 5678, +86 138 1234 5678
-_MOBILE_GROUPED_RE = re.compile(r"(?<![\d+])((?:\+?86[\s-]?)?1[3-9]\d)[\s-]\d{4}[\s-](\d{4})(?!\d)")
-#: a personal name (2-4 Chinese characters, not followed by more) after a label that names a natural
-#: person: 法定代表人：张三丰, 负责人为李四, 投诉人王五
-_PERSON_LABELS = ("法定代表人", "负责人", "经营者", "联系人", "投诉人", "举报人", "申请人", "委托代理人", "代理人",
-                  "当事人", "姓名", "户主", "业主")
-_LABELLED_NAME_RE = re.compile(r"(" + "|".join(_PERSON_LABELS) + r")(\s*(?:[:：]|为|是)?\s*)"
-                               r"([\u4e00-\u9fff][\u4e00-\u9fff·]{1,3})(?![\u4e00-\u9fff*])")
-#: numbers masked by an earlier pass (masking twice must change nothing)
-_ALREADY_MASKED_RE = re.compile(r"(?<!\d)(?:\d{6}\*{8}\d{3}[\dXx]|1[3-9]\d(?:\*{4}|-\*{4}-)\d{4})(?!\d)")
-_BIRTH_DATE_RE = re.compile(r"^\d{6}(?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
-
-
-def _is_entity_code(text: str) -> bool:
-    """A valid USCC (entity code, public) that cannot be an ID-card number (no plausible birth date);
-    many USCCs are 17 digits plus a digit or X, the same shape as an ID-card number."""
-    return is_valid_uscc(text) and not _BIRTH_DATE_RE.match(text)
-
-
-def _mask_id(m: re.Match) -> str:
-    return m.group(0) if _is_entity_code(m.group(0)) else m.group(1) + "********" + m.group(2)
-
-
-def _mask_name(name: str) -> str:
-    return name[0] + "*" if len(name) == 2 else name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-def _mask_text(value: str) -> str:
-    """Keep first and last character: 张三丰 → 张*丰, 张三 → 张*; numbers keep their ends."""
-    value = str(value)
-    if (_ID_RE.search(value) or _MOBILE_RE.search(value) or _EMAIL_RE.search(value)
-            or _MOBILE_GROUPED_RE.search(value) or _LABELLED_NAME_RE.search(value)
-            or _ALREADY_MASKED_RE.search(value)):
-        return _mask_free_text(value)
-    if len(value) <= 1:
-        return "*"
-    if len(value) == 2:
-        return value[0] + "*"
-    return value[0] + "*" * (len(value) - 2) + value[-1]
-
-
-def _mask_free_text(value: str) -> str:
-    value = _ID_RE.sub(_mask_id, value)
-    value = _MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(2), value)
-    value = _MOBILE_GROUPED_RE.sub(lambda m: m.group(1) + "-****-" + m.group(2), value)
-    value = _LABELLED_NAME_RE.sub(lambda m: m.group(1) + m.group(2) + _mask_name(m.group(3)), value)
-    return _EMAIL_RE.sub(lambda m: m.group(1) + "***" + m.group(2), value)
-
-
-def mask(value: Any, key: str | None = None) -> Any:
-    """Mask personal data: values under :data:`PERSONAL_KEYS`, and ID-card numbers, mobile numbers and
-    e-mail addresses anywhere in text. Entity names and USCCs are public and stay."""
-    if isinstance(value, dict):
-        return {k: mask(v, k) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask(v, key) for v in value]
-    personal = key is not None and key.lower() in PERSONAL_KEYS
-    if isinstance(value, str):
-        return _mask_text(value) if personal else _mask_free_text(value)
-    if personal and value is not None and not isinstance(value, bool):
-        return _mask_text(str(value))
-    return value
+#: The payload fields a public notice may carry, by kind; anything else in a payload is never public (the
+#: control stratum, an entity's stratum, the inspection path, internal ids such as campaign_id, entity_id,
+#: joint_campaign_ids, contact data). ``result`` covers an entity's result and a campaign's summary.
+PUBLIC_FIELDS = {
+    "plan": ("campaign", "name", "items", "window_start", "window_end", "seed", "population_hash", "public_value",
+             "total", "note"),
+    "result": ("campaign", "result_code", "outcome", "inspection_date", "findings_count", "inspections",
+               "completed", "entity_name", "note"),
+    "penalty": ("case_number", "decision_number", "uscc", "entity_name", "legal_representative", "decision_type",
+                "penalties", "fine", "legal_basis", "decision_date", "note"),
+}
+#: Fields public only with the risk-class setting on (``REGFLOW_PUBLISH_RISK_CLASS=1``).
+RISK_CLASS_FIELDS = {"plan": ("by_stratum",), "result": ("risk_class",), "penalty": ()}
 
 
 def penalty_is_published(decision_type: str | None, penalties: list | None) -> bool:
@@ -125,8 +69,8 @@ def record(session: Session, *, kind: str, title: str, payload: dict, now: datet
         raise InvalidInput("publication payload must be an object")
     at = event_at or now
     due = calendar.refresh(session).add_workdays(at, within_workdays)
-    p = Publication(kind=kind, uscc=uscc, ref=ref, title=title[:200], payload=mask(payload), event_at=at,
-                    due_by=due.at, due_provisional=due.provisional, source_instance_id=instance_id,
+    p = Publication(kind=kind, uscc=uscc, ref=ref, title=mask_text(str(title))[:200], payload=mask(payload),
+                    event_at=at, due_by=due.at, due_provisional=due.provisional, source_instance_id=instance_id,
                     source_task=task_key, created_at=now, published_at=now if publish else None)
     session.add(p)
     session.flush()
@@ -157,7 +101,7 @@ def withdraw(session: Session, publication_id: int, note: str, now: datetime,
     p = get(session, publication_id)
     if p.withdrawn_at is None:
         p.withdraw_due = calendar.refresh(session).add_workdays(revoked_at or now, WITHDRAW_WITHIN_WORKDAYS).at
-        p.withdrawn_at, p.withdraw_note = now, note
+        p.withdrawn_at, p.withdraw_note = now, mask_text(str(note))
         session.flush()
     return p
 
@@ -168,30 +112,43 @@ def overdue(session: Session, now: datetime) -> list[Publication]:
                                                           Publication.due_by < now).order_by(Publication.due_by)))
 
 
+def public_payload(kind: str, payload: dict | None, *, risk_class: bool = False) -> dict:
+    """The fields of ``payload`` the public may see (:data:`PUBLIC_FIELDS`, with ``risk_class`` also
+    :data:`RISK_CLASS_FIELDS`), in the payload's order, masked (:func:`engine.supervision.masking.mask`)."""
+    allowed = set(PUBLIC_FIELDS.get(kind, ())) | (set(RISK_CLASS_FIELDS.get(kind, ())) if risk_class else set())
+    return mask({k: v for k, v in (payload or {}).items() if k in allowed})
+
+
+def _public_head(p: Publication) -> dict:
+    return {"id": p.id, "kind": p.kind, "uscc": p.uscc, "title": mask_text(p.title or ""),
+            "published_at": p.published_at.isoformat()}
+
+
 def public_feed(session: Session, *, kind: str | None = None, uscc: str | None = None, limit: int = 50,
-                offset: int = 0) -> list[dict]:
-    """What the public sees: published, not withdrawn, newest first (payloads are already masked)."""
+                offset: int = 0, risk_class: bool = False) -> list[dict]:
+    """What the public sees: published, not withdrawn, newest first; each record's whitelisted payload
+    (:func:`public_payload`) and title masked again on the way out, so a row written without :func:`record`
+    leaks nothing."""
     q = select(Publication).where(Publication.published_at.is_not(None), Publication.withdrawn_at.is_(None))
     if kind:
         q = q.where(Publication.kind == kind)
     if uscc:
         q = q.where(Publication.uscc == uscc)
     q = q.order_by(Publication.published_at.desc(), Publication.id.desc()).limit(limit).offset(offset)
-    return [{"id": p.id, "kind": p.kind, "uscc": p.uscc, "title": p.title, "ref": p.ref, "payload": p.payload,
-             "published_at": p.published_at.isoformat()} for p in session.scalars(q)]
+    return [{**_public_head(p), "payload": public_payload(p.kind, p.payload, risk_class=risk_class)}
+            for p in session.scalars(q)]
 
 
-def public_record(session: Session, publication_id: int) -> dict:
-    """One record as the public may see it: a published record with its (masked) payload, or — once
-    withdrawn — only what was withdrawn, when and why. Unpublished or unknown records are :class:`NotFound`.
-    The payload is masked again on the way out, so a row written without :func:`record` leaks nothing."""
+def public_record(session: Session, publication_id: int, *, risk_class: bool = False) -> dict:
+    """One record as the public may see it: a published record with its whitelisted, masked payload, or —
+    once withdrawn — only what was withdrawn, when and why (the note masked too). Unpublished or unknown
+    records are :class:`NotFound`."""
     p = session.get(Publication, int(publication_id))
     if p is None or p.published_at is None:
         raise NotFound(f"publication {publication_id} not found")
-    out = {"id": p.id, "kind": p.kind, "uscc": p.uscc, "title": mask(p.title), "ref": p.ref,
-           "published_at": p.published_at.isoformat(), "withdrawn": p.withdrawn_at is not None}
+    out = {**_public_head(p), "withdrawn": p.withdrawn_at is not None}
     if p.withdrawn_at is not None:
-        out.update(withdrawn_at=p.withdrawn_at.isoformat(), withdraw_note=p.withdraw_note or "")
+        out.update(withdrawn_at=p.withdrawn_at.isoformat(), withdraw_note=mask_text(p.withdraw_note or ""))
     else:
-        out["payload"] = mask(p.payload or {})
+        out["payload"] = public_payload(p.kind, p.payload, risk_class=risk_class)
     return out

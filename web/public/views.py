@@ -1,9 +1,11 @@
 """The public pages ("one public"): published inspection plans, results and penalties, without sign-in.
 
 Everything comes from :mod:`engine.supervision.publication`: the feed lists published, not withdrawn
-records; personal data of natural persons (names, ID-card numbers, phone numbers, e-mail addresses) is
-masked before storage and again on the way out. A withdrawn record's page shows when and why it was
-withdrawn instead of its content.
+records with only their public fields (:data:`engine.supervision.publication.PUBLIC_FIELDS`; risk classes
+only with ``REGFLOW_PUBLISH_RISK_CLASS=1``); personal data of natural persons (names, ID-card, phone and
+bank-card numbers, e-mail addresses; :mod:`engine.supervision.masking`) is masked before storage and again
+on the way out, in titles and withdrawal notes too. A withdrawn record's page shows when and why it was
+withdrawn instead of its content. Integer arguments are checked by :mod:`web.params`.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from engine.errors import InvalidInput
 from engine.supervision import publication
 from engine.supervision.dashboard import entity_names
 from engine.supervision.loop_models import PUBLICATION_KINDS
-from web.extensions import read_session
+from web import params
+from web.extensions import read_session, settings
 from web.i18n import gettext as _
 
 bp = Blueprint("public", __name__, url_prefix="/public")
@@ -23,20 +26,21 @@ bp = Blueprint("public", __name__, url_prefix="/public")
 PAGE_SIZE = 30
 FEED_MAX = 200
 KIND_LABELS = {"plan": "Inspection plan", "result": "Inspection result", "penalty": "Administrative penalty"}
-#: labels of the payload fields the processes publish (others are shown by their key)
+#: labels of the public payload fields (engine.supervision.publication.PUBLIC_FIELDS; others by their key)
 FIELD_LABELS = {
     "campaign": "Campaign", "name": "Name", "items": "Check items", "window_start": "Inspection window from",
     "window_end": "Inspection window to", "seed": "Draw seed", "population_hash": "Population hash",
-    "public_value": "Public random value", "by_stratum": "Drawn per stratum", "control": "Control stratum",
+    "public_value": "Public random value", "by_stratum": "Drawn per stratum",
     "total": "Total drawn", "result_code": "Result", "outcome": "Outcome", "inspection_date": "Inspection date",
     "findings_count": "Findings", "case_number": "Case number", "decision_number": "Decision number",
     "uscc": "USCC", "decision_type": "Decision", "penalties": "Penalties", "fine": "Fine (yuan)",
     "legal_basis": "Legal basis", "decision_date": "Decision date", "legal_representative": "Legal representative",
-    "phone": "Phone", "id_number": "ID number", "entity_name": "Entity", "note": "Note",
+    "entity_name": "Entity", "note": "Note", "inspections": "Inspections in the campaign",
+    "completed": "Inspections completed", "risk_class": "Risk class",
 }
 
 
-def _filters() -> tuple[str | None, str | None, int]:
+def _filters() -> tuple[str | None, str | None]:
     kind = (request.args.get("kind") or "").strip() or None
     if kind and kind not in PUBLICATION_KINDS:
         raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="kind",
@@ -45,18 +49,13 @@ def _filters() -> tuple[str | None, str | None, int]:
     if uscc and (len(uscc) != 18 or not uscc.isalnum()):
         raise InvalidInput(_("The entity filter takes an 18-character unified social credit code (USCC), not "
                              "“{value}”.", value=uscc))
-    raw = (request.args.get("page") or "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInput(_("The filter “{name}” must be a whole number of at least 1, not “{value}”.", name="page",
-                             value=raw))
-    return kind, uscc, int(raw)
+    return kind, uscc
 
 
 def _feed(kind, uscc, limit: int, offset: int) -> tuple[list[dict], bool]:
-    rows = publication.public_feed(read_session(), kind=kind, uscc=uscc, limit=limit + 1, offset=offset)
-    for r in rows:  # masked at storage; masked again in case a row was written some other way
-        r["payload"] = publication.mask(r["payload"] or {})
-        r["title"] = publication.mask(r["title"])
+    """Public fields only, masked again on the way out (:func:`engine.supervision.publication.public_feed`)."""
+    rows = publication.public_feed(read_session(), kind=kind, uscc=uscc, limit=limit + 1, offset=offset,
+                                   risk_class=settings().publish_risk_class)
     return rows[:limit], len(rows) > limit
 
 
@@ -66,7 +65,8 @@ def _names(rows) -> dict:
 
 @bp.route("/")
 def index():
-    kind, uscc, page_no = _filters()
+    kind, uscc = _filters()
+    page_no = params.page_arg(PAGE_SIZE)
     rows, has_next = _feed(kind, uscc, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
     args = {k: v for k, v in {"kind": kind, "entity": uscc}.items() if v}
     return render_template("public/index.html", rows=rows, has_next=has_next, page_no=page_no, args=args,
@@ -78,15 +78,9 @@ def index():
 def feed_json():
     """The feed as JSON: ``kind``, ``entity`` (USCC), ``limit`` (≤ 200) and ``offset``; errors are JSON too."""
     try:
-        kind, uscc, _page = _filters()
-        try:
-            limit = int(request.args.get("limit") or 50)
-            offset = int(request.args.get("offset") or 0)
-        except ValueError:
-            raise InvalidInput(_("“limit” and “offset” must be whole numbers.")) from None
-        if not 1 <= limit <= FEED_MAX or offset < 0:
-            raise InvalidInput(_("“limit” must be between 1 and {max} and “offset” must not be negative.",
-                                 max=FEED_MAX))
+        kind, uscc = _filters()
+        limit = params.int_arg("limit", 50, minimum=1, maximum=FEED_MAX)
+        offset = params.int_arg("offset", 0, minimum=0)
     except InvalidInput as exc:
         return jsonify({"error": {"status": 400, "message": str(exc)}}), 400
     rows, has_next = _feed(kind, uscc, limit, offset)
@@ -101,7 +95,7 @@ def feed_json():
 
 @bp.route("/<int:publication_id>")
 def detail(publication_id: int):
-    rec = publication.public_record(read_session(), publication_id)
+    rec = publication.public_record(read_session(), publication_id, risk_class=settings().publish_risk_class)
     names = _names([rec])
     status = 410 if rec["withdrawn"] else 200
     return render_template("public/detail.html", rec=rec, kind_labels=KIND_LABELS, field_labels=FIELD_LABELS,

@@ -204,6 +204,15 @@ class AppUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: district codes (6-digit administrative codes) whose entities the user may see; empty = all
     jurisdiction: Mapped[Optional[list[str]]] = mapped_column(JsonDoc, default=list)
+    #: carried by each web session; bumped by sign-out, a password change or reset, deactivation and a change
+    #: of roles or groups, which ends every session signed with an older value
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the TOTP secret (base32) of the user's second factor: set when enrolment starts, in use once
+    #: ``totp_enabled_at`` is set (``engine/runtime/totp.py``); ``None``: no second factor
+    totp_secret: Mapped[Optional[str]] = mapped_column(String(64))
+    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    #: the time step of the last code accepted: a code is never accepted twice (replay)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(BigInteger)
 
 
 class AppGroup(Base):
@@ -267,6 +276,19 @@ class AuditAnchor(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class SignInThrottle(Base):
+    """Failed sign-in attempts counted per key (an account, an account from one address or browser, an
+    address), shared by every web process. ``key`` is the SHA-256 of the scope and the value, so the table
+    never holds what a stranger typed as a user name. Rows whose last attempt is old are pruned."""
+
+    __tablename__ = "sign_in_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: account | account_address | account_device | address
+    scope: Mapped[str] = mapped_column(String(20))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class ApiToken(Base):
     """Bearer tokens for machine clients of ``/api/v1``; only the SHA-256 of the token is stored."""
 
@@ -293,3 +315,49 @@ class Evidence(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     uploaded_by: Mapped[str] = mapped_column(String(120))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BackgroundJob(Base):
+    """Long work a person asked for (a what-if simulation), run off the request threads by whichever worker
+    claims it first (``engine.runtime.worker.run_background``); every web process sees the same rows.
+    ``params``, ``progress`` and ``result`` are JSON documents of the job's kind; ``heartbeat_at`` is renewed
+    while a worker runs it, so that a job whose worker died is found and marked failed."""
+
+    __tablename__ = "background_job"
+    __table_args__ = (Index("ix_background_job_status", "status", "id"),
+                      Index("ix_background_job_owner", "owner", "id"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: simulation (the runners a process registers: ``engine.runtime.worker.register_background``)
+    kind: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(120))
+    #: queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    progress: Mapped[Optional[dict[str, Any]]] = mapped_column(JsonDoc)
+    result: Mapped[Optional[dict[str, Any]]] = mapped_column(JsonDoc)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    #: the worker that runs it (host:pid)
+    worker: Mapped[Optional[str]] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class ReadRecord(Base):
+    """One read of a dossier, an evidence file or an ID-bearing record (who, what, when, how, from where),
+    kept apart from the audit chains because reads are many; append-only, pruned after
+    ``REGFLOW_LOG_RETENTION_DAYS`` (``engine/runtime/reads.py``)."""
+
+    __tablename__ = "read_record"
+    __table_args__ = (Index("ix_read_record_actor", "actor", "at"), Index("ix_read_record_ref", "ref", "at"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    #: dossier | evidence | instance
+    kind: Mapped[str] = mapped_column(String(20))
+    #: what was read: a USCC, an evidence id, an instance id
+    ref: Mapped[str] = mapped_column(String(200))
+    #: web | api | cli
+    via: Mapped[str] = mapped_column(String(10))
+    address: Mapped[Optional[str]] = mapped_column(String(64))

@@ -9,6 +9,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import func, select
 
@@ -69,7 +70,10 @@ def prepare_run(url: str, opts: Options, runtime) -> tuple[dict, dict]:
     return truth, {"model_version": None}
 
 
-def simulate(opts: Options) -> dict:
+def simulate(opts: Options, progress: Callable[[dict], None] | None = None) -> dict:
+    """The run; ``progress(doc)``, if given, hears of each phase and of each simulated day (the instances
+    started, completed and open so far), as a background job's page shows it."""
+    report = progress or (lambda doc: None)
     t_start = time.perf_counter()
     tmp = None
     url = opts.database_url
@@ -80,6 +84,7 @@ def simulate(opts: Options) -> dict:
         upgrade(url)
         runtime = build_runtime(load_settings(database_url=url))
         rng = random.Random(opts.seed)
+        report({"phase": "preparing"})
         with clock.frozen(opts.start):
             truth, _ = prepare_run(url, opts, runtime)
         factory = session_factory(url)
@@ -98,13 +103,16 @@ def simulate(opts: Options) -> dict:
             with clock.frozen(now):
                 work_day(runtime, factory, officers, now, extra)
             with transaction(factory) as s:
-                running = s.scalar(select(func.count()).select_from(ProcessInstance)
-                                   .where(ProcessInstance.status.in_(("running", "suspended"))))
+                counts = dict(s.execute(select(ProcessInstance.status, func.count())
+                                        .group_by(ProcessInstance.status)).all())
+            running = counts.get("running", 0) + counts.get("suspended", 0)
+            report({"phase": "running", "day": days, "started": sum(counts.values()),
+                    "completed": counts.get("completed", 0), "open": running})
             if not running or days >= opts.max_days:
                 break
             days += 1
             now = now + timedelta(days=1)
-            run_due(runtime, factory, now=now)
+            run_due(runtime, factory, now=now, background=False)
         with transaction(factory) as s:
             summary = summarise(s, opts, campaign_iid)
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)

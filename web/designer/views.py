@@ -1,39 +1,32 @@
-"""Routes of the designer area. Thin: every check and change goes through
-:mod:`engine.runtime.modeling` (which reuses the engine's own deploy validation)."""
+"""Routes of the designer area. Thin: reads go through :mod:`engine.runtime.modeling`; validating and deploying
+are the commands of :mod:`engine.commands.definitions` (designers only, the engine's own deploy validation).
+Who may open which page: the role lists of :mod:`engine.policy`."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
+from engine import policy
 from engine.bootstrap import form_hasher, form_registry
-from engine.errors import DefinitionError, InvalidInput, NotFound
+from engine.commands import definitions, simulations
+from engine.errors import DefinitionError, NotFound
 from engine.runtime import modeling
-from web.auth import current_user, roles_required
+from web.auth import current_actor, login_required, roles_required
 from web.extensions import read_session, runtime, settings, write
 from web.i18n import gettext as _
+from web.params import int_arg
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
-
-#: who may look at definitions without changing them
-READERS = ("designer", "auditor", "supervisor")
 
 
 def _form_hash():
     return form_hasher(settings())
 
 
-def _int_arg(name: str, default: int | None = None) -> int | None:
-    raw = request.values.get(name, "")
-    if raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
 
 
 # ----------------------------------------------------------------------------------------- pages
 @bp.route("/")
-@roles_required(*READERS)
+@roles_required(*policy.DESIGN_READERS)
 def index():
     s = read_session()
     files = modeling.library_files(s)
@@ -43,14 +36,14 @@ def index():
 
 
 @bp.route("/process/<process_id>/v<int:version>")
-@roles_required(*READERS)
+@roles_required(*policy.DESIGN_READERS)
 def view(process_id: str, version: int):
     definition = modeling.get_definition(read_session(), process_id, version)
     return render_template("designer/view.html", definition=definition)
 
 
 @bp.route("/process/<process_id>/v<int:version>.bpmn")
-@roles_required(*READERS)
+@roles_required(*policy.DESIGN_READERS)
 def xml(process_id: str, version: int):
     definition = modeling.get_definition(read_session(), process_id, version)
     resp = Response(definition.bpmn_xml, mimetype="application/xml")
@@ -60,10 +53,10 @@ def xml(process_id: str, version: int):
 
 
 @bp.route("/process/<process_id>/edit")
-@roles_required("designer")
+@roles_required(*policy.DESIGNERS)
 def edit(process_id: str):
     s = read_session()
-    definition = modeling.get_definition(s, process_id, _int_arg("version"))
+    definition = modeling.get_definition(s, process_id, int_arg("version", minimum=1))
     files = modeling.library_files(s)
     config = _editor_config(definition.source_file, url_for(".xml", process_id=process_id, version=definition.version))
     config.update(processId=process_id, version=definition.version,
@@ -73,7 +66,7 @@ def edit(process_id: str):
 
 
 @bp.route("/file/<file_name>")
-@roles_required(*READERS)
+@roles_required(*policy.DESIGN_READERS)
 def library_file(file_name: str):
     text = modeling.library_files(read_session()).get(file_name)
     if text is None:
@@ -82,7 +75,7 @@ def library_file(file_name: str):
 
 
 @bp.route("/decision/<file_name>")
-@roles_required("designer")
+@roles_required(*policy.DESIGNERS)
 def edit_decision(file_name: str):
     if not file_name.endswith(".dmn") or file_name not in modeling.library_files(read_session()):
         raise NotFound(f"no deployed DMN file {file_name!r}")
@@ -91,12 +84,12 @@ def edit_decision(file_name: str):
 
 
 @bp.route("/diff")
-@roles_required(*READERS)
+@roles_required(*policy.DESIGN_READERS)
 def diff():
     process_id = request.args.get("process", "")
     s = read_session()
-    a = modeling.get_definition(s, process_id, _int_arg("a"))
-    b = modeling.get_definition(s, process_id, _int_arg("b"))
+    a = modeling.get_definition(s, process_id, int_arg("a", minimum=1))
+    b = modeling.get_definition(s, process_id, int_arg("b", minimum=1))
     changes = modeling.diff_versions(s, process_id, a.version, b.version)
     marks = {kind: [c.element_id for c in changes if c.change == kind] for kind in ("added", "removed", "changed")}
     return render_template("designer/diff.html", a=a, b=b, changes=changes,
@@ -106,26 +99,24 @@ def diff():
 
 # --------------------------------------------------------------------------------------- actions
 @bp.route("/validate", methods=["POST"])
-@roles_required("designer")
+@roles_required(*policy.DESIGNERS)
 def validate():
-    file_name, text = _posted_file()
-    issues = modeling.validate_file(runtime(), read_session(), file_name, text, _form_hash())
-    readable = not modeling.syntax_issues(file_name, text)
-    body = {"ok": not issues, "readable": readable, "issues": issues,
+    file_name, text = request.form.get("file_name"), request.form.get("xml")
+    issues = definitions.validate(runtime(), read_session(), current_actor(), file_name, text, _form_hash())
+    body = {"ok": not issues, "readable": _readable(file_name, text), "issues": issues,
             "message": _("No problems found.") if not issues else _("{n} problem(s) found.", n=len(issues))}
     return jsonify(body), (200 if not issues else 400)
 
 
 @bp.route("/deploy", methods=["POST"])
-@roles_required("designer")
+@roles_required(*policy.DESIGNERS)
 def deploy():
-    file_name, text = _posted_file()
+    file_name, text = request.form.get("file_name"), request.form.get("xml")
     try:
         with write() as s:
-            results = modeling.deploy_file(runtime(), s, file_name, text, current_user().username, _form_hash())
+            results = definitions.deploy_file(runtime(), s, current_actor(), file_name, text, _form_hash())
     except DefinitionError as exc:
-        readable = not modeling.syntax_issues(file_name, text)
-        return jsonify({"ok": False, "readable": readable, "issues": exc.issues,
+        return jsonify({"ok": False, "readable": _readable(file_name, text), "issues": exc.issues,
                         "message": _("Not deployed: {n} problem(s) found.", n=len(exc.issues))}), 400
     created = [r for r in results if r.created]
     if created:
@@ -137,36 +128,52 @@ def deploy():
 
 
 @bp.route("/simulate", methods=["POST"])
-@roles_required("designer", "supervisor")
+@roles_required(*policy.SIMULATORS)
 def simulate():
-    entities = _int_arg("entities", 300)
-    seed = _int_arg("seed", 7)
-    decisions = _uploaded_decisions()
-    summary = modeling.run_simulation(entities=entities, seed=seed, decisions=decisions)
-    return render_template("designer/simulation.html", summary=summary, entities=entities, seed=seed,
-                           decisions=[name for name, _text in decisions])
+    """Queue a simulation for the worker (never run in the request) and show its page."""
+    with write() as s:
+        job = simulations.submit(s, current_actor(), settings(), entities=request.form.get("entities", "300"),
+                                 seed=request.form.get("seed", "7"), decisions=_uploaded_decisions())
+        job_id = job.id
+    return redirect(url_for(".simulation", job_id=job_id), 303)
+
+
+@bp.route("/simulations")
+@roles_required(*policy.SIMULATORS)
+def simulations_list():
+    jobs = simulations.recent(read_session(), current_actor())
+    return render_template("designer/simulations.html", jobs=jobs)
+
+
+@bp.route("/simulations/<int:job_id>")
+@login_required
+def simulation(job_id: int):
+    job = simulations.get(read_session(), current_actor(), job_id)
+    params = job.params or {}
+    return render_template("designer/simulation_job.html", job=job, summary=job.result,
+                           entities=params.get("entities"), seed=params.get("seed"),
+                           decisions=[d.get("name") for d in params.get("decisions", ())])
+
+
+@bp.route("/simulations/<int:job_id>.json")
+@login_required
+def simulation_status(job_id: int):
+    job = simulations.get(read_session(), current_actor(), job_id)
+    return jsonify({"id": job.id, "status": job.status, "progress": job.progress or {}, "error": job.error,
+                    "finished": job.status in ("done", "failed")})
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _uploaded_decisions() -> list[tuple[str, str]]:
-    """What-if DMN files posted with the simulation form (``decisions``), as (file name, text)."""
-    out = []
-    for upload in request.files.getlist("decisions"):
-        if not upload or not upload.filename:
-            continue
-        try:
-            out.append((upload.filename, upload.read().decode("utf-8")))
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{upload.filename}: not UTF-8 text") from None
-    return out
+def _uploaded_decisions() -> list[tuple[str, bytes]]:
+    """What-if DMN files posted with the simulation form (``decisions``), as (file name, bytes); the command
+    checks them. Reading stops past the command's size limit."""
+    return [(upload.filename, upload.read(simulations.MAX_DECISION_BYTES + 1))
+            for upload in request.files.getlist("decisions") if upload and upload.filename]
 
 
-def _posted_file() -> tuple[str, str]:
-    """The ``file_name`` and ``xml`` form fields (the name is checked by the modeling service)."""
-    text = request.form.get("xml")
-    if text is None:
-        raise InvalidInput("the request carries no xml field")
-    return request.form.get("file_name", "").strip(), text
+def _readable(file_name, text) -> bool:
+    """Whether the posted text is well-formed XML (the modeler then shows the issues on the diagram)."""
+    return not modeling.syntax_issues((file_name or "").strip(), text or "")
 
 
 def _form_ids() -> list[str]:

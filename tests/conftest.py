@@ -33,6 +33,9 @@ os.environ.setdefault("REGFLOW_SERIALIZER_CROSS_CHECK", "1")
 # (engine/runtime/spiff_speedups.py). Settings read these (engine/config.py); this process gets them from
 # the engine_patches fixture, every process the suite starts from build_runtime.
 os.environ.setdefault("REGFLOW_ENGINE_CROSS_CHECK", "1")
+# the demo accounts sign in with their password alone; the second factor (admin, supervisor by default) is
+# tested with the setting given explicitly (tests/web/test_two_factor.py)
+os.environ.setdefault("REGFLOW_TWO_FACTOR_ROLES", "")
 
 _pg_state: dict = {}
 

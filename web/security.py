@@ -1,8 +1,13 @@
-"""Secret key, CSRF protection and security headers.
+"""Secret key, CSRF protection, security headers, the client address behind proxies and small bodies.
 
 CSRF: a random token per session, sent back by every state-changing browser request as the form
 field ``csrf_token`` or the ``X-CSRF-Token`` header (htmx requests get the header from ``base.html``).
 API requests authenticated by a bearer token carry no cookie and are exempt.
+
+Behind ``REGFLOW_TRUSTED_PROXIES = n`` reverse proxies, werkzeug's ``ProxyFix`` takes the client address and
+scheme ``n`` hops from the right of ``X-Forwarded-For`` / ``-Proto``; with 0 those headers are ignored (a client
+could write anything in them). Requests to ``/auth/`` carry a few form fields: their bodies are limited to
+:data:`AUTH_BODY_LIMIT` (413 past it) before any field is read — the app's limit is the upload size.
 """
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, abort, request, session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.config import PROJECT_ROOT, Settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+#: the largest request body of the sign-in, password and language forms
+AUTH_BODY_LIMIT = 16 * 1024
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
@@ -51,6 +59,14 @@ def _csrf_ok() -> bool:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
+    proxies = app.extensions["regflow"].settings.trusted_proxies
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
+    @app.before_request
+    def _small_bodies():
+        if request.blueprint == "auth":
+            request.max_content_length = AUTH_BODY_LIMIT
 
     @app.before_request
     def _check_csrf():

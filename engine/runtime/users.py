@@ -1,22 +1,26 @@
-"""Users, system roles and groups, with argon2-hashed passwords. Every change is audited."""
+"""Users, system roles and groups, with argon2-hashed passwords. Every change is audited.
+
+Every password set (:func:`add_user`, :func:`set_password`) passes the policy of :mod:`.passwords`. A user's
+``session_version`` is carried by their web sessions: :func:`end_sessions` (sign-out), :func:`set_password`,
+:func:`set_active` and a change of roles or groups bump it, which ends the user's sessions everywhere."""
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from engine.config import load_settings
 from engine.errors import Conflict, InvalidInput, NotFound
 
-from . import audit, clock
+from . import audit, clock, passwords
 from .models import ApiToken, AppGroup, AppUser, AuditEvent, UserGroup
 
 ROLES = ("designer", "officer", "team_leader", "supervisor", "auditor", "admin")
-_hasher = PasswordHasher()
+#: the longest user name (the column's length); longer names are refused before anything else is done
+NAME_MAX = 120
 
 
 def _split(text: str | list[str] | None) -> list[str]:
@@ -38,21 +42,28 @@ def _ensure_groups(session: Session, names: list[str]) -> list[AppGroup]:
     return groups
 
 
+def _min_length(min_length: int | None) -> int:
+    return load_settings().password_min_length if min_length is None else min_length
+
+
 def add_user(session: Session, username: str, password: str, roles, groups, *, actor: str = "system",
-             display_name: str | None = None) -> AppUser:
+             display_name: str | None = None, min_length: int | None = None) -> AppUser:
+    """A new active user. ``min_length``: the policy's shortest password (default ``REGFLOW_PASSWORD_MIN_LENGTH``)."""
     username = (username or "").strip()
     if not username:
         raise InvalidInput("user name is empty")
-    if not password or len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters")
+    if len(username) > NAME_MAX:
+        raise InvalidInput.fmt("The user name must be at most 120 characters without spaces.",
+                               details={"field": "username"})
+    passwords.check(password, username, _min_length(min_length))
     role_list, group_list = _split(roles), _split(groups)
     unknown = [r for r in role_list if r not in ROLES]
     if unknown:
         raise InvalidInput(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
     if session.scalars(select(AppUser).where(AppUser.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
-    user = AppUser(username=username, display_name=display_name or username, password_hash=_hasher.hash(password),
-                   roles=role_list, active=True, created_at=clock.now())
+    user = AppUser(username=username, display_name=display_name or username, roles=role_list, active=True,
+                   password_hash=passwords.hash_password(password), created_at=clock.now())
     session.add(user)
     session.flush()
     for g in _ensure_groups(session, group_list):
@@ -68,6 +79,8 @@ def set_roles_and_groups(session: Session, username: str, roles, groups, *, acto
     if unknown:
         raise InvalidInput(f"unknown role(s) {', '.join(unknown)}")
     before = {"roles": list(user.roles), "groups": sorted(groups_of(session, username))}
+    if before != {"roles": role_list, "groups": group_list}:
+        _bump(user)  # the user signs in again under the new roles
     user.roles = role_list
     session.execute(delete(UserGroup).where(UserGroup.user_id == user.id))
     for g in _ensure_groups(session, group_list):
@@ -89,23 +102,68 @@ def groups_of(session: Session, username: str) -> set[str]:
                                .join(AppUser, AppUser.id == UserGroup.user_id).where(AppUser.username == username)))
 
 
+def find_user(session: Session, username) -> AppUser | None:
+    """The user named ``username``, or ``None`` (also for a name that is not text or is over-long)."""
+    if not isinstance(username, str) or not username or len(username) > NAME_MAX:
+        return None
+    return session.scalars(select(AppUser).where(AppUser.username == username)).first()
+
+
+def record_sign_in(session: Session, user: AppUser | None, checked_hash: str | None, ok: bool, password: str, *,
+                   source: str, address: str | None = None, audit_success: bool = True) -> AppUser | None:
+    """The outcome of a password checked against ``checked_hash`` (read before the check): the user when it
+    matched and the account is still active with that hash, else ``None``. An existing account's sign-in or
+    failed attempt goes to the system audit chain; a name nobody has writes nothing there (a stranger cannot
+    fill the chain with names). ``audit_success=False``: the caller audits what the success led to (a password
+    change)."""
+    valid = bool(ok and user is not None and user.active and user.password_hash
+                 and user.password_hash == checked_hash)
+    if user is not None and (audit_success or not valid):
+        where = {"source": source} | ({"address": address} if address else {})
+        audit.system_event(session, "sign_in" if valid else "sign_in_failed", user.username, **where)
+    if not valid:
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
 def authenticate(session: Session, username: str, password: str, *, source: str = "cli") -> AppUser | None:
-    """Check a password; the sign-in (or the failed attempt) goes to the system audit chain.
+    """Check a password (no throttling: for trusted callers; the web signs in through :mod:`.signin`); the sign-in
+    or the failed attempt of an existing account goes to the system audit chain.
 
     Returns ``None`` on failure (rather than raising) so that the caller still commits the audit row."""
-    user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
-    ok = False
-    if user is not None and user.active and user.password_hash:
-        try:
-            ok = _hasher.verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
-    audit.system_event(session, "sign_in" if ok else "sign_in_failed", username, source=source)
-    if not ok:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    return user
+    user = find_user(session, username)
+    checked = user.password_hash if user is not None else None
+    return record_sign_in(session, user, checked, passwords.verify(checked, password), password, source=source)
+
+
+def _bump(user: AppUser) -> int:
+    user.session_version = (user.session_version or 0) + 1
+    return user.session_version
+
+
+def set_password(session: Session, username: str, password: str, *, actor: str,
+                 min_length: int | None = None) -> int:
+    """A new password (checked by the policy) for ``username``, set by themselves (audited ``password_changed``) or
+    by an administrator (``password_reset``). Ends the user's sessions; returns the new session version, which the
+    caller gives the session it keeps."""
+    user = get_user(session, username)
+    passwords.check(password, user.username, _min_length(min_length))
+    user.password_hash = passwords.hash_password(password)
+    version = _bump(user)
+    audit.system_event(session, "password_changed" if actor == user.username else "password_reset", actor,
+                       username=user.username)
+    return version
+
+
+def end_sessions(session: Session, user_id: int, *, source: str = "web") -> None:
+    """Sign-out: every session of the user ends (audited ``sign_out``)."""
+    user = session.get(AppUser, user_id)
+    if user is None:
+        return
+    _bump(user)
+    audit.system_event(session, "sign_out", user.username, source=source)
 
 
 _DISTRICT = re.compile(r"^\d{6}$")
@@ -127,6 +185,7 @@ def set_jurisdiction(session: Session, username: str, districts, *, actor: str) 
 def set_active(session: Session, username: str, active: bool, *, actor: str) -> AppUser:
     user = get_user(session, username)
     user.active = bool(active)
+    _bump(user)
     audit.system_event(session, "user_activated" if active else "user_deactivated", actor, username=username)
     return user
 

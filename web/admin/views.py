@@ -1,104 +1,61 @@
 """Routes of the administration area (admin role only): users, their roles, groups, jurisdiction and
 API tokens; groups with their members; the system audit chain with its verification.
 
-Every change is one ``write()`` block calling :mod:`engine.runtime.users`, which audits it on the system
-chain. Refusals that would lock the administrators out (removing one's own admin role, deactivating
-oneself) are checked here, before the service is called.
+Every change is one ``write()`` block calling a command of :mod:`engine.commands.users` (which applies the
+policy — administrators only, nobody removes their own admin role or deactivates themselves — and audits the
+change on the system chain); a refusal re-renders the page with the error's status and message.
 """
 from __future__ import annotations
 
 import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from engine.errors import Conflict, InvalidInput
+from engine import policy
+from engine.commands import users as user_commands
+from engine.errors import EngineError, InvalidInput
 from engine.runtime import audit, users
-from engine.runtime.models import ApiToken, AppUser
-from web.auth import ROLE_LABELS, current_user, roles_required
+from web.auth import ROLE_LABELS, current_actor, current_user, roles_required
 from web.extensions import read_session, write
 from web.i18n import gettext as _
+from web.params import page_arg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PAGE_SIZE = 50
-MIN_PASSWORD = 8
-
-
-def _page_arg() -> int:
-    raw = (request.args.get("page") or "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInput(_("The filter “{name}” must be a whole number of at least 1, not “{value}”.", name="page",
-                             value=raw))
-    return int(raw)
-
-
-def _roles_from_form() -> list[str]:
-    roles = sorted({r.strip() for r in request.form.getlist("roles") if r.strip()})
-    unknown = [r for r in roles if r not in users.ROLES]
-    if unknown:
-        raise InvalidInput(_("Unknown role(s): {roles}. The roles are: {all}.", roles=", ".join(unknown),
-                             all=", ".join(users.ROLES)))
-    return roles
-
-
-def _groups_from_form() -> list[str]:
-    text = request.form.get("groups", "")
-    groups = sorted({g.strip() for g in text.replace("，", ",").split(",") if g.strip()})
-    too_long = [g for g in groups if len(g) > 120]
-    if too_long:
-        raise InvalidInput(_("Group names have at most 120 characters: {names}.", names=", ".join(too_long)))
-    return groups
-
-
-def _districts_from_form() -> list[str]:
-    text = request.form.get("jurisdiction", "")
-    return sorted({d.strip() for d in text.replace("，", ",").replace(" ", ",").split(",") if d.strip()})
 
 
 def _render_index(status: int = 200, error: str | None = None, form: dict | None = None):
-    s = read_session()
-    return render_template("admin/index.html", rows=users.list_users(s), roles=users.ROLES, role_labels=ROLE_LABELS,
+    rows = user_commands.list_users(read_session(), current_actor())
+    return render_template("admin/index.html", rows=rows, roles=users.ROLES, role_labels=ROLE_LABELS,
                            error=error, form=form or {}), status
 
 
 # -------------------------------------------------------------------------------------------- users
 @bp.route("/")
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def index():
     return _render_index()
 
 
 @bp.route("/users", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def create_user():
-    me = current_user()
-    form = {"username": (request.form.get("username") or "").strip(),
-            "display_name": (request.form.get("display_name") or "").strip(),
-            "roles": request.form.getlist("roles"), "groups": request.form.get("groups", ""),
-            "jurisdiction": request.form.get("jurisdiction", "")}
+    form = {k: request.form.get(k, "") for k in ("username", "display_name", "groups", "jurisdiction")}
+    form["roles"] = request.form.getlist("roles")
     password = request.form.get("password") or ""
-    if not form["username"]:
-        return _render_index(400, _("Enter a user name."), form)
-    if len(form["username"]) > 120 or any(c.isspace() for c in form["username"]):
-        return _render_index(400, _("The user name must be at most 120 characters without spaces."), form)
-    if len(password) < MIN_PASSWORD:
-        return _render_index(400, _("The password must have at least {n} characters.", n=MIN_PASSWORD), form)
-    if password != (request.form.get("password2") or ""):
-        return _render_index(400, _("The two passwords differ."), form)
     try:
-        roles, groups, districts = _roles_from_form(), _groups_from_form(), _districts_from_form()
+        if password != (request.form.get("password2") or ""):
+            raise InvalidInput(_("The two passwords differ."))
         with write() as s:
-            users.add_user(s, form["username"], password, roles, groups, actor=me.username,
-                           display_name=form["display_name"] or None)
-            if districts:
-                users.set_jurisdiction(s, form["username"], districts, actor=me.username)
-    except Conflict:
-        return _render_index(409, _("A user named “{name}” already exists.", name=form["username"]), form)
-    except InvalidInput as exc:
-        return _render_index(400, _("The user was not created: {reason}", reason=str(exc)), form)
-    flash(_("User {name} was created.", name=form["username"]), "success")
-    return redirect(url_for("admin.user", username=form["username"]))
+            user = user_commands.add(s, current_actor(), form["username"], password, roles=form["roles"],
+                                     groups=form["groups"], jurisdiction=form["jurisdiction"],
+                                     display_name=form["display_name"])
+            username = user.username
+    except EngineError as exc:
+        return _render_index(exc.http_status, exc.localized(_), form)
+    flash(_("User {name} was created.", name=username), "success")
+    return redirect(url_for("admin.user", username=username))
 
 
 def _render_user(username: str, status: int = 200, error: str | None = None, new_token: str | None = None):
@@ -109,98 +66,94 @@ def _render_user(username: str, status: int = 200, error: str | None = None, new
                            error=error, new_token=new_token, me=current_user().username), status
 
 
+def _change(username: str, change, done: str):
+    """Run ``change(session, actor)`` in one transaction: then flash ``done`` and show the user's page again; a
+    refusal shows the page with the error's status and message."""
+    try:
+        with write() as s:
+            change(s, current_actor())
+    except EngineError as exc:
+        return _render_user(username, exc.http_status, exc.localized(_))
+    flash(done, "success")
+    return redirect(url_for("admin.user", username=username))
+
+
 @bp.route("/users/<username>")
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def user(username: str):
     return _render_user(username)
 
 
 @bp.route("/users/<username>/roles", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def set_roles(username: str):
-    me = current_user()
-    try:
-        roles, groups = _roles_from_form(), _groups_from_form()
-    except InvalidInput as exc:
-        return _render_user(username, 400, str(exc))
-    if username == me.username and "admin" not in roles:
-        return _render_user(username, 400, _("You cannot remove your own administrator role; ask another "
-                                             "administrator."))
-    with write() as s:
-        users.set_roles_and_groups(s, username, roles, groups, actor=me.username)
-    flash(_("Roles and groups of {name} were saved.", name=username), "success")
-    return redirect(url_for("admin.user", username=username))
+    roles, groups = request.form.getlist("roles"), request.form.get("groups", "")
+    return _change(username, lambda s, me: user_commands.set_roles_and_groups(s, me, username, roles, groups),
+                   _("Roles and groups of {name} were saved.", name=username))
 
 
 @bp.route("/users/<username>/jurisdiction", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def set_jurisdiction(username: str):
-    me = current_user()
-    try:
-        with write() as s:
-            users.set_jurisdiction(s, username, _districts_from_form(), actor=me.username)
-    except InvalidInput as exc:
-        return _render_user(username, 400, _("The jurisdiction was not saved: {reason}", reason=str(exc)))
-    flash(_("The jurisdiction of {name} was saved.", name=username), "success")
-    return redirect(url_for("admin.user", username=username))
+    districts = request.form.get("jurisdiction", "")
+    return _change(username, lambda s, me: user_commands.set_jurisdiction(s, me, username, districts),
+                   _("The jurisdiction of {name} was saved.", name=username))
 
 
 @bp.route("/users/<username>/active", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def set_active(username: str):
-    me = current_user()
     value = request.form.get("active", "")
-    if value not in ("0", "1"):
-        return _render_user(username, 400, _("Say whether the account is active (1) or not (0)."))
-    if username == me.username and value == "0":
-        return _render_user(username, 400, _("You cannot deactivate your own account."))
-    with write() as s:
-        users.set_active(s, username, value == "1", actor=me.username)
-    flash(_("{name} was activated.", name=username) if value == "1" else _("{name} was deactivated.", name=username),
-          "success")
-    return redirect(url_for("admin.user", username=username))
+    return _change(username, lambda s, me: user_commands.set_active(s, me, username, value),
+                   _("{name} was activated.", name=username) if value == "1" else
+                   _("{name} was deactivated.", name=username))
+
+
+@bp.route("/users/<username>/password", methods=["POST"])
+@roles_required(*policy.ADMINS)
+def reset_password(username: str):
+    """Set a new password for ``username`` (typed twice); the password policy applies, their sessions end."""
+    password = request.form.get("password") or ""
+    if password != (request.form.get("password2") or ""):
+        return _render_user(username, 400, _("The two passwords differ."))
+    return _change(username, lambda s, me: user_commands.reset_password(s, me, username, password),
+                   _("The password of {name} was reset; their sessions have ended.", name=username))
 
 
 @bp.route("/users/<username>/tokens", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def issue_token(username: str):
     """Issue a bearer token; the page that answers is the only place it is ever shown."""
-    me = current_user()
-    name = (request.form.get("name") or "").strip()
-    if not name:
-        return _render_user(username, 400, _("Give the token a name (what machine or script uses it)."))
-    if len(name) > 120:
-        return _render_user(username, 400, _("The token name has at most 120 characters."))
-    with write() as s:
-        token = users.issue_token(s, username, name, actor=me.username)
+    try:
+        with write() as s:
+            token = user_commands.issue_token(s, current_actor(), username, request.form.get("name"))
+    except EngineError as exc:
+        return _render_user(username, exc.http_status, exc.localized(_))
     return _render_user(username, 201, new_token=token)
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def revoke_token(token_id: int):
-    me = current_user()
-    owner = read_session().scalar(select(AppUser.username).join(ApiToken, ApiToken.user_id == AppUser.id)
-                                  .where(ApiToken.id == token_id))
-    with write() as w:
-        users.revoke_token(w, token_id, actor=me.username)
+    with write() as s:
+        owner = user_commands.revoke_token(s, current_actor(), token_id)
     flash(_("Token {id} was revoked.", id=token_id), "success")
-    return redirect(url_for("admin.user", username=owner) if owner else url_for("admin.index"))
+    return redirect(url_for("admin.user", username=owner))
 
 
 # ------------------------------------------------------------------------------------------- groups
 @bp.route("/groups")
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def groups():
     return render_template("admin/groups.html", rows=users.list_groups(read_session()))
 
 
 # ---------------------------------------------------------------------------------------- audit chain
 @bp.route("/audit")
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def system_audit():
     s = read_session()
-    page_no = _page_arg()
+    page_no = page_arg(PAGE_SIZE)
     kind = (request.args.get("kind") or "").strip() or None
     actor = (request.args.get("actor") or "").strip() or None
     rows, has_next = users.system_events(s, kind=kind, actor=actor, limit=PAGE_SIZE,
@@ -211,7 +164,7 @@ def system_audit():
 
 
 @bp.route("/audit/verify", methods=["POST"])
-@roles_required("admin")
+@roles_required(*policy.ADMINS)
 def verify_audit():
     """Recompute the hashes of the system chain (``scope=system``) or of every chain (``scope=all``)."""
     scope = request.form.get("scope", "system")

@@ -14,17 +14,18 @@ from engine import policy
 from engine.commands import instances
 from engine.errors import InvalidInput
 from engine.runtime import history as history_service
+from engine.runtime import reads as read_log
 from engine.runtime.history import STATUSES, InstanceQuery
 from engine.runtime.labels import localized_xml
 from engine.supervision import dashboard
-from web.auth import current_actor, current_user, roles_required
+from web import params
+from web.auth import current_actor, current_user, record_read, roles_required
 from web.extensions import read_session
 from web.i18n import TIMEZONE, current_locale
 from web.i18n import gettext as _
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
-READERS = policy.INSTANCE_READERS
 PAGE_SIZE = 50
 
 #: English labels of the audit event kinds (translated in the templates)
@@ -59,15 +60,7 @@ def _date_arg(name: str) -> date | None:
 
 
 def _page_arg() -> int:
-    raw = (request.args.get("page") or "1").strip()
-    try:
-        page = int(raw)
-    except ValueError:
-        raise InvalidInput(_("The filter “{name}” must be a whole number, not “{value}”.", name="page",
-                             value=raw)) from None
-    if page < 1:
-        raise InvalidInput(_("The filter “{name}” must be at least {minimum}.", name="page", minimum=1))
-    return page
+    return params.page_arg(PAGE_SIZE)
 
 
 def _midnight(d: date) -> datetime:
@@ -82,7 +75,7 @@ def _instance(session, instance_id: int):
 
 # --------------------------------------------------------------------------------------------- search
 @bp.route("/")
-@roles_required(*READERS)
+@roles_required(*policy.INSTANCE_READERS)
 def index():
     s = read_session()
     page_no = _page_arg()
@@ -116,29 +109,31 @@ def index():
 def _render_instance(instance_id: int, upto: int | None):
     s = read_session()
     _instance(s, instance_id)
+    record_read("instance", instance_id)
     h = history_service.history(s, instance_id, upto=upto)
     names = dashboard.entity_names(s, [h.instance.business_key])
     return render_template("audit/instance.html", h=h, entity=names.get(h.instance.business_key),
                            kind_labels=KIND_LABELS, status_labels=STATUS_LABELS, human_kinds=HUMAN_KINDS,
                            last_seq=h.instance.audit_seq, lang=current_locale(),
                            path_json=json.dumps(h.path.to_dict()).replace("<", "\\u003c"),
-                           data_json=json.dumps(h.data, ensure_ascii=False, indent=2, sort_keys=True, default=str))
+                           data_json=json.dumps(params.clip(h.data), ensure_ascii=False, indent=2, sort_keys=True,
+                                                default=str))
 
 
 @bp.route("/instances/<int:instance_id>")
-@roles_required(*READERS)
+@roles_required(*policy.INSTANCE_READERS)
 def instance(instance_id: int):
     return _render_instance(instance_id, None)
 
 
 @bp.route("/instances/<int:instance_id>/at/<int:seq>")
-@roles_required(*READERS)
+@roles_required(*policy.INSTANCE_READERS)
 def instance_at(instance_id: int, seq: int):
     return _render_instance(instance_id, seq)
 
 
 @bp.route("/instances/<int:instance_id>/diagram.xml")
-@roles_required(*READERS)
+@roles_required(*policy.INSTANCE_READERS)
 def diagram_xml(instance_id: int):
     s = read_session()
     inst = _instance(s, instance_id)
@@ -147,10 +142,11 @@ def diagram_xml(instance_id: int):
 
 
 @bp.route("/instances/<int:instance_id>/history.json")
-@roles_required(*READERS)
+@roles_required(*policy.INSTANCE_READERS)
 def history_json(instance_id: int):
     s = read_session()
     _instance(s, instance_id)
+    record_read("instance", instance_id)
     doc = history_service.export_document(s, instance_id)
     body = json.dumps(doc, ensure_ascii=False, indent=1, default=str)
     return Response(body, mimetype="application/json", headers={
@@ -158,10 +154,11 @@ def history_json(instance_id: int):
 
 
 @bp.route("/instances/<int:instance_id>/history.csv")
-@roles_required(*READERS)
+@roles_required(*policy.INSTANCE_READERS)
 def history_csv(instance_id: int):
     s = read_session()
     _instance(s, instance_id)
+    record_read("instance", instance_id)
     buf = io.StringIO()
     buf.write("\ufeff")  # spreadsheet programs read the Chinese text as UTF-8
     writer = csv.DictWriter(buf, fieldnames=history_service.CSV_COLUMNS)
@@ -190,10 +187,40 @@ def diff_lines(diff) -> list[tuple[str, str, str]]:
 
 
 def _short(value, limit: int = 400) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = value if isinstance(value, str) else json.dumps(params.clip(value), ensure_ascii=False, sort_keys=True,
+                                                           default=str)
     return text if len(text) <= limit else text[:limit] + " …"
 
 
 @bp.app_template_filter("compact_json")
 def compact_json(value) -> str:
     return _short(value, 300)
+
+
+# ------------------------------------------------------------------------------------------- read log
+READ_KIND_LABELS = {"dossier": "Dossier", "evidence": "Evidence file", "instance": "Instance history"}
+
+
+@bp.route("/reads")
+@roles_required(*policy.READ_LOG_READERS)
+def reads():
+    """Who read which dossier, evidence file or instance history (:mod:`engine.runtime.reads`), newest first."""
+    page_no = _page_arg()
+    kind = (request.args.get("kind") or "").strip() or None
+    if kind and kind not in read_log.KINDS:
+        raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="kind",
+                             values=", ".join(read_log.KINDS), value=kind))
+    start, end = _date_arg("from"), _date_arg("to")
+    if start and end and end < start:
+        raise InvalidInput(_("The date range ends ({end}) before it starts ({start}).", start=start, end=end))
+    actor = (request.args.get("user") or "").strip()[:120] or None
+    ref = (request.args.get("ref") or "").strip()[:200] or None
+    q = read_log.ReadQuery(actor=actor, kind=kind, ref=ref, since=_midnight(start) if start else None,
+                           before=_midnight(end + timedelta(days=1)) if end else None,
+                           limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
+    rows, has_next = read_log.search(read_session(), q)
+    args = {k: v for k, v in request.args.items() if v and k != "page"}
+    return render_template("audit/reads.html", rows=rows, has_next=has_next, page_no=page_no, args=args,
+                           kinds=read_log.KINDS, kind_labels=READ_KIND_LABELS,
+                           f={"user": actor or "", "kind": kind or "", "ref": ref or "",
+                              "from": start.isoformat() if start else "", "to": end.isoformat() if end else ""})

@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from engine import policy
 from engine.commands import evidence as evidence_commands
 from engine.commands import tasks
-from engine.errors import Conflict, EngineError, FormValidationError, InvalidInput
+from engine.errors import Conflict, EngineError, FormValidationError
 from engine.runtime import clock
 from engine.runtime.models import HumanTask, ProcessInstance
 from engine.supervision import dossier as dossier_service
@@ -24,7 +24,8 @@ from forms.loader import FormDefinitionError, UnknownForm
 from forms.render import render_form, render_summary
 from forms.validate import bind_runtime, nest
 from scoring.models import Entity
-from web.auth import current_actor, current_user, roles_required
+from web import params
+from web.auth import current_actor, current_user, record_read, roles_required
 from web.errors import error_response, wants_json
 from web.extensions import form_registry, read_session, runtime, settings, write
 from web.i18n import current_locale
@@ -44,17 +45,7 @@ def _viewer() -> Viewer:
 
 
 def _int_arg(name: str, *, minimum: int | None = None) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(_("The filter “{name}” must be a whole number, not “{value}”.", name=name,
-                             value=raw)) from None
-    if minimum is not None and value < minimum:
-        raise InvalidInput(_("The filter “{name}” must be at least {minimum}.", name=name, minimum=minimum))
-    return value
+    return params.int_arg(name, minimum=minimum)
 
 
 def _safe_next(default: str) -> str:
@@ -110,7 +101,7 @@ def _evidence_field(form):
 @bp.route("/")
 @roles_required(*policy.TASK_WORKERS)
 def index():
-    page_no = _int_arg("page", minimum=1) or 1
+    page_no = params.page_arg(PAGE_SIZE)
     q = TaskQuery(scope=request.args.get("scope") or "all", process_id=request.args.get("process") or None,
                   campaign_id=_int_arg("campaign", minimum=1), entity=request.args.get("entity") or None,
                   due=request.args.get("due") or None, min_priority=_int_arg("min_priority"),
@@ -235,6 +226,8 @@ def _render_task(s, ht: HumanTask, task_data: dict, *, values=None, errors=None,
     parent = s.get(ProcessInstance, inst.parent_instance_id) if inst.parent_instance_id else None
     me = current_user().username
     mates = colleagues(s, ht.candidate_groups or [], exclude=me)
+    receivers = policy.eligible_receivers(s, ht, [u for u, _name in mates])
+    mates = [m for m in mates if m[0] in receivers]
     return render_template("inbox/task.html", ht=ht, inst=inst, entity=entity, parent=parent, form_html=form_html,
                            files=files, colleagues=mates, earlier=earlier, me=me, now=clock.now(), errors=errors or {},
                            notice=notice,
@@ -347,6 +340,7 @@ def upload(task_id: int):
 @roles_required(*policy.DOSSIER_READERS)
 def download(evidence_id: int):
     ev, path = evidence_commands.open_file(read_session(), current_actor(), evidence_id, settings().upload_dir)
+    record_read("evidence", evidence_id)
     return send_file(path, mimetype=ev.content_type, as_attachment=True, download_name=ev.filename)
 
 
@@ -357,5 +351,6 @@ def entity(uscc: str):
     s = read_session()
     d = dossier_service.load_dossier(s, uscc)
     policy.check_entity(current_actor(), d.entity.uscc, d.district)
+    record_read("dossier", d.entity.uscc)
     return render_template("inbox/entity.html", d=d, e=d.entity, lang=current_locale(),
                            read_only=not current_user().has(*policy.TASK_WORKERS))

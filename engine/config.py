@@ -62,7 +62,7 @@ class Settings:
     script_max_items: int = field(default_factory=lambda: _number("SCRIPT_MAX_ITEMS", "1000000"))
     #: The most, in MB, a running script or expression may grow the process's resident memory (sampled while it
     #: loops); past it the step becomes an incident. 0: not checked.
-    script_max_memory_mb: float = field(default_factory=lambda: _number("SCRIPT_MAX_MEMORY_MB", "256", float))
+    script_max_memory_mb: float = field(default_factory=lambda: _number("SCRIPT_MAX_MEMORY_MB", "128", float))
     #: Seconds between two polls of the worker.
     worker_interval_s: float = field(default_factory=lambda: _number("WORKER_INTERVAL_S", "2", float))
     #: Folder of form definitions.

@@ -74,6 +74,8 @@ def init_app(app: Flask) -> None:
             return None
         if request.headers.get("Authorization", "").startswith("Bearer "):
             return None  # machine clients: token auth, no ambient cookie to forge
+        if request.blueprint == "api" and not session.get("uid"):
+            return None  # no signed-in browser session to ride on: the API answers 401 itself
         if not _csrf_ok():
             abort(400, description="csrf")
         return None

@@ -18,6 +18,9 @@ from .models import Deployment, ProcessDefinition
 from .parser import ParsedSources, parse_sources
 from .validation import validate_expressions
 
+#: the longest definition name kept (the definitions table's column)
+MAX_NAME = 400
+
 #: ``form_hash(form_id) -> sha256 or None`` when the form does not exist.
 FormHasher = Callable[[str], "str | None"]
 
@@ -142,7 +145,7 @@ def deploy(runtime, session: Session, files: dict[str, str], actor: str,
             for name in [pid, *subs]:
                 form_map.update(forms.get(name, {}))
             definition = ProcessDefinition(
-                process_id=pid, version=int(last_version) + 1, name=spec.description or pid, sha256=digest,
+                process_id=pid, version=int(last_version) + 1, name=(spec.description or pid)[:MAX_NAME], sha256=digest,
                 deployment_id=deployment.id, source_file=source_file, bpmn_xml=files[source_file],
                 spec_json=spec_json, flow_index=flow_index, forms=form_map, deployed_by=actor, deployed_at=now)
             session.add(definition)

@@ -81,6 +81,10 @@ class ParsedSources:
         return None
 
 
+#: the longest process id (the definitions table's column)
+MAX_PROCESS_ID = 200
+
+
 def _issue(file, line, element_id, message, field=None) -> dict:
     return {"file": file, "line": line, "element_id": element_id, "field": field, "message": message}
 
@@ -124,7 +128,11 @@ def parse_sources(files: dict[str, str]) -> ParsedSources:
         if name.endswith(".dmn"):
             continue
         for proc in root.iter(f"{{{BPMN_NS}}}process"):
-            pid = proc.get("id")
+            pid = (proc.get("id") or "").strip()
+            if not pid or len(pid) > MAX_PROCESS_ID:
+                issues.append(_issue(name, proc.sourceline, pid[:40] or None, "a <bpmn:process> needs an id of 1 to "
+                                     f"{MAX_PROCESS_ID} characters", field="id"))
+                continue
             parsed.process_files[pid] = name
             if proc.get("isExecutable", "true").lower() == "true":
                 parsed.executable.append(pid)
@@ -133,6 +141,8 @@ def parse_sources(files: dict[str, str]) -> ParsedSources:
                 index[f"{flow.get('sourceRef')}|{flow.get('targetRef')}"] = flow.get("id")
             # flows inside embedded subprocesses live under the same process element
             parsed.flow_index[pid] = index
+    if issues:
+        raise DefinitionError("definitions failed validation", issues)
 
     for pid in parsed.executable:
         try:

@@ -24,6 +24,7 @@ With every such value bounded, each single C operation is bounded too, including
 """
 from __future__ import annotations
 
+import gc
 import math
 import operator
 import os
@@ -64,7 +65,7 @@ DEFAULT_TIME_BUDGET_S = 2.0
 #: the most items (elements, characters, bytes) a value made by a script may hold
 DEFAULT_MAX_ITEMS = 1_000_000
 #: the most a script may grow the process's resident memory, in MB
-DEFAULT_MAX_MEMORY_MB = 256.0
+DEFAULT_MAX_MEMORY_MB = 128.0
 #: the most bits an int made by a script may have: about 2466 digits, below the 4300 digits Python still prints
 MAX_INT_BITS = 8192
 #: ``pow(base, exp, mod)`` may cost at most this many units of bits(exp) * bits(mod)**2 (about 0.1 s)
@@ -164,6 +165,22 @@ def resident_bytes() -> int | None:
     return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+#: whether the garbage collector is running (gc.callbacks): its weakref callbacks and finalizers run on the
+#: script's thread, under its tracer, where an exception cannot reach the script ("Exception ignored in …");
+#: the checks wait until the collection is over
+_collecting = False
+
+
+def _gc_phase(phase: str, _info: dict) -> None:
+    global _collecting
+    _collecting = phase == "start"
+
+
+def _follow_gc() -> None:
+    if _gc_phase not in gc.callbacks:
+        gc.callbacks.append(_gc_phase)
+
+
 def make_watch(budget_s: float, source: str, max_memory: int | None, prev: Any,
                quiet: frozenset = frozenset()) -> tuple[Callable[[], None], Callable]:
     """``(check, tracer)`` sharing one deadline ``budget_s`` from now and one memory baseline.
@@ -173,6 +190,7 @@ def make_watch(budget_s: float, source: str, max_memory: int | None, prev: Any,
     ``max_memory`` bytes (None: not sampled). ``prev``, the trace function installed before, still sees every
     event; frames running code whose ``id`` is in ``quiet`` (the size checks: bounded) are not traced line by
     line."""
+    _follow_gc()
     mono = time.monotonic
     start = mono()
     deadline = start + budget_s
@@ -181,6 +199,8 @@ def make_watch(budget_s: float, source: str, max_memory: int | None, prev: Any,
 
     def slow_check() -> None:
         nonlocal next_check, baseline
+        if _collecting:  # inside a collection's callbacks: checked again at the script's next event
+            return
         now = mono()
         if now > deadline:
             raise ScriptTimeout(budget_s, source)

@@ -195,15 +195,24 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         return self._run(compiled, my_globals, eval, view)
 
     def execute(self, script, context, external_context=None):
+        """Run ``script`` in ``context`` (the task's data). A script that fails leaves the names of ``context``
+        bound as they were before it ran (a half-built value — the list a runaway loop filled up to the memory
+        limit — never reaches the saved state or the incident); changes made in place to values that were
+        already there are not undone."""
         external_context = external_context or {}
         self.check_for_overwrite(context, external_context)
         compiled = compiled_or_raise(script, "exec")
         view = self._sync()
+        before = dict(context)
         context.update(external_context)
         context.update(self.globals)
         context["__builtins__"] = view.builtins
         try:
             self._run(compiled, context, exec, view)
+        except BaseException:
+            context.clear()
+            context.update(before)
+            raise
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
         return True

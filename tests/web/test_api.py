@@ -96,6 +96,10 @@ def test_missing_or_invalid_token_is_401_json(api, live, web_env):
     r = requests.post(live + "/api/v1/instances", json={"process_id": PROCESS},
                       headers={"Authorization": "Bearer rf_forged"})
     _error(r, 401)
+    # no credentials at all: 401 too (not the browser's CSRF refusal: there is no session to forge)
+    r = requests.post(live + "/api/v1/instances", json={"process_id": PROCESS})
+    _error(r, 401)
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
     # a deactivated user's token stops working
     client = api("officer2")
     assert client.get("/tasks").status_code == 200
@@ -293,3 +297,12 @@ def test_openapi_documents_every_api_rule(app, live):
     for rule, method in rules:
         assert re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule) in html.text
     assert "<script" not in html.text.split("</head>")[1]
+
+
+def test_refusals_name_the_parameter_or_field(api, live):
+    officer = api("officer")
+    r = officer.get("/tasks", params={"scope": "everything"})
+    assert _error(r, 400)["field"] == "scope"
+    r = officer.post("/instances", {"process_id": PROCESS, "": 1, "extra": 2})
+    err = _error(r, 400)
+    assert err["field"] == "extra" and "'extra'" in err["message"] and "''" in err["message"]

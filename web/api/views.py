@@ -99,7 +99,7 @@ def _choice_arg(name: str, allowed: tuple[str, ...]) -> str | None:
     value = (request.args.get(name) or "").strip() or None
     if value is not None and value not in allowed:
         raise InvalidInput(_("The parameter “{name}” must be one of {values}, not “{value}”.", name=name,
-                             values=", ".join(allowed), value=value))
+                             values=", ".join(allowed), value=value), field=name)
     return value
 
 
@@ -133,7 +133,8 @@ def start_instance():
     body = _body()
     unknown = sorted(set(body) - {"process_id", "business_key", "data"})
     if unknown:
-        raise InvalidInput(_("Unknown field(s) in the body: {names}.", names=", ".join(unknown)))
+        raise InvalidInput(_("Unknown field(s) in the body: {names}.", names=", ".join(repr(n) for n in unknown)),
+                           field=next((n for n in unknown if n.strip()), "body"))
     with write() as s:
         out = instances.start(runtime(), s, current_actor(), body.get("process_id"), body.get("business_key"),
                               body.get("data"))

@@ -19,14 +19,13 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter, ValidationError
 
+from engine.commands.nesting import MAX_DEPTH, too_deep
 from engine.errors import InvalidInput
 from web.i18n import gettext as _
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 #: the range of a query argument: any id fits, and an offset plus a limit still fits in 64 bits
 ARG_MIN, ARG_MAX = -(2 ** 62), 2 ** 62
-#: the deepest nesting accepted in a JSON body or a form (levels of objects and arrays, or of ``[key]``)
-MAX_DEPTH = 32
 #: the depth at which stored data is cut when it is shown
 SHOWN_DEPTH = 12
 ELLIPSIS = "…"
@@ -75,24 +74,6 @@ def page_arg(page_size: int, name: str = "page") -> int:
 
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + ELLIPSIS
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH, root: str = "") -> str | None:
-    """The path (``data.items[0].x``) of the first value nested more than ``limit`` levels deep, else ``None``.
-    Walks without recursion, so any depth can be checked."""
-    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
-    while stack:
-        node, path, depth = stack.pop()
-        if isinstance(node, dict):
-            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
-        elif isinstance(node, list):
-            children = [(v, f"{path}[{i}]") for i, v in enumerate(node)]
-        else:
-            continue
-        if depth >= limit:
-            return path or "(body)"
-        stack.extend((child, child_path, depth + 1) for child, child_path in reversed(children))
-    return None
 
 
 def clip(value: Any, limit: int = SHOWN_DEPTH) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from engine.bootstrap import build_runtime, form_hasher
+from engine.commands.nesting import MAX_DEPTH, too_deep
 from engine.config import SettingError, load_settings
 from engine.db import session_factory, transaction
 from engine.errors import EngineError, InvalidInput
@@ -80,9 +81,16 @@ def parse_json_arg(text: str | None, what: str) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError:
+        value, path = None, "(whole value)"
+    else:
+        path = too_deep(value)
+    if path is not None:
+        raise InvalidInput(f"{what}: the value at {path[:120]} is nested more than {MAX_DEPTH} levels deep")
+    return value
 
 
 def json_default(o: Any):

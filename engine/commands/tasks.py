@@ -102,7 +102,8 @@ def parse_rev(value: Any, *, required: bool) -> int | None:
                                    "Reload the task and submit again.", details={"field": "rev"})
         return None
     if isinstance(value, bool):
-        raise InvalidInput.fmt("rev must be a whole number of 0 or more, not {value}.", value=repr(value), details={"field": "rev"})
+        raise InvalidInput.fmt("rev must be a whole number of 0 or more, not {value}.", value=repr(value),
+                               details={"field": "rev"})
     if isinstance(value, int):
         rev = value
     elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
@@ -111,7 +112,8 @@ def parse_rev(value: Any, *, required: bool) -> int | None:
         raise InvalidInput.fmt("rev must be a whole number of 0 or more, not {value}.", value=repr(str(value)[:40]),
                                details={"field": "rev"})
     if rev < 0:
-        raise InvalidInput.fmt("rev must be a whole number of 0 or more, not {value}.", value=rev, details={"field": "rev"})
+        raise InvalidInput.fmt("rev must be a whole number of 0 or more, not {value}.", value=rev,
+                               details={"field": "rev"})
     return rev
 
 

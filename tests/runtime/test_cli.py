@@ -81,6 +81,10 @@ def test_exit_codes(cli_people):
     # 2: invalid input
     bad = run_cli(env, "start", "minimal", "--data", "{not json", "--user", "alice")
     assert bad.returncode == 2 and "--data is not valid JSON" in bad.stderr
+    deep = run_cli(env, "start", "minimal", "--data", '{"a": ' + "[" * 40 + "1" + "]" * 40 + "}", "--user", "alice")
+    assert deep.returncode == 2 and "nested more than 32 levels" in deep.stderr and "a[0]" in deep.stderr
+    deeper = run_cli(env, "start", "minimal", "--data", "[" * 50000 + "]" * 50000, "--user", "alice")
+    assert deeper.returncode == 2 and "nested more than 32 levels" in deeper.stderr
     # 5: not allowed — alice is not a supervisor
     na = run_cli(env, "complete", str(t["task_id"]), "--user", "alice", "--data", "{}")
     assert na.returncode == 5 and "supervisors" in na.stderr

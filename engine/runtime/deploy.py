@@ -110,9 +110,11 @@ def deploy(runtime, session: Session, files: dict[str, str], actor: str,
         raise InvalidInput("nothing to deploy")
     parsed = parse_sources(files)
     if not parsed.executable:
-        raise DefinitionError("no executable process in the given files",
-                              [{"file": f, "message": "no <bpmn:process isExecutable=\"true\">"} for f in files
-                               if f.endswith(".bpmn")])
+        raise DefinitionError("no executable process in the given files", [
+            {"file": f, "line": None, "element_id": None, "field": None,
+             "message": "no <bpmn:process isExecutable=\"true\">" if f.endswith(".bpmn") else
+             "a decision table is deployed together with a .bpmn file holding an executable process"}
+            for f in files])
     issues, forms = check_definitions(parsed, runtime.services, form_hash)
     if issues:
         raise DefinitionError("definitions failed validation", issues)

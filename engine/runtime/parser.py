@@ -114,6 +114,14 @@ def parse_sources(files: dict[str, str]) -> ParsedSources:
         raise DefinitionError("definitions could not be read", issues)
 
     for name, root in trees.items():
+        if name.endswith(".dmn"):  # SpiffWorkflow's own message for a decision without an id names nothing
+            for decision in root.iter():
+                if isinstance(decision.tag, str) and etree.QName(decision).localname == "decision" \
+                        and not (decision.get("id") or "").strip():
+                    issues.append(_issue(name, decision.sourceline, None, "a <decision> needs an id", field="id"))
+    if issues:
+        raise DefinitionError("definitions failed validation", issues)
+    for name, root in trees.items():
         try:
             if name.endswith(".dmn"):
                 parser.add_dmn_xml(root, filename=name)

@@ -10,6 +10,9 @@ from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
 import engine.runtime.validation as validation
+from engine.errors import DefinitionError
+from engine.runtime.deploy import deploy
+from engine.runtime.parser import parse_sources
 from engine.runtime.scripting import RestrictedScriptEngine
 from engine.runtime.validation import ExpressionIssue, validate_expressions
 
@@ -165,3 +168,25 @@ def test_validator_matches_how_spiffworkflow_evaluates_dmn_cells():
 def test_rejects_other_input():
     with pytest.raises(TypeError):
         validate_expressions("scripting_ok.bpmn")
+
+
+_DMN_WITHOUT_ID = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="d" namespace="x">
+  <decision name="no id">
+    <decisionTable id="t"><output id="o" name="x" typeRef="string"/></decisionTable>
+  </decision>
+</definitions>
+"""
+
+
+def test_deploy_refusals_name_the_file_and_line_of_decision_tables():
+    """A decision without an id is named by its line; decision tables alone are refused naming each file."""
+    with pytest.raises(DefinitionError) as no_id:
+        parse_sources({"t.dmn": _DMN_WITHOUT_ID})
+    assert no_id.value.issues == [{"file": "t.dmn", "line": 3, "element_id": None, "field": "id",
+                                   "message": "a <decision> needs an id"}]
+    good = _DMN_WITHOUT_ID.replace('<decision name="no id">', '<decision id="ok" name="ok">')
+    with pytest.raises(DefinitionError) as alone:
+        deploy(SimpleNamespace(services=None), None, {"t.dmn": good}, "designer")
+    (issue,) = alone.value.issues
+    assert issue["file"] == "t.dmn" and ".bpmn" in issue["message"]

@@ -102,7 +102,8 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             step.ensure_instance()
         ctx = ServiceContext(session=step.session, instance_id=step.instance_id, task_guid=str(task.id),
                              bpmn_id=task.task_spec.bpmn_id, business_key=step.business_key, actor=step.actor,
-                             now=clock.now(), data=task.data, new_instance=step.new_instance, runtime=self.runtime)
+                             now=clock.now(), data=task.data, new_instance=step.new_instance, runtime=self.runtime,
+                             task=task)
         if not op.writes:
             return self._call_reading(op, ctx, values, task)
         if step.optimistic:

@@ -77,6 +77,8 @@ class ServiceContext:
     new_instance: bool = False
     #: the runtime running the step (an operator that starts instances starts them with it, and its settings)
     runtime: Any = None
+    #: the SpiffWorkflow task of the service task (e.g. for :func:`engine.runtime.timers.move_waiting_timers`)
+    task: Any = None
 
     @property
     def idempotency_key(self) -> str:

@@ -7,6 +7,7 @@ create our subclasses, and register the subclasses with the serializer under the
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -20,6 +21,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffIntermediateCatchEventParser,
     SpiffStartEventParser,
 )
+from SpiffWorkflow.util.task import TaskState
 
 from . import clock
 
@@ -142,3 +144,24 @@ class ClockIntermediateCatchEventParser(_ClockTimerParserMixin, SpiffIntermediat
 def serializer_config() -> dict:
     """Converters for our timer classes (each stored under its own class name)."""
     return {cls: TimerConditionalEventDefinitionConverter for cls in CLOCK_TIMERS.values()}
+
+
+def move_waiting_timers(task: Any, new_times: dict[str, datetime]) -> list[dict]:
+    """From inside a step (a service operator's ``ServiceContext.task``): make the waiting timer events of
+    ``task``'s instance whose BPMN ids are keys of ``new_times`` fire at the given (aware) times instead. The
+    step's save sees the changed times and rewrites their job rows; returns ``{"bpmn_id", "old", "new"}`` for each
+    timer moved. A remembered deadline (``workdays(n)``) is forgotten: the new time no longer derives from it."""
+    workflow = getattr(task.workflow, "top_workflow", None) or task.workflow
+    moved = []
+    for waiting in workflow.get_tasks(state=TaskState.WAITING):
+        at = new_times.get(waiting.task_spec.bpmn_id)
+        if at is None or "event_value" not in waiting.internal_data:
+            continue
+        if at.tzinfo is None:
+            raise ValueError(f"timer time {at!r} has no timezone")
+        old, new = waiting.internal_data["event_value"], at.isoformat()
+        if old != new:
+            waiting.internal_data["event_value"] = new
+            waiting.internal_data.pop("deadline", None)
+            moved.append({"bpmn_id": waiting.task_spec.bpmn_id, "old": old, "new": new})
+    return moved

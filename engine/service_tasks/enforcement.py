@@ -5,9 +5,12 @@ errors: ``invalid_case_request``, ``case_not_found``, ``case_conflict`` (e.g. de
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime.services import Param, ServiceContext, registry
-from engine.supervision import enforcement
+from engine.runtime.timers import move_waiting_timers
+from engine.supervision import case_clock, enforcement
 from engine.supervision.publication import penalty_is_published
 
 from .hazards import parse_when
@@ -86,3 +89,60 @@ def case_decide(ctx: ServiceContext, case_id: int, decision_type: str, penalties
 def case_close(ctx: ServiceContext, case_id: int, reason: str, rectification_verified: bool | None = None) -> dict:
     c = enforcement.close_case(ctx.session, case_id, reason, ctx.now, bool(rectification_verified))
     return _out(ctx, c)
+
+
+# ------------------------------------------------------------------------------------------- the clock
+#: the timers of the enforcement process that follow the decision clock
+CLOCK_TIMERS = ("decision_reminder", "decision_overdue")
+#: while the clock stands still its timers wait this long (they are set again when it resumes)
+PAUSED_HORIZON = timedelta(days=3650)
+
+
+def _clock_out(ctx: ServiceContext, c) -> dict:
+    """The case after a change of its clock, with the clock's timers moved to follow it."""
+    state = case_clock.clock_state(c, ctx.now)
+    if state["paused"]:
+        times = {name: c.decision_due + PAUSED_HORIZON for name in CLOCK_TIMERS}
+    else:
+        times = {"decision_reminder": c.decision_reminder_at, "decision_overdue": c.decision_due}
+    moved = move_waiting_timers(ctx.task, times) if ctx.task is not None else []
+    return {**_out(ctx, c), "timers_moved": [m["bpmn_id"] for m in moved]}
+
+
+@registry.register(
+    "case.clock_pause",
+    params=[Param("case_id", "int"),
+            Param("reason", "str", description="hearing | testing | expert_assessment | public_notice"),
+            Param("on", "str", required=False, description="YYYY-MM-DD the pause begins (default today)")],
+    description="Stop the 90-day decision clock (time that does not count); the reminder and the escalation wait.",
+    errors=ERRORS)
+def case_clock_pause(ctx: ServiceContext, case_id: int, reason: str, on: str | None = None) -> dict:
+    c = enforcement.get_case(ctx.session, case_id)
+    case_clock.pause(ctx.session, c, reason, parse_when(on, ctx.now, "on"), ctx.now)
+    return _clock_out(ctx, c)
+
+
+@registry.register(
+    "case.clock_resume",
+    params=[Param("case_id", "int"),
+            Param("on", "str", required=False, description="YYYY-MM-DD the clock runs again (default today)")],
+    description="Let the decision clock run again: the paused days move the due date, the reminder and the "
+                "escalation follow.", errors=ERRORS)
+def case_clock_resume(ctx: ServiceContext, case_id: int, on: str | None = None) -> dict:
+    c = enforcement.get_case(ctx.session, case_id)
+    case_clock.resume(ctx.session, c, parse_when(on, ctx.now, "on"), ctx.now)
+    return _clock_out(ctx, c)
+
+
+@registry.register(
+    "case.extend_decision",
+    params=[Param("case_id", "int"), Param("approval", "str", description="head (the first) | collective"),
+            Param("approved_by", "str"), Param("days", "int", required=False, description="30 by default")],
+    description="Extend the time for the decision: 30 days approved by the head, further ones by a collective "
+                "decision.", errors=ERRORS)
+def case_extend_decision(ctx: ServiceContext, case_id: int, approval: str, approved_by: str,
+                         days: int | None = None) -> dict:
+    c = enforcement.get_case(ctx.session, case_id)
+    case_clock.extend(ctx.session, c, approval, approved_by, ctx.now,
+                      days=case_clock.EXTENSION_DAYS if days is None else days)
+    return _clock_out(ctx, c)

@@ -15,17 +15,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime import clock
 from engine.runtime.audit import system_event
 
-from . import calendar
+from . import calendar, case_clock
 from .hazards import get_hazards, verify_rectification
 from .loop_models import CASE_DONE, EnforcementCase, EnforcementCaseHazard
 from .registry_events import append_history, process_terminated, require_terminated_process, supervisor_reason
 
 LEAD_SOURCES = ("inspection", "reinspection", "report", "complaint", "transfer", "monitoring")
 DECISION_TYPES = ("penalty", "minor_no_penalty", "first_offence_excused", "not_established", "transfer_judiciary")
-#: 90 days from filing (Administrative Penalty Law art. 60; SAMR procedural rules).
-DECISION_DAYS = 90
+#: 90 days from filing (Administrative Penalty Law art. 60; SAMR procedural rules); extended and paused by
+#: :mod:`.case_clock`
+DECISION_DAYS = case_clock.DECISION_DAYS
 DEFAULT_REMINDER_DAYS = 10
 
 
@@ -122,11 +124,13 @@ def decide_case(session: Session, case_id: int, decision_type: str, now: datetim
     _require(c, "filed")
     if decision_type not in DECISION_TYPES:
         raise InvalidInput(f"decision type {decision_type!r} is not one of {', '.join(DECISION_TYPES)}")
-    c.decision_type, c.decided_at, c.status = decision_type, decided_at or now, "decided"
+    at = decided_at or now
+    late = case_clock.finish_for_decision(session, c, at, now)  # a pause still open ends on the decision's day
+    c.decision_type, c.decided_at, c.status = decision_type, at, "decided"
     c.penalties = list(penalties or []) or None
     c.fine = float(fine) if fine not in (None, "") else None
     append_history(c, now, "decided", decision_type=decision_type, penalties=c.penalties, fine=c.fine,
-                   late=(c.decision_due is not None and c.decided_at > c.decision_due) or None)
+                   late=late or None)
     session.flush()
     return c
 
@@ -189,5 +193,6 @@ def case_dict(session: Session, c: EnforcementCase) -> dict:
             "decision_due": c.decision_due.isoformat() if c.decision_due else None,
             "decision_reminder_at": c.decision_reminder_at.isoformat() if c.decision_reminder_at else None,
             "decision_type": c.decision_type, "fine": c.fine,
+            "clock": case_clock.clock_state(c, c.decided_at or c.closed_at or clock.now()),
             "decided_at": c.decided_at.isoformat() if c.decided_at else None,
             "hazard_ids": case_hazard_ids(session, c.id)}

@@ -34,6 +34,33 @@ def notice(hearing_right: bool) -> dict:
             "hearing_right": hearing_right}
 
 
+def complete_hearing(loop, iid: int) -> None:
+    loop.complete(iid, "hearing", "carol", {"requested": True, "request_date": "2026-04-03",
+                                            "hearing_at": "2026-04-15T09:00:00+08:00", "presiding_officer": "王法官",
+                                            "party_attended": True, "conclusion": "维持"}, T1 + timedelta(days=45))
+
+
+def test_a_case_that_held_a_hearing_is_decided_in_time_after_the_original_due_date(loop):
+    """Issue 18: the hearing's time does not count, so a decision two days after the 90 days is in time."""
+    iid = start_case(loop)
+    loop.complete(iid, "verify_lead", "carol", lead_verified() | {"lead_source": "complaint"}, T1)
+    loop.complete(iid, "filing", "hank", filed(date(2026, 3, 3), "闽市监立〔2026〕8号"), T1 + timedelta(days=1))
+    loop.complete(iid, "investigate", "dave", investigated("penalty"), T1 + timedelta(days=20))
+    loop.complete(iid, "pre_notice", "carol", notice(True), T1 + timedelta(days=30))
+    loop.message("hearing_request", {"requested_on": "2026-04-03"}, T1 + timedelta(days=32))
+    (case,) = loop.cases()
+    assert case.history[-1]["event"] == "clock_paused" and case.history[-1]["on"] == "2026-04-03"
+    complete_hearing(loop, iid)
+    loop.run_due(datetime(2026, 6, 2, 9, 0, tzinfo=SH))  # past the 90 days from filing
+    (case,) = loop.cases()
+    assert case.escalated_at is None and loop.tasks(iid)[0].bpmn_id == "decide"
+    assert loop.tasks(iid)[0].due_at == case.decision_due  # the decision task's due date follows the clock
+    at = datetime(2026, 6, 3, 15, 0, tzinfo=SH)
+    loop.complete(iid, "decide", "hank", decision("penalty", date(2026, 6, 3), ["warning", "fine"], 20000), at)
+    (case,) = loop.cases()
+    assert case.status == "decided" and "late" not in case.history[-1]
+
+
 def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
     iid = start_case(loop)
     t = loop.task(iid, "verify_lead")
@@ -51,10 +78,18 @@ def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
     loop.message("hearing_request", {"requested_on": "2026-04-03"}, T1 + timedelta(days=32))
     assert [t.bpmn_id for t in loop.tasks(iid)] == ["hearing"]
     loop.roundtrip(iid)
-    loop.complete(iid, "hearing", "carol", {"requested": True, "request_date": "2026-04-03",
-                                            "hearing_at": "2026-04-15T09:00:00+08:00", "presiding_officer": "王法官",
-                                            "party_attended": True, "conclusion": "维持"}, T1 + timedelta(days=45))
-    # reminder before the 90 days, supervisor escalation after
+    complete_hearing(loop, iid)
+    # the hearing's 13 days (requested 3 April, held until 16 April) do not count: due 15 June, not 1 June
+    original_due = case.decision_due
+    (case,) = loop.cases()
+    assert case.decision_due.astimezone(SH).date() == date(2026, 6, 15)
+    assert case.decision_reminder_at == case.decision_due - timedelta(days=10)
+    assert [(e["event"], e.get("days")) for e in case.history if e["event"].startswith("clock_")] == [
+        ("clock_paused", None), ("clock_resumed", 13)]
+    loop.run_due(original_due + timedelta(minutes=1))  # the old due date passes: nothing happens
+    (case,) = loop.cases()
+    assert case.reminded_at is None and case.escalated_at is None
+    # reminder before the moved due date, supervisor escalation after it
     loop.run_due(case.decision_reminder_at + timedelta(minutes=1))
     (case,) = loop.cases()
     assert case.reminded_at is not None and case.escalated_at is None
@@ -62,8 +97,8 @@ def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
     (case,) = loop.cases()
     assert case.escalated_at is not None
     assert loop.task(iid, "supervise_overdue").candidate_groups == ["supervisors"]
-    decided_on = date(2026, 6, 3)
-    at = datetime(2026, 6, 3, 15, 0, tzinfo=SH)
+    decided_on = date(2026, 6, 16)
+    at = datetime(2026, 6, 16, 15, 0, tzinfo=SH)
     loop.complete(iid, "decide", "hank", decision("penalty", decided_on, ["warning", "fine"], 20000), at)
     (case,) = loop.cases()
     assert (case.status, case.decision_type, case.fine) == ("decided", "penalty", 20000.0)
@@ -75,9 +110,9 @@ def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
         assert pub.due_by == cal.current_calendar().add_workdays(decided_on, 20).at
         assert pub.published_at is not None and pub.published_at <= pub.due_by
         assert pub.payload["fine"] == 20000 and pub.payload["penalties"] == ["warning", "fine"]
-    loop.complete(iid, "execute", "carol", {"status": "paid", "amount_paid": 20000, "paid_on": "2026-06-10"},
+    loop.complete(iid, "execute", "carol", {"status": "paid", "amount_paid": 20000, "paid_on": "2026-06-23"},
                   at + timedelta(days=7))
-    loop.complete(iid, "close", "carol", closed("executed", date(2026, 6, 11), True), at + timedelta(days=8))
+    loop.complete(iid, "close", "carol", closed("executed", date(2026, 6, 24), True), at + timedelta(days=8))
     (case,) = loop.cases()
     assert case.status == "closed" and case.close_reason == "executed"
     assert loop.status(iid) == "running"  # the supervisor's overdue task is still open

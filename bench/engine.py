@@ -60,7 +60,6 @@ from engine.db import dispose_engines, get_engine, session_factory, transaction 
 from engine.runtime import spiff_speedups  # noqa: E402
 from engine.runtime.deploy import deploy  # noqa: E402
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance  # noqa: E402
-from engine.runtime.script_budget import make_watch, resident_bytes  # noqa: E402
 from engine.runtime.script_builtins import sandbox  # noqa: E402
 from engine.runtime.script_compile import (  # noqa: E402
     DEADLINE_GUARD,
@@ -69,6 +68,7 @@ from engine.runtime.script_compile import (  # noqa: E402
     compile_source,
 )
 from engine.runtime.script_engine import RegflowScriptEngine  # noqa: E402
+from engine.runtime.script_watch import make_watch, resident_bytes  # noqa: E402
 from engine.runtime.serializer import RegflowWorkflow  # noqa: E402
 from engine.runtime.services import registry  # noqa: E402
 from engine.runtime.users import add_user  # noqa: E402

@@ -49,8 +49,8 @@ from engine.db import dispose_engines, session_factory, transaction  # noqa: E40
 from engine.runtime import clock, signin  # noqa: E402
 from engine.runtime.deploy import deploy  # noqa: E402
 from engine.runtime.models import Incident  # noqa: E402
-from engine.runtime.script_budget import resident_bytes  # noqa: E402
 from engine.runtime.script_engine import RegflowScriptEngine  # noqa: E402
+from engine.runtime.script_watch import resident_bytes  # noqa: E402
 from engine.runtime.serializer import RegflowWorkflow  # noqa: E402
 from engine.runtime.services import registry  # noqa: E402
 from engine.runtime.users import add_user, issue_token  # noqa: E402

@@ -2,7 +2,8 @@
 of the values it makes (:class:`ScriptLimits`). Going past any of them raises a :class:`ScriptResourceError`,
 which a step turns into an incident.
 
-Time. A call whose code can loop runs with a watch (:func:`make_watch`): a deadline check the compiler injects
+Time. A call whose code can loop runs with a watch
+(:func:`engine.runtime.script_watch.make_watch`): a deadline check the compiler injects
 into every loop body, comprehension, function, ``lambda`` and ``except``/``finally`` body
 (:data:`~engine.runtime.script_compile.DEADLINE_GUARD`) raises :class:`ScriptTimeout` once the deadline has
 passed. Code that calls Python code the compiler did not see (a helper) also runs under the watch's
@@ -24,23 +25,15 @@ With every such value bounded, each single C operation is bounded too, including
 """
 from __future__ import annotations
 
-import gc
 import math
 import operator
-import os
 import re
 import sys
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
 from engine.errors import ScriptError
-
-try:  # (absent on Windows: no memory sampling there without /proc either)
-    import resource
-except ImportError:  # pragma: no cover - POSIX everywhere regflow runs
-    resource = None
 
 __all__ = [
     "DEFAULT_MAX_ITEMS",
@@ -53,11 +46,9 @@ __all__ = [
     "ScriptResourceError",
     "ScriptTimeout",
     "limits_for",
-    "make_watch",
     "nested_size",
     "operator_guards",
     "printf_padding",
-    "resident_bytes",
     "spec_padding",
 ]
 
@@ -143,114 +134,6 @@ class ScriptLimits:
 def limits_for(max_items: int, max_memory_mb: float) -> ScriptLimits:
     """One shared :class:`ScriptLimits` per pair of settings (an engine is built for every step)."""
     return ScriptLimits(int(max_items), float(max_memory_mb))
-
-
-# --------------------------------------------------------------------------------------------------
-# The watch: time and memory
-
-
-def resident_bytes() -> int | None:
-    """The process's resident memory in bytes (Linux), else its peak so far (other POSIX systems), else None."""
-    try:
-        fd = os.open("/proc/self/statm", os.O_RDONLY)
-    except OSError:
-        if resource is None:  # pragma: no cover
-            return None
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
-    try:
-        fields = os.read(fd, 128).split()
-    finally:
-        os.close(fd)
-    return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-#: whether the garbage collector is running (gc.callbacks): its weakref callbacks and finalizers run on the
-#: script's thread, under its tracer, where an exception cannot reach the script ("Exception ignored in …");
-#: the checks wait until the collection is over
-_collecting = False
-
-
-def _gc_phase(phase: str, _info: dict) -> None:
-    global _collecting
-    _collecting = phase == "start"
-
-
-def _follow_gc() -> None:
-    if _gc_phase not in gc.callbacks:
-        gc.callbacks.append(_gc_phase)
-
-
-def make_watch(budget_s: float, source: str, max_memory: int | None, prev: Any,
-               quiet: frozenset = frozenset()) -> tuple[Callable[[], None], Callable]:
-    """``(check, tracer)`` sharing one deadline ``budget_s`` from now and one memory baseline.
-
-    ``check()`` (bound to the compiler's deadline guard) and the global trace function ``tracer`` raise
-    :class:`ScriptTimeout` past the deadline and :class:`ScriptLimitExceeded` once resident memory grew more than
-    ``max_memory`` bytes (None: not sampled). ``prev``, the trace function installed before, still sees every
-    event; frames running code whose ``id`` is in ``quiet`` (the size checks: bounded) are not traced line by
-    line."""
-    _follow_gc()
-    mono = time.monotonic
-    start = mono()
-    deadline = start + budget_s
-    next_check = min(deadline, start + FIRST_POLL_S) if max_memory is not None else deadline
-    baseline: int | None = None
-
-    def slow_check() -> None:
-        nonlocal next_check, baseline
-        if _collecting:  # inside a collection's callbacks: checked again at the script's next event
-            return
-        now = mono()
-        if now > deadline:
-            raise ScriptTimeout(budget_s, source)
-        if max_memory is not None:
-            rss = resident_bytes()
-            if rss is not None:
-                if baseline is None:
-                    baseline = rss
-                elif rss - baseline > max_memory:
-                    raise ScriptLimitExceeded("memory", f"the script grew the process's memory by "
-                                              f"{(rss - baseline) >> 20} MB, more than the limit of "
-                                              f"{max_memory >> 20} MB")
-            next_check = min(deadline, now + POLL_S)
-
-    def check() -> None:
-        if mono() > next_check:
-            slow_check()
-
-    if prev is None:
-        def local(frame, event, arg):
-            if event == "line" and mono() > next_check:
-                slow_check()
-            return local
-
-        def tracer(frame, event, arg):
-            if id(frame.f_code) in quiet:
-                return None
-            if mono() > next_check:
-                slow_check()
-            return local
-
-        return check, tracer
-
-    def chained_local(prev_local):
-        def local(frame, event, arg):
-            nonlocal prev_local
-            if prev_local is not None:
-                prev_local = prev_local(frame, event, arg)
-            if event == "line" and mono() > next_check:
-                slow_check()
-            return local
-        return local
-
-    def chained(frame, event, arg):
-        prev_local = prev(frame, event, arg)
-        if mono() > next_check:
-            slow_check()
-        return chained_local(prev_local)
-
-    return check, chained
 
 
 # --------------------------------------------------------------------------------------------------

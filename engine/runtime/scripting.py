@@ -51,7 +51,6 @@ from .script_budget import (
     ScriptLimits,
     ScriptResourceError,
     ScriptTimeout,
-    make_watch,
 )
 from .script_builtins import (
     C_CALLS,
@@ -71,6 +70,7 @@ from .script_compile import (
     compile_check,
     compiled_or_raise,
 )
+from .script_watch import make_watch
 
 __all__ = [
     "DEADLINE_GUARD",

@@ -22,7 +22,7 @@ from engine.runtime import clock
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import AppUser, HumanTask, ProcessInstance
 from engine.runtime.users import add_user
-from engine.supervision import importer
+from engine.supervision import agencies, importer
 from engine.supervision.calendar import SHANGHAI
 from engine.supervision.registry_models import Inspector
 from scoring.models import Entity
@@ -126,6 +126,7 @@ def load_demo(runtime, session: Session, settings: Settings, *, entities: int = 
     summary: dict = {"users_created": created_users}
     summary.update(_load_registries(session))
     summary["inspector_users_created"] = _inspector_users(session)
+    summary["agencies"] = agencies.load_agency_folder(session, DEMO_DATA)  # the bureau and its stations
     summary.update(_load_entities_and_model(session, entities, training_entities))
     processes = Path(settings.processes_dir)
     deployed = []

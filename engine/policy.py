@@ -447,6 +447,24 @@ def check_stranded(session: Session, actor: Actor, kind: str, item_id: int, uscc
     _check_districts(actor, {district}, kind, item_id)
 
 
+# ------------------------------------------------------------------------------------------ documents
+#: who voids an issued official document (it keeps its number, marked void)
+DOCUMENT_VOIDERS = ("supervisor", "admin")
+
+
+def check_void_document(session: Session, actor: Actor, number: str, uscc: str | None) -> None:
+    """Void an issued document: a supervisor or an administrator, its entity in their jurisdiction; one about no
+    registered entity is city-wide, for those without a district restriction (as :func:`check_stranded`)."""
+    check_roles(actor, DOCUMENT_VOIDERS)
+    district = district_of_uscc(session, uscc)
+    if district is None and actor.limited:
+        raise NotAllowed(f"Document {number} concerns no registered entity (a city-wide matter); {actor.username} "
+                         f"has a district jurisdiction.")
+    if district is not None and not actor.sees_district(district):
+        raise NotAllowed(f"Document {number} concerns an entity in district {district}, outside the jurisdiction "
+                         f"of {actor.username}.")
+
+
 # ------------------------------------------------------------------------------------------ background jobs
 #: who read every person's background jobs (a simulation's parameters and result): the installation's admins
 JOB_READERS = ADMINS

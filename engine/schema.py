@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 import engine.runtime.models  # noqa: F401  (registers the runtime tables)
 import engine.supervision.calendar_models  # noqa: F401  (working-day calendar)
 import engine.supervision.campaign_models  # noqa: F401  (campaigns and draws)
+import engine.supervision.document_models  # noqa: F401  (agencies and the document register)
 import engine.supervision.loop_models  # noqa: F401  (hazards, rectification orders, cases, publications)
 import engine.supervision.registry_models  # noqa: F401  (inspectors, check items, teams)
 import scoring.models  # noqa: F401  (the entity registry and model registry tables)

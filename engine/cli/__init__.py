@@ -5,8 +5,9 @@ With ``--json`` a command prints exactly one JSON document on stdout.
 
 An edge over the engine, by seam: :mod:`.instances` and :mod:`.tasks` (what a person does to a process),
 :mod:`.operations` (running an installation), one module per command group over the supervision services
-(:mod:`.calendar`, :mod:`.draw`, :mod:`.evidence`, :mod:`.hazards`, :mod:`.registries`), :mod:`.simulate` (the
-loop simulator) and scoring's groups; what they share is in :mod:`.support`. ``web.cli`` adds ``regflow serve``.
+(:mod:`.calendar`, :mod:`.documents`, :mod:`.draw`, :mod:`.evidence`, :mod:`.hazards`, :mod:`.registries`),
+:mod:`.simulate` (the loop simulator) and scoring's groups; what they share is in :mod:`.support`.
+``web.cli`` adds ``regflow serve``.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import click
 
 from scoring.cli import model, score
 
-from . import calendar, draw, evidence, hazards, instances, operations, registries, simulate, tasks
+from . import calendar, documents, draw, evidence, hazards, instances, operations, registries, simulate, tasks
 
 
 @click.group()
@@ -23,8 +24,8 @@ def main() -> None:
     """regflow: BPMN workflow engine for risk-based market-supervision inspections."""
 
 
-for _command in (*instances.COMMANDS, *tasks.COMMANDS, *operations.COMMANDS, calendar.calendar, draw.draw,
-                 evidence.evidence, hazards.hazards, simulate.simulate,
+for _command in (*instances.COMMANDS, *tasks.COMMANDS, *operations.COMMANDS, calendar.calendar, documents.documents,
+                 draw.draw, evidence.evidence, hazards.hazards, simulate.simulate,
                  *registries.COMMANDS,  # import, inspectors, items, team
                  model, score):
     main.add_command(_command)

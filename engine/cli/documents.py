@@ -1,0 +1,146 @@
+"""``regflow documents``: the register of official documents and the agencies that number them.
+
+``list`` pages through the register (filtered by agency code, kind, year), ``show`` prints one document by its
+number, ``verify`` checks every register (exit 1 naming each problem: a gap, a duplicate, a number that does
+not match its parts), ``void`` voids a document with a reason as ``--user`` — a supervisor or an administrator
+(:func:`engine.commands.documents.void_document`) — and ``agencies`` lists the bureau and its stations (with
+``--district``: which one issues for that district).
+"""
+from __future__ import annotations
+
+import sys
+import unicodedata
+
+import click
+from sqlalchemy import select
+
+from engine.commands import documents as document_commands
+from engine.supervision import agencies as agency_registry
+from engine.supervision import documents as register
+from engine.supervision.document_models import DOCUMENT_KINDS, Agency
+
+from .support import CliState, emit, handle_errors, json_option, pass_state, tx
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: a CJK character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """:func:`engine.cli.support.table` aligned by terminal columns (numbers and agency names are Chinese)."""
+    if not rows:
+        return "(none)"
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(_width(c), *(_width(row[i]) for row in cells)) for i, c in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+
+
+def _human_doc(d: dict) -> str:
+    lines = [f"{d['number']}  {d['kind_name']} ({d['kind']})  {d['status']}",
+             f"  agency     {d['agency']} {d['agency_name']}",
+             f"  register   {d['year']} no. {d['seq']}",
+             f"  issued     {str(d['issued_at'])[:19]} by {d['issued_by']}",
+             f"  entity     {d['uscc'] or '—'}",
+             f"  instance   {d['instance_id'] if d['instance_id'] is not None else '—'}  ref {d['ref'] or '—'}"]
+    if d["status"] == "void":
+        lines.append(f"  voided     {str(d['voided_at'])[:19]} by {d['voided_by']}: {d['void_reason']}")
+    return "\n".join(lines)
+
+
+@click.group(name="documents")
+def documents() -> None:
+    """Official documents: the number register per agency, kind and year."""
+
+
+@documents.command(name="list")
+@click.option("--agency", help="An agency's code (郑市监).")
+@click.option("--kind", type=click.Choice(list(DOCUMENT_KINDS)))
+@click.option("--year", type=click.IntRange(2000, 2999))
+@click.option("--limit", type=click.IntRange(0, 10_000), default=200, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@json_option
+@handle_errors
+def list_(agency: str | None, kind: str | None, year: int | None, limit: int, offset: int, as_json: bool) -> None:
+    """Documents in register order: agency, kind, year, number."""
+    with tx() as s:
+        total, rows = register.list_documents(s, agency=agency, kind=kind, year=year, limit=limit, offset=offset)
+        agencies = {a.id: a for a in s.scalars(select(Agency))}
+        doc = {"total": total, "limit": limit, "offset": offset,
+               "documents": [register.document_doc(d, agencies[d.agency_id]) for d in rows]}
+
+    def human(d):
+        rows = [{**r, "issued_at": str(r["issued_at"])[:10], "uscc": r["uscc"] or "",
+                 "instance": r["instance_id"] if r["instance_id"] is not None else ""} for r in d["documents"]]
+        return (f"{d['total']} document(s); showing {len(rows)} from {d['offset']}\n"
+                + table(rows, ["number", "kind", "status", "issued_at", "issued_by", "uscc", "instance"]))
+
+    emit(doc, as_json, human)
+
+
+@documents.command()
+@click.argument("number")
+@json_option
+@handle_errors
+def show(number: str, as_json: bool) -> None:
+    """One document by its number (e.g. 郑市监责改〔2026〕15号)."""
+    with tx() as s:
+        d = register.get_document(s, number)
+        doc = register.document_doc(d, s.get(Agency, d.agency_id))
+    emit(doc, as_json, _human_doc)
+
+
+@documents.command()
+@json_option
+@handle_errors
+def verify(as_json: bool) -> None:
+    """Check every register: seqs exactly 1..counter (no gap, no duplicate), each number matching its parts;
+    exit 1 naming each problem."""
+    with tx() as s:
+        report = register.verify_register(s)
+    emit(report.to_dict(), as_json, lambda d: ("OK" if d["ok"] else "BROKEN")
+         + f": {d['registers']} register(s), {d['documents']} document(s)"
+         + "".join(f"\n  {p['register']}: {p['problem']}" for p in d["problems"]))
+    if not report.ok:
+        sys.exit(1)
+
+
+@documents.command(name="void")
+@click.argument("number")
+@click.option("--reason", required=True, help="Why it is void (at most 200 characters; audited).")
+@click.option("--user", required=True, help="Who voids it: a supervisor or an administrator (audited).")
+@json_option
+@pass_state
+@handle_errors
+def void_(state: CliState, number: str, reason: str, user: str, as_json: bool) -> None:
+    """Void an issued document: it keeps its number, marked void (a second void is refused, exit 4)."""
+    with state.tx() as s:
+        doc = document_commands.void_document(s, state.actor(s, user), number, reason)
+    emit(doc, as_json, lambda d: f"{d['number']} void: {d['void_reason']} (by {d['voided_by']})")
+
+
+@documents.command(name="agencies")
+@click.option("--district", help="Also name the agency that issues for this 6-digit district.")
+@json_option
+@handle_errors
+def agencies_(district: str | None, as_json: bool) -> None:
+    """The agencies (a bureau and its stations): code, name, parent, districts, members."""
+    with tx() as s:
+        doc = {"agencies": agency_registry.list_agencies(s)}
+        if district:
+            a = agency_registry.responsible_agency(s, district)
+            doc["responsible"] = {"district": district.strip(), "code": a.code, "name": a.name}
+
+    def human(d):
+        rows = [{**r, "districts": ",".join(r["districts"]), "parent": r["parent"] or ""} for r in d["agencies"]]
+        out = table(rows, ["code", "name", "parent", "districts", "active", "members"])
+        if "responsible" in d:
+            r = d["responsible"]
+            out += f"\ndistrict {r['district']}: {r['code']} {r['name']}"
+        return out
+
+    emit(doc, as_json, human)

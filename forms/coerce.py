@@ -99,6 +99,12 @@ def coerce_fields(fields: tuple[FieldDef, ...], values: Any, prefix: str | None,
         if _empty(value) and f.required and not any(k == p or k.startswith(p + "[") for k in errors):
             errors[p] = message("required", lang)
         clean[f.name] = value
+        for option, names in f.option_requires:
+            if value == option:
+                for name in names:
+                    if clean.get(name) is not True and _path(prefix, name) not in errors:
+                        errors[_path(prefix, name)] = message("option_requires", lang, field=f.label.get(lang),
+                                                              option=f.option(option).label.get(lang))
     return clean
 
 

@@ -6,6 +6,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "unknown_field": {"zh": "表单中没有此字段。", "en": "This form has no such field."},
     "not_applicable": {"zh": "根据“{other}”的填写，此项不适用，请清空。",
                        "en": "This field does not apply given “{other}”; clear it."},
+    "option_requires": {"zh": "“{field}”选择“{option}”时，此项必须为“是”。",
+                        "en": "“{option}” as “{field}” needs yes here."},
     "structure": {"zh": "数据格式不正确。", "en": "The value has the wrong structure."},
     "text": {"zh": "请输入文字。", "en": "Enter text."},
     "integer": {"zh": "请输入整数。", "en": "Enter a whole number."},

@@ -98,6 +98,8 @@ class FieldDef:
     columns: tuple["FieldDef", ...] = ()
     clauses: tuple[Clause, ...] | None = None
     clauses_from: str | None = None
+    #: a select's ``option_requires``: ``((option, (yes/no field, …)), …)`` — the option needs those answered yes
+    option_requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)

@@ -29,7 +29,7 @@ TYPE_KEYS = {
     "bool": {"default"},
     "date": {"default", "min", "max"},
     "datetime": {"default"},
-    "select": {"default", "options"},
+    "select": {"default", "options", "option_requires"},
     "multiselect": {"default", "options", "min", "max"},
     "evidence": {"min", "max"},
     "checklist": {"clauses", "clauses_from"},
@@ -200,6 +200,8 @@ def parse_field(raw: Any, path: Path, ck: Checker, *, earlier: dict[str, FieldDe
             ck.err(path, "missing required key 'columns'")
     if ftype == "checklist":
         _checklist(m, path, ck, kw)
+    if "option_requires" in m and kw.get("options"):
+        kw["option_requires"] = _option_requires(m["option_requires"], path + ("option_requires",), ck, kw, earlier)
     if "visible_if" in m:
         if m["visible_if"].get("field") in failed if isinstance(m["visible_if"], dict) else False:
             return None  # the field it depends on has errors of its own
@@ -327,6 +329,30 @@ def _visible_if(value: Any, path: Path, ck: Checker, earlier: dict[str, FieldDef
     if ref.type == "date":
         values = [_date(v).isoformat() if _date(v) else v for v in values]
     return VisibleIf(ref.name, tuple(values))
+
+
+def _option_requires(value: Any, path: Path, ck: Checker, kw: dict,
+                     earlier: dict[str, FieldDef]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{option: [bool field, …]}``: choosing the option needs each of those earlier yes/no fields answered yes
+    (e.g. filing a case needs the filing conditions confirmed)."""
+    if not isinstance(value, dict) or not value:
+        ck.err(path, "must be a mapping of option values to lists of yes/no fields")
+        return ()
+    values = {o.value for o in kw["options"]}
+    out = []
+    for option, names in value.items():
+        if option not in values:
+            ck.err(path + (option,), f"{option!r} is not an option of this field")
+            continue
+        if not isinstance(names, list) or not names:
+            ck.err(path + (option,), "must be a non-empty list of field names")
+            continue
+        for name in names:
+            ref = earlier.get(name) if isinstance(name, str) else None
+            if ref is None or ref.type != "bool":
+                ck.err(path + (option,), f"{name!r} is not a yes/no field defined before this one")
+        out.append((option, tuple(n for n in names if isinstance(n, str))))
+    return tuple(out)
 
 
 # -- checklists -------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
+from engine.errors import FormValidationError
 from engine.supervision import calendar as cal
 from engine.supervision.loop_models import Publication
 from tests.supervision.test_rectification_process import (
@@ -32,6 +34,21 @@ def notice(hearing_right: bool) -> dict:
     return {"notice_number": "告字〔2026〕3号", "notice_date": "2026-04-01", "facts": "事实",
             "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 20000,
             "hearing_right": hearing_right}
+
+
+def test_a_lead_is_recommended_for_filing_only_with_the_three_filing_conditions(loop):
+    """Issue 18: prima facie evidence, jurisdiction and the limitation period gate the recommendation to file
+    (the form refuses it, naming the condition; nothing moves); without them the lead ends as not filed."""
+    iid = start_case(loop)
+    outside = lead_verified() | {"lead_source": "complaint", "within_jurisdiction": False}
+    with pytest.raises(FormValidationError) as refused:
+        loop.complete(iid, "verify_lead", "carol", outside, T1)
+    assert set(refused.value.details["field_errors"]) == {"within_jurisdiction"}
+    assert [t.bpmn_id for t in loop.tasks(iid)] == ["verify_lead"]
+    loop.complete(iid, "verify_lead", "carol", outside | {"recommendation": "no_case"}, T1)
+    assert "filing" not in [t.bpmn_id for t in loop.tasks(iid)]
+    (case,) = loop.cases()
+    assert case.status == "not_filed"
 
 
 def complete_hearing(loop, iid: int) -> None:

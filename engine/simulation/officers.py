@@ -131,8 +131,7 @@ class Officers:
                     "conclusion": "penalty" if self.rng.random() < 0.5 else "minor_no_penalty"}
         if bid == "pre_notice":
             return {"notice_number": f"告字〔{today.year}〕{ht.id}号", "notice_date": d, "facts": "事实",
-                    "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 5000,
-                    "hearing_right": False}
+                    "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 5000}
         if bid == "hearing":
             return {"requested": False}
         if bid == "decide":

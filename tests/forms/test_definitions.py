@@ -86,7 +86,7 @@ SUBMISSIONS = {
                       "conclusion": "penalty"},
     "pre_penalty_notice": {"notice_number": "佛禅市监罚告〔2025〕12号", "notice_date": "2025-06-20", "facts": "……",
                            "legal_basis": "《市场主体登记管理条例》第四十九条", "proposed_penalties": ["fine"],
-                           "proposed_fine": "3000", "hearing_right": False},
+                           "proposed_fine": "3000"},
     "hearing": {"requested": False},
     "penalty_decision": {"decision_type": "penalty", "penalties": ["warning", "fine"], "fine_amount": "3000.00",
                          "legal_basis": "《市场主体登记管理条例》第四十九条",

@@ -30,10 +30,13 @@ def start_case(loop, at=T1) -> int:
                                       "case_hazard_ids": []}, at)
 
 
-def notice(hearing_right: bool) -> dict:
+def notice(heavier: bool) -> dict:
+    """A pre-penalty notice; ``heavier``: it proposes a suspension of business besides the fine, which gives the
+    party the right to a hearing (processes/hearing_right.dmn); a fine of 20,000 yuan alone does not for a
+    company."""
     return {"notice_number": "告字〔2026〕3号", "notice_date": "2026-04-01", "facts": "事实",
-            "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 20000,
-            "hearing_right": hearing_right}
+            "legal_basis": "依据", "proposed_penalties": ["fine", "suspend"] if heavier else ["fine"],
+            "proposed_fine": 20000}
 
 
 def test_a_lead_is_recommended_for_filing_only_with_the_three_filing_conditions(loop):

@@ -26,7 +26,8 @@ SH = cal.SHANGHAI
 T0 = datetime(2026, 9, 24, 10, 0, tzinfo=SH)
 USCC = "91350100M000100Y43"
 EV = [{"sha256": "a" * 64, "filename": "photo.jpg", "size": 2048}]
-PROCESS_FILES = ["rectification.bpmn", "enforcement.bpmn", "hazard_grade.dmn", "rectification_route.dmn"]
+PROCESS_FILES = ["rectification.bpmn", "enforcement.bpmn", "hazard_grade.dmn", "rectification_route.dmn",
+                 "hearing_right.dmn"]
 
 
 class Loop:

@@ -146,3 +146,20 @@ def case_extend_decision(ctx: ServiceContext, case_id: int, approval: str, appro
     case_clock.extend(ctx.session, c, approval, approved_by, ctx.now,
                       days=case_clock.EXTENSION_DAYS if days is None else days)
     return _clock_out(ctx, c)
+
+
+@registry.register(
+    "case.record_execution",
+    params=[Param("case_id", "int"), Param("status", "str", description="the execution form's status"),
+            Param("amount_paid", "number", required=False),
+            Param("served_at", "str", required=False, description="when the decision was served (ISO)"),
+            Param("paid_on", "str", required=False, description="YYYY-MM-DD the fine was paid")],
+    description="Record the execution of the decision; a fine paid after its 15 days owes 3 % of it a day, at "
+                "most the fine (computed here, not typed in).", errors=ERRORS)
+def case_record_execution(ctx: ServiceContext, case_id: int, status: str, amount_paid: float | None = None,
+                          served_at: str | None = None, paid_on: str | None = None) -> dict:
+    c = enforcement.get_case(ctx.session, case_id)
+    served = parse_when(served_at, ctx.now, "served_at") if served_at else None
+    paid = parse_when(paid_on, ctx.now, "paid_on") if paid_on else None
+    return case_clock.record_payment(ctx.session, c, status=status, amount_paid=amount_paid, served_at=served,
+                                     paid_at=paid, now=ctx.now)

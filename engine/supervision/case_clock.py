@@ -14,6 +14,8 @@ filing day, in calendar days, rolled forward to a working day (as :func:`enforce
 first due date). Every change rewrites ``EnforcementCase.decision_due`` and ``decision_reminder_at`` (the
 reminder keeps its distance before the due date); while the clock stands still the case has no running due
 date (:func:`clock_state` says ``paused``) and its timers wait until it resumes (``case.clock_*`` service tasks).
+The fine's own clock lives here too: :func:`late_surcharge` (15 days from service, then 3 % of the fine a day,
+never more than the fine) and :func:`record_payment`, which the process's ``case.record_execution`` calls.
 Functions take a ``Session`` and never commit.
 """
 from __future__ import annotations
@@ -152,3 +154,37 @@ def finish_for_decision(session: Session, c: EnforcementCase, decided_at: dateti
     if open_pause(c) is not None:
         resume(session, c, decided_at, now)
     return c.decision_due is not None and decided_at > c.decision_due
+
+
+# ------------------------------------------------------------------------------------- paying the fine
+#: the fine is due within 15 days of receiving the decision (Administrative Penalty Law art. 67)
+PAYMENT_DAYS = 15
+#: late payment: 3 % of the fine a day, at most the fine itself (art. 72)
+SURCHARGE_RATE = 0.03
+
+
+def late_surcharge(session: Session, fine: float, served_at: datetime, paid_at: datetime) -> dict:
+    """What a fine paid on ``paid_at``'s day owes on top: the due day is ``PAYMENT_DAYS`` calendar days after the
+    decision was served (rolled to a working day), each day after it adds ``SURCHARGE_RATE`` of the fine, and
+    the surcharge never exceeds the fine."""
+    if fine is None or fine < 0:
+        raise InvalidInput("the surcharge needs the fine the decision imposed")
+    due = calendar.refresh(session).add_days(served_at, PAYMENT_DAYS).day
+    days = max(0, (local_day(paid_at) - due).days)
+    raw = round(fine * SURCHARGE_RATE * days, 2)
+    return {"payment_due": due.isoformat(), "days_late": days, "late_surcharge": min(raw, round(fine, 2)),
+            "surcharge_capped": raw > fine}
+
+
+def record_payment(session: Session, c: EnforcementCase, *, status: str, amount_paid: float | None,
+                   served_at: datetime | None, paid_at: datetime | None, now: datetime) -> dict:
+    """The execution of a decided case: for a fine paid (in full or in part) the surcharge owed by the day of
+    payment, recorded in the case's history (``executed``)."""
+    if c.status != "decided":
+        raise Conflict(f"case {c.id} is {c.status}: only a decided case is executed")
+    out: dict = {"status": status, "amount_paid": amount_paid}
+    if c.fine and served_at is not None and paid_at is not None:
+        out.update(late_surcharge(session, c.fine, served_at, paid_at))
+    append_history(c, now, "executed", **{k: v for k, v in out.items() if k != "surcharge_capped" or v})
+    session.flush()
+    return out

@@ -114,3 +114,29 @@ def test_a_decision_after_the_moved_due_date_is_late(tx, case_id):
         assert _due(c) == date(2026, 6, 8)
         enforcement.decide_case(s, c.id, "penalty", day("2026-06-09"), fine=1000.0)
         assert c.history[-1]["late"] is True
+
+
+@pytest.mark.parametrize("paid, days_late, surcharge, capped", [
+    ("2026-06-20", 0, 0.0, False),     # within the 15 days after service
+    ("2026-07-01", 0, 0.0, False),     # the due day itself
+    ("2026-07-06", 5, 3000.0, False),  # 5 days late: 3 % of 20,000 a day
+    ("2026-09-01", 62, 20000.0, True),  # 62 days would be 37,200: never more than the fine
+])
+def test_the_late_surcharge_is_computed_and_capped_at_the_fine(tx, paid, days_late, surcharge, capped):
+    with tx() as s:
+        out = case_clock.late_surcharge(s, 20000.0, day("2026-06-16"), day(paid))
+    assert out == {"payment_due": "2026-07-01", "days_late": days_late, "late_surcharge": surcharge,
+                   "surcharge_capped": capped}
+
+
+def test_the_execution_of_a_decided_case_records_what_is_owed(tx, case_id):
+    with tx() as s:
+        c = enforcement.get_case(s, case_id)
+        with pytest.raises(Conflict, match="only a decided case"):
+            case_clock.record_payment(s, c, status="paid", amount_paid=1.0, served_at=day("2026-05-01"),
+                                      paid_at=day("2026-05-02"), now=day("2026-05-02"))
+        enforcement.decide_case(s, c.id, "penalty", day("2026-05-20"), fine=20000.0)
+        out = case_clock.record_payment(s, c, status="paid", amount_paid=23000.0, served_at=day("2026-05-20"),
+                                        paid_at=day("2026-06-09"), now=day("2026-06-09"))
+        assert out["payment_due"] == "2026-06-04" and out["days_late"] == 5 and out["late_surcharge"] == 3000.0
+        assert c.history[-1]["event"] == "executed" and c.history[-1]["late_surcharge"] == 3000.0

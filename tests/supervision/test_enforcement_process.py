@@ -130,13 +130,17 @@ def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
         assert pub.due_by == cal.current_calendar().add_workdays(decided_on, 20).at
         assert pub.published_at is not None and pub.published_at <= pub.due_by
         assert pub.payload["fine"] == 20000 and pub.payload["penalties"] == ["warning", "fine"]
-    loop.complete(iid, "execute", "carol", {"status": "paid", "amount_paid": 20000, "paid_on": "2026-06-23"},
-                  at + timedelta(days=7))
-    loop.complete(iid, "close", "carol", closed("executed", date(2026, 6, 24), True), at + timedelta(days=8))
+    # paid 5 days after the 15 days from service: 3 % of the fine a day, computed by the process
+    loop.complete(iid, "execute", "carol", {"status": "paid", "amount_paid": 23000, "paid_on": "2026-07-06"},
+                  at + timedelta(days=20))
+    (case,) = loop.cases()
+    (executed,) = [e for e in case.history if e["event"] == "executed"]
+    assert (executed["payment_due"], executed["days_late"], executed["late_surcharge"]) == ("2026-07-01", 5, 3000.0)
+    loop.complete(iid, "close", "carol", closed("executed", date(2026, 7, 7), True), at + timedelta(days=21))
     (case,) = loop.cases()
     assert case.status == "closed" and case.close_reason == "executed"
     assert loop.status(iid) == "running"  # the supervisor's overdue task is still open
-    loop.complete(iid, "supervise_overdue", "sam", {}, at + timedelta(days=8))
+    loop.complete(iid, "supervise_overdue", "sam", {}, at + timedelta(days=21))
     assert loop.status(iid) == "completed"
     loop.audit_ok()
 

@@ -217,6 +217,7 @@ class HumanTaskMixin:
         task = wf.get_task_from_id(UUID(ht.task_guid))
         if task is None or task.state != TaskState.READY:
             raise Conflict(f"task {task_id} is no longer ready in instance {inst.id}")
+        _check_other_person(session, inst.id, task, ht, user)
         if ht.form_id and self.form_validator is not None:
             # the task's data lets the form bind runtime parts (e.g. the merged checklist's clauses)
             data, errors = self.form_validator(ht.form_id, data, task.data, lang=lang)
@@ -238,3 +239,23 @@ class HumanTaskMixin:
                                flow_ids=self._incoming_flow(inst.definition_id, task),
                                data_diff=shallow_diff(before, task.data), detail={"task_id": ht.id}))
         return self._advance(session, inst, wf, st, user)
+
+
+def not_completed_by(task) -> tuple[str, ...]:
+    """The BPMN ids a user task's ``notCompletedBy`` property names (comma-separated): whoever completed one of
+    those tasks in the instance may not complete this one (four eyes: a second officer countersigns)."""
+    props = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
+    return tuple(x.strip() for x in (props.get("notCompletedBy") or "").split(",") if x.strip())
+
+
+def _check_other_person(session: Session, instance_id: int, task, ht, user: str) -> None:
+    others = not_completed_by(task)
+    if not others:
+        return
+    done = session.scalars(select(HumanTask.bpmn_id).where(
+        HumanTask.instance_id == instance_id, HumanTask.bpmn_id.in_(others), HumanTask.status == "completed",
+        HumanTask.completed_by == user).limit(1)).first()
+    if done is not None:
+        raise NotAllowed.fmt("Task {id} needs a second person: {user} completed {other} of this case.", id=ht.id,
+                             user=user, other=done)
+

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from engine.bootstrap import form_hasher
 from engine.config import PROJECT_ROOT, load_settings
+from engine.errors import NotAllowed
 from engine.runtime import audit, clock
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import HumanTask, Job, ProcessInstance
@@ -214,6 +215,23 @@ def test_medium_hazard_deadline_across_national_day_fixed_and_removed(loop):
     (order,) = loop.orders(iid)
     assert order.status == "verified" and order.reinspection_outcome == "fixed"
     loop.audit_ok()
+
+
+def test_a_second_officer_countersigns_the_reinspection_even_without_a_planned_pair(loop):
+    """Issue 18: with no re-inspectors planned, any officer may re-inspect and any officer countersign — but not
+    the same one (the countersign task's notCompletedBy): refused before anything is saved, then a second works."""
+    iid = loop.start("rectification", start_data(finding("medium"), reinspectors=()), T0)
+    loop.complete(iid, "serve_order", "alice", served(T0), T0 + timedelta(minutes=5))
+    loop.run_due(datetime(2026, 10, 16, 9, 0, tzinfo=SH))
+    at = datetime(2026, 10, 16, 10, 0, tzinfo=SH)
+    loop.complete(iid, "reinspect", "bob", review("fixed", at.date()), at)
+    with pytest.raises(NotAllowed, match="needs a second person: bob completed reinspect"):
+        loop.complete(iid, "countersign", "bob", {"agree": True}, at + timedelta(minutes=30))
+    assert [t.bpmn_id for t in loop.tasks(iid)] == ["countersign"]
+    loop.complete(iid, "countersign", "alice", {"agree": True}, at + timedelta(minutes=30))
+    assert loop.status(iid) == "completed"
+    (order,) = loop.orders(iid)
+    assert order.status == "verified"
 
 
 def test_grade_by_dmn_and_recurrence_count(loop):

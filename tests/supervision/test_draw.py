@@ -25,6 +25,7 @@ from engine.supervision import draw as d
 from engine.supervision.campaign_models import Campaign, CampaignExclusion, CampaignPopulation, DrawResult
 from engine.supervision.draw import eligibility
 from engine.supervision.draw.rawsql import insert_raw
+from engine.supervision.loop_models import EnforcementCase
 from engine.supervision.registry_models import CheckItem, Department
 from scoring.models import Entity
 from scoring.uscc import generate_usccs
@@ -309,6 +310,10 @@ def test_exclusions_are_logged_with_reasons(db, registry):
         s.add(ProcessInstance(definition_id=pd.id, process_id="entity_inspection", business_key=codes[open_entity - 1],
                               status="running", state="{}", serializer_version="1", library_version="3.2.0",
                               started_by="t", started_at=NOW, updated_at=NOW))
+        investigated, closed_case = [i for i in range(open_entity + 1, 600) if i not in earlier_drawn | {4, 18}][:2]
+        for n, (entity, status) in enumerate(((investigated, "filed"), (closed_case, "closed"))):
+            s.add(EnforcementCase(instance_id=90 + n, task_guid="t", uscc=codes[entity - 1], lead_source="complaint",
+                                  lead_at=NOW, status=status, history=[]))
         cid = make_campaign(s, items=["MKT-01", "FOOD-01"], jurisdiction=["350102"])
         summary = d.freeze_population(s, cid, NOW)
         rows = {e.entity_id: e
@@ -316,11 +321,14 @@ def test_exclusions_are_logged_with_reasons(db, registry):
     assert rows[4].reason == "terminal_status" and rows[4].detail == "deregistered"
     assert rows[18].reason == "terminal_status" and rows[18].detail == "revoked"
     assert rows[open_entity].reason == "open_task" and rows[open_entity].detail.startswith("open instance")
+    assert rows[investigated].reason == "open_case" and rows[investigated].detail.endswith("(filed)")
+    assert closed_case not in rows  # a closed case excludes nobody
     lookback = {e for e, r in rows.items() if r.reason == "checked_in_lookback"}
     assert lookback == earlier_drawn - {4, 18}
     assert all(rows[e].detail == "drawn by campaign FZ-2025-02" for e in lookback)
     assert summary.excluded == len(rows)
-    assert summary.exclusions_by_reason == {"terminal_status": 2, "open_task": 1, "checked_in_lookback": len(lookback)}
+    assert summary.exclusions_by_reason == {"terminal_status": 2, "open_task": 1, "open_case": 1,
+                                            "checked_in_lookback": len(lookback)}
     # industry H targets of FOOD-01 add nobody here; entities of industry C and district 350203 are out of scope
     assert summary.eligible == 600 - len(rows)
     assert not set(rows) & set(range(601, 641))

@@ -24,6 +24,7 @@ from engine.runtime.models import ProcessInstance
 from scoring.models import Entity
 
 from ..campaign_models import EXCLUSION_REASONS, Campaign, CampaignExclusion, CampaignPopulation, DrawResult
+from ..loop_models import CASE_DONE, EnforcementCase
 from .campaigns import DRAWN_STATUSES, get_campaign
 from .population import Population
 from .rawsql import fetch_raw, insert_raw
@@ -92,8 +93,23 @@ def _rule_open_task(session: Session, campaign: Campaign) -> dict[int, str]:
     return out
 
 
+def _rule_open_case(session: Session, campaign: Campaign) -> dict[int, str]:
+    """An enforcement case about the entity that is still open (a lead, filed or decided but not closed): the
+    entity is being investigated, a random check would visit it twice."""
+    rows = session.execute(
+        select(Entity.id, EnforcementCase.id, EnforcementCase.status)
+        .join(EnforcementCase, EnforcementCase.uscc == Entity.uscc)
+        .where(EnforcementCase.status.not_in(CASE_DONE))
+        .order_by(EnforcementCase.id)).all()
+    out: dict[int, str] = {}
+    for eid, case_id, status in rows:
+        out.setdefault(eid, f"open case {case_id} ({status})")
+    return out
+
+
 register_exclusion_rule("checked_in_lookback", _rule_lookback)
 register_exclusion_rule("open_task", _rule_open_task)
+register_exclusion_rule("open_case", _rule_open_case)
 
 
 @dataclass

@@ -99,6 +99,8 @@ def coerce_fields(fields: tuple[FieldDef, ...], values: Any, prefix: str | None,
         if _empty(value) and f.required and not any(k == p or k.startswith(p + "[") for k in errors):
             errors[p] = message("required", lang)
         clean[f.name] = value
+        if f.must_be_yes is not None and value is False and p not in errors:
+            errors[p] = f.must_be_yes.get(lang)
         for option, names in f.option_requires:
             if value == option:
                 for name in names:

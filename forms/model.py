@@ -100,6 +100,8 @@ class FieldDef:
     clauses_from: str | None = None
     #: a select's ``option_requires``: ``((option, (yes/no field, …)), …)`` — the option needs those answered yes
     option_requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: a yes/no field that must be answered yes (the legal requirement it states is the refusal's message)
+    must_be_yes: Text | None = None
 
     def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)

@@ -26,7 +26,7 @@ TYPE_KEYS = {
     "textarea": _TEXT_KEYS,
     "integer": {"default", "min", "max", "unit"},
     "number": {"default", "min", "max", "decimals", "unit"},
-    "bool": {"default"},
+    "bool": {"default", "must_be_yes"},
     "date": {"default", "min", "max"},
     "datetime": {"default"},
     "select": {"default", "options", "option_requires"},
@@ -185,6 +185,8 @@ def parse_field(raw: Any, path: Path, ck: Checker, *, earlier: dict[str, FieldDe
     kw["required"] = ck.boolean(m["required"], path + ("required",)) if "required" in m else ftype == "checklist"
     if "help" in m:
         kw["help"] = ck.text(m["help"], path + ("help",))
+    if "must_be_yes" in m:
+        kw["must_be_yes"] = ck.text(m["must_be_yes"], path + ("must_be_yes",))
     for k in ("pattern_message", "unit"):
         if k in m:
             kw[k] = ck.text(m[k], path + (k,))

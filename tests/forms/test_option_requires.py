@@ -1,4 +1,4 @@
-"""``option_requires`` on a select (issue 18: the filing checks gate the recommendation to file): choosing the
+"""``option_requires`` on a select and ``must_be_yes`` on a yes/no field (issue 18: the filing checks gate the recommendation to file): choosing the
 option needs each named yes/no field answered yes — a refusal names the field, in either language; a bad
 declaration is refused when the form is loaded, naming the key."""
 from __future__ import annotations
@@ -58,3 +58,18 @@ def test_the_lead_verification_form_gates_filing_on_the_three_conditions():
             "within_jurisdiction": True, "within_limitation": False, "recommendation": "file_case", "reason": "r"}
     assert set(validate(form, data)[1]) == {"within_limitation"}
     assert validate(form, {**data, "recommendation": "no_case"})[1] == {}
+
+
+def test_must_be_yes_refuses_no_with_the_requirement():
+    """Issue 18: "credentials shown: no" is not an inspection the law recognises."""
+    form = FormRegistry(Path(__file__).resolve().parents[2] / "forms" / "definitions").get("inspection_result")
+    data = {"inspection_date": "2026-03-03", "method": "on_site", "credentials_shown": False,
+            "result_code": "result_1", "party_signed": True, "checklist": {}}
+    errors = validate(form, data)[1]
+    assert errors["credentials_shown"].startswith("执法人员实施检查时必须出示执法证件")
+    assert validate(form, data, lang="en")[1]["credentials_shown"].startswith("Officers must show")
+    assert "credentials_shown" not in validate(form, {**data, "credentials_shown": True})[1]
+    with pytest.raises(FormDefinitionError) as bad:
+        parse_form_text(FORM.replace("required: true}\n  - {name: ours", "required: true, must_be_yes: yes}\n"
+                                     "  - {name: ours", 1) % "{go: [ours]}")
+    assert any(i.key == "fields[0].must_be_yes" for i in bad.value.issues), [str(i) for i in bad.value.issues]

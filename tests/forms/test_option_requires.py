@@ -1,5 +1,6 @@
-"""``option_requires`` on a select and ``must_be_yes`` on a yes/no field (issue 18: the filing checks gate the recommendation to file): choosing the
-option needs each named yes/no field answered yes — a refusal names the field, in either language; a bad
+"""``option_requires`` on a select and ``must_be_yes`` on a yes/no field (issue 18: the filing checks gate the
+recommendation to file; an inspection needs the certificates shown): choosing the option needs each named yes/no
+field answered yes, a must-be-yes field refuses no — each refusal names the field, in either language; a bad
 declaration is refused when the form is loaded, naming the key."""
 from __future__ import annotations
 

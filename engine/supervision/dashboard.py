@@ -49,14 +49,16 @@ from .loop_models import (
     EnforcementCase,
     EntityHazardStats,
     Hazard,
+    Publication,
     RectificationOrder,
 )
 
 __all__ = ["CAMPAIGN_PROCESS", "CLASSES", "CONTROL", "DAY_ZONE", "MAX_LIST", "CampaignProgress",
-           "HazardPage", "HitRates", "Leader", "Overview", "PlanInPreparation", "Rate", "Series", "Stranded",
-           "campaign_progress", "daily_series", "day_starts", "entity_keys", "entity_names",
+           "HazardPage", "HitRates", "Leader", "Overview", "PlanInPreparation", "PublicationDeadlines", "Rate",
+           "Series", "Stranded", "campaign_progress", "daily_series", "day_starts", "entity_keys", "entity_names",
            "hazards_by_grade", "hit_rates", "in_districts", "keys_outside", "list_hazards", "open_incidents",
-           "overdue_orders", "overview", "plans_in_preparation", "recurrence_leaders", "stranded"]
+           "overdue_orders", "overview", "plans_in_preparation", "publication_deadlines", "recurrence_leaders",
+           "stranded"]
 
 MAX_LIST = 200
 
@@ -196,6 +198,31 @@ def open_incidents(session: Session, limit: int = 100, *, districts: Sequence[st
     return n, rows
 
 
+# ---------------------------------------------------------------------------------- publication deadlines
+@dataclass
+class PublicationDeadlines:
+    """Publications past their deadline: not published though due (``overdue``), published after it (``late``),
+    a withdrawal (a revoked penalty) not done though due (``withdrawal_overdue``)."""
+    overdue: int
+    late: int
+    withdrawal_overdue: int
+
+    @property
+    def total(self) -> int:
+        return self.overdue + self.late + self.withdrawal_overdue
+
+
+def publication_deadlines(session: Session, now: datetime, *, districts: Sequence[str] = ()) -> PublicationDeadlines:
+    """The 20-working-day publication deadline (and the 3-working-day withdrawal) as the supervisor's figure;
+    with ``districts``, the publications about entities in them."""
+    overdue, late, withdrawal = session.execute(select(
+        func.sum(case(((Publication.published_at.is_(None)) & (Publication.due_by < now), 1), else_=0)),
+        func.sum(case((Publication.published_at > Publication.due_by, 1), else_=0)),
+        func.sum(case(((Publication.withdraw_due < now) & (Publication.withdrawn_at.is_(None)), 1), else_=0)))
+        .where(*scope(Publication.uscc, districts))).one()
+    return PublicationDeadlines(int(overdue or 0), int(late or 0), int(withdrawal or 0))
+
+
 # ------------------------------------------------------------------------------------------ overview
 @dataclass
 class Overview:
@@ -210,6 +237,7 @@ class Overview:
     series: Series
     campaigns: list[CampaignProgress]
     leaders: list[Leader]
+    publications: PublicationDeadlines
 
 
 def overview(session: Session, now: datetime, *, districts: Sequence[str] = ()) -> Overview:
@@ -227,7 +255,8 @@ def overview(session: Session, now: datetime, *, districts: Sequence[str] = ()) 
                     int(open_tasks or 0), running, hit_rates(session, districts=districts),
                     daily_series(session, now, districts=districts),
                     campaign_progress(session, limit=10, districts=districts),
-                    recurrence_leaders(session, limit=10, districts=districts))
+                    recurrence_leaders(session, limit=10, districts=districts),
+                    publication_deadlines(session, now, districts=districts))
 
 
 # --------------------------------------------------------------------- entity lookups for the areas

@@ -394,3 +394,33 @@ def test_supervisors_act_on_stranded_items_of_their_districts(db, split):
             policy.check_stranded(s, supervisor(HOME, OTHER), "order", st["ghost"], uscc["ghost"])
         with pytest.raises(NotAllowed, match="supervisor"):
             policy.check_stranded(s, policy.Actor("off", frozenset({"officer"})), "order", st["x1"], uscc["x1"])
+
+
+def test_publication_deadlines_are_the_supervisors_figure(db):
+    """Issue 18: the 20-working-day publication deadline was computed and never watched: not published though
+    due, published after it, a withdrawal not done though due — counted, by district."""
+    home, other = _uscc(71), _uscc(72)
+    with db.tx() as s:
+        add_entity(s, home, "本区主体", "410102")
+        add_entity(s, other, "外区主体", "410105")
+
+        def pub(i: int, uscc: str, due_days: int, published_days: int | None, withdraw_due_days: int | None = None):
+            s.add(Publication(kind="result", uscc=uscc, ref=f"instance:{i}", title="result", payload={},
+                              event_at=NOW - timedelta(days=40), due_by=NOW + timedelta(days=due_days),
+                              published_at=None if published_days is None else NOW + timedelta(days=published_days),
+                              withdraw_due=(None if withdraw_due_days is None
+                                            else NOW + timedelta(days=withdraw_due_days)),
+                              source_instance_id=3000 + i, source_task="t", created_at=NOW - timedelta(days=40)))
+        pub(1, home, -2, None)        # due two days ago, not published: overdue
+        pub(2, home, 5, None)         # not due yet
+        pub(3, home, -10, -5)         # published five days after its deadline: late
+        pub(4, other, -10, -12)       # published in time
+        pub(5, other, -10, -12, -1)   # a revoked penalty's withdrawal due yesterday, not done
+        pub(6, other, -3, None)       # overdue in the other district
+        s.flush()
+        every = dashboard.publication_deadlines(s, NOW)
+        home_only = dashboard.publication_deadlines(s, NOW, districts=["410102"])
+        ov = dashboard.overview(s, NOW, districts=["410105"])
+    assert (every.overdue, every.late, every.withdrawal_overdue, every.total) == (2, 1, 1, 4)
+    assert (home_only.overdue, home_only.late, home_only.withdrawal_overdue) == (1, 1, 0)
+    assert (ov.publications.overdue, ov.publications.late, ov.publications.withdrawal_overdue) == (1, 0, 1)

@@ -61,8 +61,9 @@ def _wait(rows: dict[str, SignInThrottle], keys: list[Key], now: datetime) -> fl
         row = rows.get(key.digest)
         if row is None or row.last_at < now - FORGET_AFTER:
             continue
-        ready = row.last_at + timedelta(seconds=delay_after(key.rule, row.failures))
-        wait = max(wait, (ready - now).total_seconds())
+        delay = delay_after(key.rule, row.failures)
+        if delay > 0:
+            wait = max(wait, (row.last_at + timedelta(seconds=delay) - now).total_seconds())
     return wait
 
 
@@ -81,14 +82,16 @@ def wait_seconds(session: Session, keys: list[Key]) -> int:
 def charge(session: Session, keys: list[Key]) -> int:
     """Count an attempt on every key if each allows one now and return 0; otherwise count nothing and return the
     whole seconds to wait. Prunes forgotten rows."""
-    now = clock.now()
     by_digest = {k.digest: k for k in keys}
     if by_digest:
-        values = [{"key": d, "scope": by_digest[d].rule.scope, "failures": 0, "last_at": now}
+        values = [{"key": d, "scope": by_digest[d].rule.scope, "failures": 0, "last_at": clock.now()}
                   for d in sorted(by_digest)]
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(insert(SignInThrottle).values(values).on_conflict_do_nothing(index_elements=["key"]))
     rows = _rows(session, keys, lock=True)
+    # the time is read once the rows are ours (SQLite's write lock, PostgreSQL's row locks): read before, a
+    # request that waited for the lock would see an earlier one's attempt in its future and wait for nothing
+    now = clock.now()
     wait = _wait(rows, keys, now)
     if wait > 0:
         return math.ceil(wait)

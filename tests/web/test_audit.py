@@ -17,6 +17,7 @@ from engine.runtime.deploy import deploy
 from engine.runtime.history import CSV_COLUMNS
 from engine.runtime.models import AppUser, AuditEvent, HumanTask, ProcessInstance
 from engine.runtime.users import add_user
+from engine.supervision import documents
 from scoring.models import Entity
 from tests.web.conftest import ARTIFACTS, sign_in
 
@@ -317,3 +318,19 @@ def test_browser_auditor_sees_the_path_and_the_officers_action(page, checked):
     assert page.locator("#chain-verdict").get_attribute("data-ok") == "1"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "audit_instance.png"), full_page=True)
+
+
+def test_documents_issued_and_voided_appear_in_the_timeline(http, web_env, checked):
+    """The register's events on an instance's chain are labelled on the auditor's page (issue 18)."""
+    iid, uscc, _name = checked
+    with web_env.tx() as s:
+        doc = documents.issue(s, "郑市监", "rectification_notice", 2026, instance_id=iid, ref="order", uscc=uscc,
+                              issued_by="leader")
+        number = doc.number
+    with web_env.tx() as s:
+        documents.void(s, number, reason="送达地址有误", actor="supervisor")
+    html = http("auditor").get(f"/audit/instances/{iid}").text
+    issued = re.search(r'data-kind="document_issued" data-actor="leader">(.*?)</li>', html, re.S)
+    voided = re.search(r'data-kind="document_voided" data-actor="supervisor">(.*?)</li>', html, re.S)
+    assert issued and "制发文书" in issued.group(1) and number in issued.group(1)
+    assert voided and "文书作废" in voided.group(1)

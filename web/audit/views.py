@@ -40,12 +40,14 @@ KIND_LABELS = {
     "message_received": "Message received", "service_failed": "Service call failed",
     "step_failed": "Step failed", "service_retried": "Service call retried", "incident_opened": "Incident opened",
     "incident_retried": "Incident retried", "evidence_attached": "Evidence attached",
+    "document_issued": "Document issued", "document_voided": "Document voided",
 }
 STATUS_LABELS = {"running": "Running", "suspended": "Suspended", "completed": "Completed",
                  "terminated": "Terminated"}
 #: event kinds a person does (highlighted in the timeline)
 HUMAN_KINDS = {"task_completed", "task_claimed", "task_unclaimed", "task_delegated", "instance_suspended",
-               "instance_resumed", "instance_terminated", "incident_retried", "evidence_attached"}
+               "instance_resumed", "instance_terminated", "incident_retried", "evidence_attached", "document_issued",
+               "document_voided"}
 
 
 def _date_arg(name: str) -> date | None:

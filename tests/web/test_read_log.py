@@ -15,6 +15,7 @@ from engine.runtime.models import AuditEvent, ReadRecord
 from engine.runtime.users import issue_token
 from engine.runtime.worker import run_due
 from engine.supervision import evidence
+from engine.supervision.calendar import SHANGHAI
 from scoring.models import Entity
 from tests.supervision.test_inbox_service import deploy_task_processes, start_task
 
@@ -65,7 +66,7 @@ def test_the_auditors_see_the_log_with_filters_and_pages(http, web_env, sample):
     assert page.status_code == 200 and page.text.count('class="read-row"') == 4 and "企业档案" in page.text
     mine = auditor.get("/audit/reads", params={"user": "supervisor", "kind": "dossier", "ref": sample["uscc"]})
     assert mine.text.count('class="read-row"') == 1
-    today = clock.now().date().isoformat()
+    today = clock.now().astimezone(SHANGHAI).date().isoformat()  # the page reads dates in China time
     assert auditor.get("/audit/reads", params={"from": today, "to": today}).text.count('class="read-row"') == 4
     assert 'id="reads-empty"' in auditor.get("/audit/reads", params={"to": "2000-01-01"}).text
     assert auditor.get("/audit/reads", params={"kind": "password"}).status_code == 400

@@ -8,6 +8,8 @@ Importing an engine module changes nothing outside it. :func:`install` puts in p
   serializer's one-pass task dictionaries and orjson encoding. On any other SpiffWorkflow release it raises
   :class:`UnsupportedSpiffWorkflow` (naming the installed and the supported release) and changes nothing;
 * the listeners on every SQLAlchemy ``Session`` that keep :mod:`engine.txcache` right;
+* the garbage collector's phase callback that the script watch reads (:mod:`engine.runtime.script_watch`):
+  a designer's script is not interrupted inside a collection's weakref callbacks and finalizers;
 * the cross-checks the settings ask for (``REGFLOW_ENGINE_CROSS_CHECK``, ``REGFLOW_SERIALIZER_CROSS_CHECK``:
   :mod:`engine.config`), which compare those fast paths with SpiffWorkflow's own code as they run.
 
@@ -15,11 +17,12 @@ Importing an engine module changes nothing outside it. :func:`install` puts in p
 (every command, the web app, the worker), and the test suite calls it once per session (``tests/conftest.py``).
 Calling it again is harmless: what is installed stays, the cross-checks follow the latest settings.
 
-Two pieces also install themselves, through the same idempotent calls, when they are used in a process that
+Three pieces also install themselves, through the same idempotent calls, when they are used in a process that
 never called :func:`install` (a ``Runtime`` built by hand, a benchmark running workflows without one, a
 script reading scores through the cache): a :class:`~engine.runtime.serializer.RegflowWorkflow` installs
-the SpiffWorkflow replacements when it is made, and :mod:`engine.txcache` its listeners before its first
-entry — with the cross-checks as they are (off unless :func:`install` turned them on).
+the SpiffWorkflow replacements when it is made, :mod:`engine.txcache` its listeners before its first
+entry, and the script watch its collector callback before its first script — with the cross-checks as they
+are (off unless :func:`install` turned them on).
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from engine import txcache
 from engine.config import Settings
 
-from . import script_engine, serializer, spiff_speedups
+from . import script_engine, script_watch, serializer, spiff_speedups
 from .spiff_speedups import SPIFF_VERSION as SUPPORTED_SPIFFWORKFLOW
 from .spiff_speedups import UnsupportedSpiffWorkflow
 
@@ -45,6 +48,8 @@ class Installed:
     spiff_fast_paths: bool
     #: the :mod:`engine.txcache` listeners registered on ``Session``
     session_hooks: bool
+    #: the collector callback of :mod:`engine.runtime.script_watch` registered in ``gc.callbacks``
+    gc_follower: bool
     engine_cross_check: bool
     serializer_cross_check: bool
 
@@ -62,8 +67,10 @@ def install(settings: Settings) -> Installed:
     script_engine.set_cross_check(settings.engine_cross_check)
     serializer.set_cross_check(settings.serializer_cross_check)
     txcache.install_session_hooks()
+    script_watch.follow_gc()
     _installed = Installed(spiffworkflow=found, spiff_fast_paths=spiff_speedups.ACTIVE,
                            session_hooks=txcache.session_hooks_installed(),
+                           gc_follower=script_watch.following_gc(),
                            engine_cross_check=settings.engine_cross_check,
                            serializer_cross_check=settings.serializer_cross_check)
     return _installed

@@ -43,9 +43,15 @@ def _gc_phase(phase: str, _info: dict) -> None:
     _collecting = phase == "start"
 
 
-def _follow_gc() -> None:
+def follow_gc() -> None:
+    """Register the collector callback that keeps :data:`_collecting` (idempotent). Installed by
+    :func:`engine.runtime.patches.install`; :func:`make_watch` calls it too, for a process that never did."""
     if _gc_phase not in gc.callbacks:
         gc.callbacks.append(_gc_phase)
+
+
+def following_gc() -> bool:
+    return _gc_phase in gc.callbacks
 
 
 def make_watch(budget_s: float, source: str, max_memory: int | None, prev: Any,
@@ -57,7 +63,7 @@ def make_watch(budget_s: float, source: str, max_memory: int | None, prev: Any,
     ``max_memory`` bytes (None: not sampled). ``prev``, the trace function installed before, still sees every
     event; frames running code whose ``id`` is in ``quiet`` (the size checks: bounded) are not traced line by
     line."""
-    _follow_gc()
+    follow_gc()
     mono = time.monotonic
     start = mono()
     deadline = start + budget_s

@@ -22,12 +22,13 @@ REPORT = """
 import json
 import SpiffWorkflow.task as spiff_task
 from engine import txcache
-from engine.runtime import patches, script_engine, serializer, spiff_speedups
+from engine.runtime import patches, script_engine, script_watch, serializer, spiff_speedups
 
 def report(**extra):
     print(json.dumps({"set_state_replaced": spiff_task.Task._set_state is spiff_speedups.set_state,
                       "uuid4_replaced": spiff_task.uuid4 is spiff_speedups.uuid4,
                       "active": spiff_speedups.ACTIVE, "session_hooks": txcache.session_hooks_installed(),
+                      "gc_follower": script_watch.following_gc(),
                       "engine_cross_check": spiff_speedups.CROSS_CHECK or script_engine.CROSS_CHECK,
                       "serializer_cross_check": serializer.CROSS_CHECK,
                       "installed": patches.installed() is not None, **extra}))
@@ -45,7 +46,7 @@ def _fresh(code: str, prelude: str = "") -> dict:
 
 
 NOTHING = {"set_state_replaced": False, "uuid4_replaced": False, "active": False, "session_hooks": False,
-           "engine_cross_check": False, "serializer_cross_check": False, "installed": False}
+           "gc_follower": False, "engine_cross_check": False, "serializer_cross_check": False, "installed": False}
 
 
 def test_importing_the_engine_changes_nothing():
@@ -73,6 +74,7 @@ def test_install_is_idempotent_and_follows_the_latest_settings():
     first = patches.install(settings)
     assert patches.install(settings) == first == patches.installed()
     assert first.spiffworkflow == patches.SUPPORTED_SPIFFWORKFLOW and first.spiff_fast_paths and first.session_hooks
+    assert first.gc_follower
     assert spiff_speedups.installed() and txcache.session_hooks_installed()
     quiet = patches.install(replace(settings, engine_cross_check=False, serializer_cross_check=False))
     try:

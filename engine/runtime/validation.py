@@ -221,6 +221,8 @@ def _validate_spec(spec: Any, process_parser: Any, seen_decisions: set[str], che
             for name in EXPRESSION_PROPERTIES:
                 if name in properties and properties[name] not in (None, ""):
                     out.check(properties[name], "eval", element_id, f"property:{name}")
+        if properties.get("notCompletedBy"):
+            _check_not_completed_by(out, spec, task_spec, element_id, properties["notCompletedBy"])
 
         if check_dmn and isinstance(task_spec, BusinessRuleTaskMixin):
             engine = getattr(task_spec, "dmnEngine", None)
@@ -231,6 +233,25 @@ def _validate_spec(spec: Any, process_parser: Any, seen_decisions: set[str], che
                     seen_decisions.add(decision_id)
                     out.issues.extend(validate_decision(decision_id, table, None))
     return out.issues
+
+
+def _check_not_completed_by(out: _Collector, spec: Any, task_spec: Any, element_id: str, value: Any) -> None:
+    """``notCompletedBy`` (four eyes, :func:`engine.runtime.human_tasks.not_completed_by`) on a user task names other
+    user tasks of the same process: a misspelt id would silently let one person do both."""
+    field = "property:notCompletedBy"
+    if not isinstance(task_spec, UserTask):
+        out.issues.append(ExpressionIssue(out.file, out.process_id, element_id, field,
+                                          "notCompletedBy applies to user tasks only"))
+        return
+    user_tasks = {getattr(t, "bpmn_id", None) for t in spec.task_specs.values() if isinstance(t, UserTask)}
+    for name in (x.strip() for x in str(value).split(",") if x.strip()):
+        if name == element_id:
+            problem = "names the task itself"
+        elif name not in user_tasks:
+            problem = f"names {name!r}, which is not a user task of process {out.process_id!r}"
+        else:
+            continue
+        out.issues.append(ExpressionIssue(out.file, out.process_id, element_id, field, problem))
 
 
 def _check_event_definition(out: _Collector, definition: Any, element_id: str) -> None:

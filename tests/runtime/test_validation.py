@@ -190,3 +190,29 @@ def test_deploy_refusals_name_the_file_and_line_of_decision_tables():
         deploy(SimpleNamespace(services=None), None, {"t.dmn": good}, "designer")
     (issue,) = alone.value.issues
     assert issue["file"] == "t.dmn" and ".bpmn" in issue["message"]
+
+
+def _rectification_with(value: str) -> SpiffBpmnParser:
+    processes = Path(__file__).resolve().parents[2] / "processes"
+    text = (processes / "rectification.bpmn").read_text(encoding="utf-8")
+    assert 'name="notCompletedBy" value="reinspect"' in text
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_str(text.replace('name="notCompletedBy" value="reinspect"',
+                                     f'name="notCompletedBy" value="{value}"').encode("utf-8"),
+                        filename="rectification.bpmn")
+    parser.add_dmn_files([str(p) for p in processes.glob("*.dmn")])
+    return parser
+
+
+def test_not_completed_by_must_name_other_user_tasks_of_the_process():
+    """Four eyes by ``notCompletedBy``: the shipped countersign names the re-inspection; a misspelt id, the task
+    itself or a service task would let one person do both, so deploy refuses it naming the element and field."""
+    def issues(value):
+        return [(i.element_id, i.field, i.message) for i in validate_expressions(_rectification_with(value))
+                if i.field == "property:notCompletedBy"]
+
+    assert issues("reinspect") == []
+    assert issues("reinspect, reinspekt") == [
+        ("countersign", "property:notCompletedBy",
+         "names 'reinspekt', which is not a user task of process 'rectify'")]
+    assert issues("countersign") == [("countersign", "property:notCompletedBy", "names the task itself")]

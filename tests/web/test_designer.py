@@ -315,6 +315,23 @@ def test_names_in_the_ui_languages_are_edited_in_the_regflow_group(page):
     assert page.locator('input[name="regflow-nameZh"]').input_value() == "分层可验证抽取"
 
 
+def test_four_eyes_property_is_edited_and_validated_in_the_regflow_group(page):
+    """``notCompletedBy`` on a user task: set in the panel it lands in the XML; an id that is no user task of the
+    process is refused by validation, naming the element and the property."""
+    _open_modeler(page, "inspection_campaign")
+    _open_regflow_group(page, "approve")
+    assert page.locator('input[name="regflow-notCompletedBy"]').input_value() == ""
+    _set(page, "regflow-notCompletedBy", "draft_plan")
+    page.click("#validate-button")
+    page.wait_for_selector("#status[data-state='ok']")
+    assert '<spiffworkflow:property name="notCompletedBy" value="draft_plan" />' in _exported_xml(page)
+    _set(page, "regflow-notCompletedBy", "draft_plann")
+    page.click("#validate-button")
+    page.wait_for_selector('#issues li[data-element="approve"]')
+    issue = page.locator('#issues li[data-element="approve"]').inner_text()
+    assert "property:notCompletedBy" in issue and "draft_plann" in issue
+
+
 def test_pasting_invalid_xml_names_the_line_and_changes_nothing(page):
     _open_modeler(page)
     before = _exported_xml(page)

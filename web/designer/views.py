@@ -202,6 +202,9 @@ def _editor_config(file_name: str, xml_url: str) -> dict:
             "assigneeHelp": _("A Python expression over task data giving a user name or a list of names."),
             "dueIn": _("Due in"), "dueInHelp": _("A Python expression, e.g. workdays(5)."),
             "priority": _("Priority"), "priorityHelp": _("A whole number; higher comes first."),
+            "notCompletedBy": _("Not completed by"),
+            "notCompletedByHelp": _("Comma-separated ids of user tasks in this process: whoever completed one of "
+                                    "them may not complete this one (four eyes)."),
             "nameZh": _("Chinese name"),
             "nameZhHelp": _("Shown instead of the name when the workbench speaks Chinese (inbox, task page)."),
             "nameEn": _("English name"),

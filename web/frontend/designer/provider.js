@@ -1,6 +1,6 @@
 // The "regflow" group of the properties panel: the spiffworkflow conventions regflow reads (ARCHITECTURE.md).
 //   service task:        operator (from the engine's live registry), result variable, its declared parameters
-//   user task:           candidateGroups, assignee, formId (from forms/), dueIn, priority
+//   user task:           candidateGroups, assignee, formId (from forms/), dueIn, priority, notCompletedBy
 //   every flow node, sequence flow, process and pool: nameZh, nameEn (the name in the Chinese / English UI)
 //   process and pool:    startableBy (the groups whose members may start it; empty: only the engine)
 //   business rule task:  spiffworkflow:calledDecisionId (from the deployed DMN files)
@@ -14,7 +14,7 @@ import {
 } from "./extensions";
 
 // user-task properties edited as text; labels and help come from catalog.text[name], [name + "Help"]
-const USER_PROPERTIES = ["candidateGroups", "assignee", "dueIn", "priority"];
+const USER_PROPERTIES = ["candidateGroups", "assignee", "dueIn", "priority", "notCompletedBy"];
 // the element's name in the UI's languages (engine/runtime/labels.py): user tasks, processes and pools
 const NAME_PROPERTIES = ["nameZh", "nameEn"];
 

@@ -13,6 +13,7 @@ import engine.supervision.campaign_models  # noqa: F401  (campaigns and draws)
 import engine.supervision.document_models  # noqa: F401  (agencies and the document register)
 import engine.supervision.loop_models  # noqa: F401  (hazards, rectification orders, cases, publications)
 import engine.supervision.registry_models  # noqa: F401  (inspectors, check items, teams)
+import engine.supervision.transfer_models  # noqa: F401  (transfers to other authorities)
 import scoring.models  # noqa: F401  (the entity registry and model registry tables)
 from engine.config import PROJECT_ROOT
 from engine.db import Base, get_engine

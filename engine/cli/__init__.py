@@ -15,7 +15,19 @@ import click
 
 from scoring.cli import model, score
 
-from . import calendar, documents, draw, evidence, hazards, instances, operations, registries, simulate, tasks
+from . import (
+    calendar,
+    documents,
+    draw,
+    evidence,
+    hazards,
+    instances,
+    operations,
+    registries,
+    simulate,
+    tasks,
+    transfers,
+)
 
 
 @click.group()
@@ -25,7 +37,7 @@ def main() -> None:
 
 
 for _command in (*instances.COMMANDS, *tasks.COMMANDS, *operations.COMMANDS, calendar.calendar, documents.documents,
-                 draw.draw, evidence.evidence, hazards.hazards, simulate.simulate,
+                 draw.draw, evidence.evidence, hazards.hazards, simulate.simulate, transfers.transfers_group,
                  *registries.COMMANDS,  # import, inspectors, items, team
                  model, score):
     main.add_command(_command)

@@ -10,10 +10,11 @@ from engine.commands import simulations
 from engine.config import Settings, load_settings
 from engine.policy import TaskGuard
 from engine.runtime import patches
+from engine.runtime.periodic import daily, register_periodic, yearly
 from engine.runtime.runtime import Runtime
 from engine.runtime.services import registry
 from engine.runtime.worker import register_background
-from engine.supervision import calendar, enforcement, hazards, teams
+from engine.supervision import calendar, enforcement, hazards, list_jobs, publication_deadlines, teams
 from forms.loader import FormRegistry
 from forms.validate import engine_hook
 
@@ -51,7 +52,20 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
                                        enforcement.note_terminated_instance])
     calendar.register_script_helpers(runtime.helpers)
     register_background(simulations.SIMULATION, simulations.job_runner(settings))  # the designer's simulations
+    # the lists' periodic work (China time): the daily 3-year escalation, the 1 July annual-report default job
+    register_periodic("lists.escalation", list_jobs.escalation_job, schedule=daily(calendar.SHANGHAI))
+    register_periodic("lists.annual_report_defaults", list_jobs.annual_report_job,
+                      schedule=yearly(*list_jobs.JOB_DAY, calendar.SHANGHAI))
+    # publication deadlines (20 working days to publish, 3 to withdraw) and the end of publicity: checked daily
+    register_periodic("publication.deadlines", _deadline_monitor(settings), schedule=daily(calendar.SHANGHAI))
     return runtime
+
+
+def _deadline_monitor(settings: Settings):
+    def job(session, now) -> dict:
+        return publication_deadlines.monitor_deadlines(
+            session, now, low_fine_yuan=settings.publicity_low_fine_yuan).to_dict()
+    return job
 
 
 def _calendar_refresher(interval_s: float):

@@ -5,6 +5,7 @@ Every setting is documented here and in the README. Nothing reads ``os.environ``
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -76,11 +77,18 @@ class Settings:
     #: Set to 1 to show risk classes on the public pages (an inspection result's class, a plan's count drawn
     #: per class); by default they are never public. The control stratum is never public.
     publish_risk_class: bool = field(default_factory=lambda: _env("PUBLISH_RISK_CLASS", "0") == "1")
+    #: The "lower amount" of a fine (较低数额, set by each province), in yuan: a published penalty of a warning and a
+    #: fine of at most this much stops being public after three months, any other after three years
+    #: (``engine/supervision/publication_deadlines.py``).
+    publicity_low_fine_yuan: float = field(default_factory=lambda: _number("PUBLICITY_LOW_FINE_YUAN", "10000", float))
 
     #: Secret key signing web sessions and CSRF tokens. Empty: a random key kept in ``var/secret_key``.
     secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", ""))
     #: Folder where evidence uploads are stored (content-addressed by SHA-256).
     upload_dir: str = field(default_factory=lambda: _env("UPLOAD_DIR", str(PROJECT_ROOT / "var" / "uploads")))
+    #: Folder of the signing keys of official documents: the demo root CA and one key and certificate per agency
+    #: (``regflow documents keys --demo``, run by ``regflow demo``). Private keys: keep it readable by the app only.
+    keys_dir: str = field(default_factory=lambda: _env("KEYS_DIR", str(PROJECT_ROOT / "var" / "keys")))
     #: Largest accepted upload, in megabytes.
     max_upload_mb: float = field(default_factory=lambda: _number("MAX_UPLOAD_MB", "10", float))
     #: Send the session cookie only over HTTPS (set to 1 behind TLS).
@@ -103,6 +111,10 @@ class Settings:
     #: The longest wait, in seconds, between two sign-in attempts to one account from one address; the wait
     #: for an account tried from many addresses is at most a minute, so strangers cannot lock an officer out.
     signin_max_delay_s: float = field(default_factory=lambda: _number("SIGNIN_MAX_DELAY_S", "900", float))
+    #: Days an entity portal access code stays valid after it is issued (``regflow portal code --days`` overrides).
+    portal_code_days: int = field(default_factory=lambda: int(_above_zero("PORTAL_CODE_DAYS", "60")))
+    #: A business's portal session ends this many hours after it signed in with its access code.
+    portal_session_hours: float = field(default_factory=lambda: _above_zero("PORTAL_SESSION_HOURS", "2"))
     #: Comma-separated roles whose users must sign in with a second factor (a TOTP code, ``/auth/two-factor``);
     #: they enrol at their next sign-in. Empty: nobody must (users who enrolled are still asked for a code).
     two_factor_roles: str = field(default_factory=lambda: _env("TWO_FACTOR_ROLES", "admin,supervisor"))
@@ -134,3 +146,20 @@ class Settings:
 
 def load_settings(**overrides) -> Settings:
     return Settings().with_overrides(**overrides)
+
+
+def app_secret(settings: Settings) -> str:
+    """The installation's secret: ``REGFLOW_SECRET_KEY``, else a random key created once in ``var/secret_key``
+    (shared by every process on the machine: web sessions, CSRF tokens, the portal's code hashes)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = PROJECT_ROOT / "var" / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -22,7 +22,7 @@ from engine.runtime import clock
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import AppUser, HumanTask, ProcessInstance
 from engine.runtime.users import add_user
-from engine.supervision import agencies, importer
+from engine.supervision import agencies, importer, signing
 from engine.supervision.calendar import SHANGHAI
 from engine.supervision.registry_models import Inspector
 from scoring.models import Entity
@@ -38,6 +38,7 @@ DEMO_USERS = [
     ("handler", "officer", "officers,case_handlers"),
     ("handler2", "officer", "officers,case_handlers"),
     ("head", "supervisor", "agency_heads,supervisors"),
+    ("legal", "officer", "legal_reviewers"),  # the legal department: legal review (法制审核) of enforcement cases
     ("supervisor", "supervisor", "supervisors"),
     ("auditor", "auditor", ""),
     ("admin", "admin", "admins"),
@@ -127,6 +128,8 @@ def load_demo(runtime, session: Session, settings: Settings, *, entities: int = 
     summary.update(_load_registries(session))
     summary["inspector_users_created"] = _inspector_users(session)
     summary["agencies"] = agencies.load_agency_folder(session, DEMO_DATA)  # the bureau and its stations
+    summary["signing_keys"] = signing.ensure_demo_keys(  # the demo PKI: a root and a key per agency
+        settings.keys_dir, [(a["code"], a["name"]) for a in agencies.list_agencies(session)])
     summary.update(_load_entities_and_model(session, entities, training_entities))
     processes = Path(settings.processes_dir)
     deployed = []

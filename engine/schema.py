@@ -8,10 +8,14 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import engine.runtime.models  # noqa: F401  (registers the runtime tables)
+import engine.runtime.periodic  # noqa: F401  (periodic jobs: the period each last ran for)
 import engine.supervision.calendar_models  # noqa: F401  (working-day calendar)
 import engine.supervision.campaign_models  # noqa: F401  (campaigns and draws)
+import engine.supervision.document_file_models  # noqa: F401  (documents' signed PDFs and service records)
 import engine.supervision.document_models  # noqa: F401  (agencies and the document register)
+import engine.supervision.list_models  # noqa: F401  (the abnormal and serious lists, annual reports)
 import engine.supervision.loop_models  # noqa: F401  (hazards, rectification orders, cases, publications)
+import engine.supervision.portal_models  # noqa: F401  (the entity portal: access codes, submissions)
 import engine.supervision.registry_models  # noqa: F401  (inspectors, check items, teams)
 import engine.supervision.transfer_models  # noqa: F401  (transfers to other authorities)
 import scoring.models  # noqa: F401  (the entity registry and model registry tables)

@@ -2,10 +2,12 @@
 a runtime wired with the test service operators, and the demo users of the engine tests."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,10 +19,12 @@ from sqlalchemy import create_engine, text
 from engine.bootstrap import build_runtime
 from engine.config import load_settings
 from engine.db import dispose_engines, session_factory, transaction
+from engine.demo import DEMO_DATA
 from engine.runtime import patches
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.users import add_user
 from engine.schema import upgrade
+from engine.supervision.signing import ensure_demo_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -36,6 +40,9 @@ os.environ.setdefault("REGFLOW_ENGINE_CROSS_CHECK", "1")
 # the demo accounts sign in with their password alone; the second factor (admin, supervisor by default) is
 # tested with the setting given explicitly (tests/web/test_two_factor.py)
 os.environ.setdefault("REGFLOW_TWO_FACTOR_ROLES", "")
+# the processes issue official documents signed with their agency's key: the demo agencies' keys, made once for
+# the session in a folder of its own (the document_keys fixture), never in the project's var/keys
+os.environ.setdefault("REGFLOW_KEYS_DIR", tempfile.mkdtemp(prefix="regflow-test-keys-"))
 
 _pg_state: dict = {}
 
@@ -45,6 +52,13 @@ def engine_patches():
     """What ``build_runtime`` installs (engine/runtime/patches.py), with the cross-checks above, before any
     test: tests also run workflows, the serializer and the transaction cache without building a runtime."""
     return patches.install(load_settings())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def document_keys():
+    """The demo root and a signing key per demo agency in ``REGFLOW_KEYS_DIR`` (see above)."""
+    with (DEMO_DATA / "agencies.csv").open(encoding="utf-8-sig", newline="") as f:
+        return ensure_demo_keys(load_settings().keys_dir, [(r["code"], r["name"]) for r in csv.DictReader(f)])
 
 
 def pg_available() -> tuple[bool, str]:

@@ -41,7 +41,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.register_blueprint(auth.bp)
     auth.init_app(app)
     app.register_blueprint(home.bp)
-    for name in ("inbox", "designer", "audit", "supervise", "admin", "public", "api"):
+    for name in ("inbox", "designer", "audit", "supervise", "admin", "public", "portal", "documents", "api"):
         _register_optional(app, name)
     app.jinja_env.globals["endpoints"] = app.view_functions  # for "is this area installed?" checks in nav
     return app

@@ -6,20 +6,19 @@ API requests authenticated by a bearer token carry no cookie and are exempt.
 
 Behind ``REGFLOW_TRUSTED_PROXIES = n`` reverse proxies, werkzeug's ``ProxyFix`` takes the client address and
 scheme ``n`` hops from the right of ``X-Forwarded-For`` / ``-Proto``; with 0 those headers are ignored (a client
-could write anything in them). Requests to ``/auth/`` carry a few form fields: their bodies are limited to
-:data:`AUTH_BODY_LIMIT` (413 past it) before any field is read — the app's limit is the upload size.
+could write anything in them). Requests to ``/auth/`` and the portal's sign-in carry a few form fields: their
+bodies are limited to :data:`AUTH_BODY_LIMIT` (413 past it) before any field is read — the app's limit is the
+upload size.
 """
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
-from pathlib import Path
 
 from flask import Flask, abort, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from engine.config import PROJECT_ROOT, Settings
+from engine.config import Settings, app_secret
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 #: the largest request body of the sign-in, password and language forms
@@ -33,15 +32,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 def secret_key(settings: Settings) -> str:
     """``REGFLOW_SECRET_KEY``, else a random key created once in ``var/secret_key`` (shared by every
     web process on the machine, so sessions survive restarts)."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = PROJECT_ROOT / "var" / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return Path(path).read_text().strip()
+    return app_secret(settings)
 
 
 def csrf_token() -> str:
@@ -65,7 +56,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _small_bodies():
-        if request.blueprint == "auth":
+        if request.blueprint == "auth" or request.endpoint in ("portal.login", "portal.logout"):
             request.max_content_length = AUTH_BODY_LIMIT
 
     @app.before_request

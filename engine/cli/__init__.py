@@ -22,7 +22,9 @@ from . import (
     evidence,
     hazards,
     instances,
+    lists,
     operations,
+    portal,
     registries,
     simulate,
     tasks,
@@ -37,7 +39,8 @@ def main() -> None:
 
 
 for _command in (*instances.COMMANDS, *tasks.COMMANDS, *operations.COMMANDS, calendar.calendar, documents.documents,
-                 draw.draw, evidence.evidence, hazards.hazards, simulate.simulate, transfers.transfers_group,
+                 draw.draw, evidence.evidence, hazards.hazards, lists.lists, portal.portal, simulate.simulate,
+                 transfers.transfers_group,
                  *registries.COMMANDS,  # import, inspectors, items, team
                  model, score):
     main.add_command(_command)

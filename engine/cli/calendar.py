@@ -12,6 +12,7 @@ from engine.errors import InvalidInput
 from engine.supervision import calendar as cal
 from engine.supervision.calendar_models import CalendarYear
 from engine.supervision.deadlines import reschedule_for_year
+from engine.supervision.stored_deadlines import recompute_stored_deadlines
 
 from .support import emit, handle_errors, json_option, tx
 
@@ -46,12 +47,16 @@ def seed(as_json: bool) -> None:
 def load(file: str, replace: bool, as_json: bool) -> None:
     """Load one year's official schedule from FILE (.yaml/.yml/.csv); all or nothing."""
     with tx() as s:
+        before = cal.WorkdayCalendar.from_session(s)  # what the stored deadlines were computed on
         result = cal.load_year_file(s, file, replace=replace)
-        rescheduled = []
+        rescheduled, stored = [], {"changed": [], "skipped": [], "timers": []}
         if not result.unchanged:
-            # the same transaction: the year and the timers it moves land together or not at all
-            rescheduled = reschedule_for_year(build_runtime(), s, result.year)
-    doc = {**result.to_dict(), "rescheduled_timers": rescheduled}
+            # the same transaction: the year and the timers and deadlines it moves land together or not at all
+            runtime = build_runtime()
+            rescheduled = reschedule_for_year(runtime, s, result.year)
+            stored = recompute_stored_deadlines(runtime, s, result.year, old_calendar=before)
+    doc = {**result.to_dict(), "rescheduled_timers": rescheduled + stored["timers"],
+           "recomputed_deadlines": stored["changed"], "deadlines_skipped": stored["skipped"]}
 
     def human(d):
         if d["unchanged"]:
@@ -62,6 +67,10 @@ def load(file: str, replace: bool, as_json: bool) -> None:
         lines = [head]
         for r in d["rescheduled_timers"]:
             lines.append(f"  rescheduled instance {r['instance_id']} {r['bpmn_id']}: {r['old']} -> {r['new']}")
+        for r in d["recomputed_deadlines"]:
+            lines.append(f"  recomputed {r['row']} {r['id']} {r['field']}: {r['old']} -> {r['new']}")
+        for r in d["deadlines_skipped"]:
+            lines.append(f"  not recomputed {r['row']} {r['id']}: {r['reason']}")
         for label in ("added", "removed", "changed"):
             for r in d[label]:
                 lines.append(f"  {label:8} {r['day']} {r['weekday'][:3]}  {r['kind']:16} {r['name'] or ''}")

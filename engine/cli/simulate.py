@@ -16,8 +16,10 @@ from .support import handle_errors
 
 #: The summary keys the issue fixes, in order.
 SUMMARY_KEYS = ("entities", "drawn", "instances", "paths", "inspections", "hazards", "rectifications",
-                "enforcement_cases", "published", "provisional_deadlines", "incidents", "hit_rate",
-                "audit_chain_ok", "elapsed_s")
+                "enforcement_cases", "summary_procedures",
+                "decision_clock_pauses", "published", "publication_overdue", "provisional_deadlines", "lists",
+                "transfers", "incidents", "hit_rate", "audit_chain_ok", "documents", "documents_verified",
+                "elapsed_s")
 
 
 def _ratios(text: str | None) -> dict:

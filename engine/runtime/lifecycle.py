@@ -171,41 +171,89 @@ class LifecycleMixin:
         ``recompute(deadline) -> new deadline dict (with "at") or None`` gets each timer's remembered
         deadline (see :mod:`engine.runtime.timers`); a changed one is rescheduled in one step per
         instance (state, job row and an audited ``timer_rescheduled`` event)."""
+        def pick(task) -> tuple[str, dict | None] | None:
+            old = task.internal_data.get("deadline")
+            if not old:
+                return None
+            new = recompute(old)
+            if not new or new.get("at") == old.get("at"):
+                return None
+            return new["at"], new
+
         changed: list[dict] = []
         instance_ids = session.execute(
             select(_JOB.c.instance_id).join(_PI, _PI.c.id == _JOB.c.instance_id)
             .where(_JOB.c.kind == "timer", _PI.c.status.in_(("running", "suspended"))).distinct()).scalars().all()
         for instance_id in instance_ids:
-            inst = self._lock_instance(session, instance_id)
-            wf = self._load(session, inst, StepContext(session, inst.id, inst.business_key, actor))
-            st = StepState(before=self._snapshot(wf, inst))
-            for task in wf.get_tasks(state=TaskState.WAITING):
-                old = task.internal_data.get("deadline")
-                if not old or "event_value" not in task.internal_data:
-                    continue
-                new = recompute(old)
-                if not new or new.get("at") == old.get("at"):
-                    continue
-                task.internal_data["deadline"] = new
-                task.internal_data["event_value"] = new["at"]
-                entry = {"instance_id": inst.id, "bpmn_id": task.task_spec.bpmn_id, "old": old["at"],
-                         "new": new["at"], "provisional": bool(new.get("provisional"))}
-                changed.append(entry)
-                st.events.append(Event("timer_rescheduled", actor, inst.id, task.task_spec.bpmn_id, str(task.id),
-                                       detail={**entry, "reason": reason}))
-            if st.events:
-                if inst.status == "suspended":  # keep it suspended: save the new times without running it
-                    inst.state, inst.rev = self.serializer.dumps(wf), inst.rev + 1
-                    rows, (inst.audit_seq, inst.audit_head) = audit.build_rows(
-                        audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head))
-                    audit.insert_rows(session, rows)
-                    self._save_instance_head(session, inst, state=inst.state, rev=inst.rev)
-                    for ev in st.events:
-                        session.execute(update(_JOB).where(_JOB.c.instance_id == inst.id,
-                                                           _JOB.c.task_guid == ev.task_guid, _JOB.c.kind == "timer")
-                                        .values(due_at=clock.parse_iso(ev.detail["new"])))
-                else:
-                    self._advance(session, inst, wf, st, actor)
+            changed += self._retime_instance(session, instance_id, pick, actor, reason)
+        return changed
+
+    def move_timers(self, session: Session, moves: dict[int, dict[str, Any]], *, actor: str = SYSTEM_ACTOR,
+                    reason: str = "") -> list[dict]:
+        """Make waiting timer events fire at new (aware) times, from outside a step: ``moves`` maps an instance id
+        to ``{bpmn_id: datetime}`` — e.g. the timers that read a row's deadline (``order["deadline"]``) after that
+        deadline was computed again. One step per instance, as :meth:`reschedule_timers` (state, job row, an
+        audited ``timer_rescheduled`` event); instances that are not running or suspended, and timers that are
+        not waiting or already at that time, are left alone. A remembered deadline is forgotten, as
+        :func:`engine.runtime.timers.move_waiting_timers` does."""
+        changed: list[dict] = []
+        for instance_id in sorted(moves):
+            times = moves[instance_id]
+            for at in times.values():
+                if getattr(at, "tzinfo", None) is None:
+                    raise InvalidInput(f"timer time {at!r} has no timezone")
+            status = session.scalar(select(_PI.c.status).where(_PI.c.id == instance_id))
+            if status not in ("running", "suspended"):
+                continue
+
+            def pick(task, times=times) -> tuple[str, dict | None] | None:
+                at = times.get(task.task_spec.bpmn_id)
+                if at is None or task.internal_data.get("event_value") == at.isoformat():
+                    return None
+                return at.isoformat(), None
+
+            changed += self._retime_instance(session, instance_id, pick, actor, reason)
+        return changed
+
+    def _retime_instance(self, session: Session, instance_id: int, pick: Callable, actor: str,
+                         reason: str) -> list[dict]:
+        """One step: each waiting timer of the instance for which ``pick(task)`` gives ``(new ISO time, new
+        remembered deadline or None)`` fires at that time instead; audited ``timer_rescheduled``."""
+        changed: list[dict] = []
+        inst = self._lock_instance(session, instance_id)
+        wf = self._load(session, inst, StepContext(session, inst.id, inst.business_key, actor))
+        st = StepState(before=self._snapshot(wf, inst))
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            if "event_value" not in task.internal_data:
+                continue
+            picked = pick(task)
+            if picked is None:
+                continue
+            new_at, new_deadline = picked
+            old_at = (task.internal_data.get("deadline") or {}).get("at") or task.internal_data["event_value"]
+            if new_deadline is None:
+                task.internal_data.pop("deadline", None)
+            else:
+                task.internal_data["deadline"] = new_deadline
+            task.internal_data["event_value"] = new_at
+            entry = {"instance_id": inst.id, "bpmn_id": task.task_spec.bpmn_id, "old": old_at, "new": new_at,
+                     "provisional": bool((new_deadline or {}).get("provisional"))}
+            changed.append(entry)
+            st.events.append(Event("timer_rescheduled", actor, inst.id, task.task_spec.bpmn_id, str(task.id),
+                                   detail={**entry, "reason": reason}))
+        if st.events:
+            if inst.status == "suspended":  # keep it suspended: save the new times without running it
+                inst.state, inst.rev = self.serializer.dumps(wf), inst.rev + 1
+                rows, (inst.audit_seq, inst.audit_head) = audit.build_rows(
+                    audit.instance_chain(inst.id), st.events, (inst.audit_seq, inst.audit_head))
+                audit.insert_rows(session, rows)
+                self._save_instance_head(session, inst, state=inst.state, rev=inst.rev)
+                for ev in st.events:
+                    session.execute(update(_JOB).where(_JOB.c.instance_id == inst.id,
+                                                       _JOB.c.task_guid == ev.task_guid, _JOB.c.kind == "timer")
+                                    .values(due_at=clock.parse_iso(ev.detail["new"])))
+            else:
+                self._advance(session, inst, wf, st, actor)
         return changed
 
     def retry_incident(self, session: Session, incident_id: int, user: str) -> StepOutcome:

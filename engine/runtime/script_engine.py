@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable
@@ -63,6 +63,9 @@ class StepContext:
     #: part of an optimistic batch: writing operators run without their own savepoint, and any failure
     #: raises :class:`Replay` (the batch has one savepoint for all of them)
     optimistic: bool = False
+    #: audit events the step's successful service calls handed over (``ServiceContext.events``), taken into the
+    #: step's events when its engine steps are done (``StepMixin._advance``)
+    events: list = field(default_factory=list)
 
 
 def _json_default(value: Any):
@@ -108,13 +111,16 @@ class RegflowScriptEngine(RestrictedScriptEngine):
             return self._call_reading(op, ctx, values, task)
         if step.optimistic:
             try:
-                return _run(op, ctx, values)
+                text = _run(op, ctx, values)
             except Exception as exc:
                 raise Replay(op.id, exc) from exc
+            step.events.extend(ctx.events)
+            return text
         savepoint = step.session.begin_nested()
         try:
             text = _run(op, ctx, values)
             savepoint.commit()
+            step.events.extend(ctx.events)
             return text
         except Exception as exc:
             if savepoint.is_active:

@@ -79,6 +79,10 @@ class ServiceContext:
     runtime: Any = None
     #: the SpiffWorkflow task of the service task (e.g. for :func:`engine.runtime.timers.move_waiting_timers`)
     task: Any = None
+    #: audit events (:class:`engine.runtime.audit.Event`) for the instance's own chain: the step appends them to
+    #: its events when the call succeeds (a failed call's are dropped with its savepoint) — an operator must not
+    #: write to the chain of the instance whose step is running, whose head the step holds in memory
+    events: list = field(default_factory=list)
 
     @property
     def idempotency_key(self) -> str:

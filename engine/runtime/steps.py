@@ -156,6 +156,10 @@ class StepMixin:
                 raise held_back from exc
             self._ensure_persisted(session, inst)
             failure = self._record_failure(session, inst, wf, st, exc, actor, attempts)
+        handed = getattr(wf.script_engine, "step", None)  # events the service calls handed over (ServiceContext)
+        if handed is not None and handed.events:
+            st.events.extend(handed.events)
+            handed.events.clear()
         for task in completed:
             spec = task.task_spec
             if spec.bpmn_id is None or task.state != TaskState.COMPLETED:

@@ -29,6 +29,7 @@ from engine.errors import EngineError
 
 from . import audit, clock, reads
 from .models import BackgroundJob, Job, ProcessInstance
+from .periodic import run_periodic
 from .reminders import run_reminders
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,15 @@ class WorkerReport:
     background_run: int = 0
     #: rows of the read log deleted past ``REGFLOW_LOG_RETENTION_DAYS``
     reads_pruned: int = 0
+    #: periodic jobs run for their period (:mod:`engine.runtime.periodic`): what each reported, and failures
+    periodic: list[dict] = field(default_factory=list)
+    periodic_failures: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"jobs_run": self.jobs_run, "timers_fired": self.timers_fired, "retries_run": self.retries_run,
                 "failures": self.failures, "reminded": self.reminded, "escalated": self.escalated,
-                "background_run": self.background_run, "reads_pruned": self.reads_pruned}
+                "background_run": self.background_run, "reads_pruned": self.reads_pruned, "periodic": self.periodic,
+                "periodic_failures": self.periodic_failures}
 
 
 def claim_due_job(session: Session, now: datetime) -> Job | None:
@@ -88,6 +93,8 @@ def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: 
         report.reminded, report.escalated = len(rem.reminded), len(rem.escalated)
         with factory() as session, session.begin():  # the read log past its retention (the chains never)
             report.reads_pruned = reads.prune_reads(session, clock.now(), runtime.settings.log_retention_days)
+        ran, failed = run_periodic(factory, clock.now())  # each due periodic job once, one transaction each
+        report.periodic, report.periodic_failures = ran, failed
         if background:
             report.background_run = run_background(factory, stale_s=runtime.settings.background_job_stale_s)
         with factory() as session, session.begin():

@@ -1,6 +1,8 @@
 """``case.*``: enforcement cases as BPMN service tasks (the ``enforcement`` process).
 
-``case.open`` is keyed by (instance, task); the others are idempotent state changes. Refusals are BPMN
+``case.open`` is keyed by (instance, task); the others are idempotent state changes. The safeguards before a
+decision (``case.record_review``, ``case.hold_evidence``/``decide_hold``/``hold_overdue``) and the summary
+procedure (``case.decide_summary``) are in :mod:`engine.supervision.case_safeguards`. Refusals are BPMN
 errors: ``invalid_case_request``, ``case_not_found``, ``case_conflict`` (e.g. deciding an unfiled case).
 """
 from __future__ import annotations
@@ -10,7 +12,7 @@ from datetime import timedelta
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime.services import Param, ServiceContext, registry
 from engine.runtime.timers import move_waiting_timers
-from engine.supervision import case_clock, enforcement
+from engine.supervision import case_clock, case_safeguards, enforcement
 from engine.supervision.publication import penalty_is_published
 
 from .hazards import parse_when
@@ -163,3 +165,68 @@ def case_record_execution(ctx: ServiceContext, case_id: int, status: str, amount
     paid = parse_when(paid_on, ctx.now, "paid_on") if paid_on else None
     return case_clock.record_payment(ctx.session, c, status=status, amount_paid=amount_paid, served_at=served,
                                      paid_at=paid, now=ctx.now)
+
+
+# ------------------------------------------------------------------------------- safeguards before a decision
+@registry.register(
+    "case.record_review",
+    params=[Param("case_id", "int"),
+            Param("kind", "str", description="legal_review | collective_deliberation"),
+            Param("outcome", "str", description="agree | supplement | disagree"),
+            Param("opinion", "str", description="the reviewer's opinion and reasons"),
+            Param("basis", "str", required=False, description="why the rule required the review")],
+    description="Record a legal review or a collective deliberation in the case's history (who: the person who "
+                "completed the review task).", errors=ERRORS)
+def case_record_review(ctx: ServiceContext, case_id: int, kind: str, outcome: str, opinion: str,
+                       basis: str | None = None) -> dict:
+    return case_safeguards.record_review(ctx.session, case_id, kind, outcome, opinion=opinion, reviewer=ctx.actor,
+                                         now=ctx.now, basis=basis)
+
+
+@registry.register(
+    "case.hold_evidence",
+    params=[Param("case_id", "int"), Param("items", "str", description="what is held"),
+            Param("held_on", "str", required=False, description="YYYY-MM-DD (default today)")],
+    description="Record evidence registered and held (先行登记保存): decided within 7 working days (decide_by).",
+    errors=ERRORS)
+def case_hold_evidence(ctx: ServiceContext, case_id: int, items: str, held_on: str | None = None) -> dict:
+    return case_safeguards.hold_evidence(ctx.session, case_id, items=items,
+                                         held_on=parse_when(held_on, ctx.now, "held_on"), now=ctx.now)
+
+
+@registry.register(
+    "case.decide_hold",
+    params=[Param("case_id", "int"),
+            Param("decision", "str",
+                  description="preserve_record | send_for_testing | seize | confiscate | release"),
+            Param("decided_on", "str", required=False, description="YYYY-MM-DD (default today)"),
+            Param("note", "str", required=False)],
+    description="Record the decision on the evidence held and whether it came within the 7 working days.",
+    errors=ERRORS)
+def case_decide_hold(ctx: ServiceContext, case_id: int, decision: str, decided_on: str | None = None,
+                     note: str | None = None) -> dict:
+    return case_safeguards.decide_hold(ctx.session, case_id, decision,
+                                       decided_on=parse_when(decided_on, ctx.now, "decided_on"), note=note or "",
+                                       now=ctx.now)
+
+
+@registry.register("case.hold_overdue", params=[Param("case_id", "int")],
+                   description="Record that the 7 working days for the evidence held passed without a decision.",
+                   errors=ERRORS)
+def case_hold_overdue(ctx: ServiceContext, case_id: int) -> dict:
+    return case_safeguards.record_hold_overdue(ctx.session, case_id, ctx.now)
+
+
+@registry.register(
+    "case.decide_summary",
+    params=[Param("case_id", "int"), Param("penalties", "list", description="warning and/or fine"),
+            Param("fine", "number", required=False), Param("decision_number", "str"),
+            Param("decided_at", "str", required=False, description="when it was handed over (ISO; default now)")],
+    description="Record a penalty decided on the spot (summary procedure): no filing, no decision clock.",
+    errors=ERRORS)
+def case_decide_summary(ctx: ServiceContext, case_id: int, penalties: list, decision_number: str,
+                        fine: float | None = None, decided_at: str | None = None) -> dict:
+    c = case_safeguards.decide_summary(ctx.session, case_id, penalties=list(penalties), fine=fine,
+                                       decision_number=decision_number,
+                                       decided_at=parse_when(decided_at, ctx.now, "decided_at"), now=ctx.now)
+    return _out(ctx, c)

@@ -65,7 +65,8 @@ def inspection_prepare(ctx: ServiceContext, entity_id: int, campaign_id: int | N
 def inspection_record_result(ctx: ServiceContext, uscc: str, result_code: str, entity_id: int | None = None,
                              findings: list | None = None) -> dict:
     return inspection.record_result(ctx.session, uscc=uscc, entity_id=entity_id, result_code=result_code,
-                                    findings=findings, now=ctx.now)
+                                    findings=findings, now=ctx.now, actor=ctx.actor, instance_id=ctx.instance_id,
+                                    events=ctx.events)
 
 
 @registry.register(
@@ -75,7 +76,8 @@ def inspection_record_result(ctx: ServiceContext, uscc: str, result_code: str, e
                 "with; result 6: registered letters unsigned).",
     errors=ERRORS)
 def inspection_list_abnormal(ctx: ServiceContext, entity_id: int, reason: str) -> dict:
-    return inspection.list_abnormal(ctx.session, entity_id=entity_id, reason=reason)
+    return inspection.list_abnormal(ctx.session, entity_id=entity_id, reason=reason, now=ctx.now, actor=ctx.actor,
+                                    instance_id=ctx.instance_id, events=ctx.events)
 
 
 @registry.register(

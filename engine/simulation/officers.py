@@ -21,9 +21,17 @@ EV = [{"sha256": "b" * 64, "filename": "site.jpg", "size": 4096}]
 #: (user, roles, groups) of the simulated office; inspectors log in with their registry user names
 OFFICE = [("planner", "officer", "planners"), ("approver", "supervisor", "approvers"),
           ("supervisor", "supervisor", "supervisors"), ("officer", "officer", "officers"),
-          ("handler", "officer", "officers,case_handlers"), ("head", "supervisor", "agency_heads,supervisors")]
+          ("handler", "officer", "officers,case_handlers"), ("head", "supervisor", "agency_heads,supervisors"),
+          ("legal", "officer", "legal_reviewers")]
 GROUP_USER = {"planners": "planner", "approvers": "approver", "supervisors": "supervisor", "officers": "officer",
-              "case_handlers": "handler", "agency_heads": "head"}
+              "case_handlers": "handler", "agency_heads": "head", "legal_reviewers": "legal"}
+#: a verified lead with conclusive facts proposes a fine on the spot this often (the summary procedure's rule decides
+#: whether it applies); an investigation holds evidence this often; a proposed penalty is a heavy fine this often
+#: (legal review, collective deliberation and the right to a hearing follow by rule)
+ON_THE_SPOT_SHARE, EVIDENCE_HOLD_SHARE, HEAVY_FINE_SHARE = 0.3, 0.3, 0.3
+HEAVY_FINE, USUAL_FINE, ON_THE_SPOT_FINE = 120000, 5000, 1000
+#: the heads of the bureau who deliberate together
+HEADS = [{"name": n, "position": p} for n, p in (("局长", "局长"), ("副局长甲", "副局长"), ("副局长乙", "副局长"))]
 
 #: a found violation -> result code weights (codes of ``inspection.RESULT_OUTCOMES``): most problems are "A"
 #: (follow-up) or "E" (corrected on the spot); publicity violations "B"/"C" come from the annual-report item;
@@ -118,29 +126,56 @@ class Officers:
                     "requested_until": (today + timedelta(days=7)).isoformat(),
                     "decision": "approve", "extension_days": 5, "opinion": "同意延期一次"}
         if bid == "verify_lead":
-            return {"lead_source": wfdata.get("lead_source") or "inspection", "verified_facts": "核查属实",
+            data = {"lead_source": wfdata.get("lead_source") or "inspection", "verified_facts": "核查属实",
                     "prima_facie_evidence": True, "within_jurisdiction": True, "within_limitation": True,
                     "recommendation": "file_case", "reason": "符合立案条件"}
+            if self.rng.random() < ON_THE_SPOT_SHARE:
+                data |= {"facts_clear": True, "legal_basis": "《价格法》第四十二条", "proposed_penalties": ["fine"],
+                         "proposed_fine": ON_THE_SPOT_FINE}
+            return data
+        if bid == "summary_decision":
+            return {"summary_decision_number": f"当场〔{today.year}〕{ht.id}号", "served_at": clock.now().isoformat(),
+                    "summary_officers": [{"name": "卡罗", "cert_no": "ZF-001"}, {"name": "戴夫", "cert_no": "ZF-002"}],
+                    "signed": True}
         if bid == "filing":
             return {"decision": "file", "case_number": f"市监立〔{today.year}〕{ht.id}号", "cause": "检查发现违法行为",
                     "filing_date": d, "handlers": [{"name": "卡罗", "cert_no": "ZF-001"},
                                                    {"name": "戴夫", "cert_no": "ZF-002"}]}
         if bid == "investigate":
-            return {"investigators": [{"name": "卡罗", "cert_no": "ZF-001"}, {"name": "戴夫", "cert_no": "ZF-002"}],
-                    "facts": "查明事实", "evidence": EV, "legal_review_required": False,
+            data = {"investigators": [{"name": "卡罗", "cert_no": "ZF-001"}, {"name": "戴夫", "cert_no": "ZF-002"}],
+                    "facts": "查明事实", "evidence": EV,
                     "conclusion": "penalty" if self.rng.random() < 0.5 else "minor_no_penalty"}
+            if self.rng.random() < EVIDENCE_HOLD_SHARE:
+                data |= {"evidence_hold": True, "hold_items": "涉案商品20件", "hold_on": d}
+            if data["conclusion"] == "penalty":
+                heavy = self.rng.random() < HEAVY_FINE_SHARE
+                data |= {"proposed_penalties": ["fine"], "proposed_fine": HEAVY_FINE if heavy else USUAL_FINE}
+            return data
+        if bid == "decide_hold":
+            return {"hold_decision": "preserve_record", "hold_decided_on": d, "hold_decision_note": "已拍照取证后退还"}
+        if bid == "legal_review":
+            return {"legal_review_outcome": "agree", "legal_review_opinion": "事实清楚，证据确凿，程序合法",
+                    "legal_reviewed_on": d}
+        if bid == "deliberate":
+            return {"deliberated_on": d, "participants": HEADS, "collective_outcome": "agree",
+                    "collective_opinion": "同意拟处罚意见"}
+        if bid == "supervise_hold":
+            return {}
         if bid == "pre_notice":
             return {"notice_number": f"告字〔{today.year}〕{ht.id}号", "notice_date": d, "facts": "事实",
-                    "legal_basis": "依据", "proposed_penalties": ["fine"], "proposed_fine": 5000}
+                    "legal_basis": "依据", "proposed_penalties": ["fine"],
+                    "proposed_fine": wfdata.get("proposed_fine") or USUAL_FINE}
         if bid == "hearing":
-            return {"requested": False}
+            return {"requested": True, "request_date": d, "hearing_at": clock.now().isoformat(),
+                    "presiding_officer": "王法官", "party_attended": True, "conclusion": "维持拟处罚意见"}
         if bid == "decide":
-            penalty = wfdata.get("conclusion") == "penalty"
+            # (a hearing's form has a "conclusion" of its own: what was proposed says whether a penalty follows)
+            penalty = bool(wfdata.get("proposed_penalties"))
             data = {"decision_type": "penalty" if penalty else "minor_no_penalty",
                     "legal_basis": "《价格法》第四十二条", "decision_number": f"决定〔{today.year}〕{ht.id}号",
-                    "decision_date": d, "collective_decision": False, "reasoning": "理由"}
+                    "decision_date": d, "reasoning": "理由"}
             if penalty:
-                data |= {"penalties": ["fine"], "fine_amount": 5000}
+                data |= {"penalties": ["fine"], "fine_amount": wfdata.get("proposed_fine") or USUAL_FINE}
             return data
         if bid == "supervise_overdue":
             return {}
@@ -149,7 +184,7 @@ class Officers:
                     "method": "in_person", "served_at": clock.now().isoformat(), "recipient": "张三丰",
                     "signed": True}
         if bid == "execute":
-            return {"status": "paid", "amount_paid": 5000, "paid_on": d}
+            return {"status": "paid", "amount_paid": wfdata.get("fine_amount") or USUAL_FINE, "paid_on": d}
         if bid == "close":
             return {"close_reason": "executed" if wfdata.get("decision_type") == "penalty" else "no_penalty",
                     "closed_on": d, "rectification_verified": False, "summary": "结案报告"}
@@ -190,6 +225,8 @@ class Officers:
 _DAILY_ANSWERS = {
     "information_publicised": (lambda officers: 0.25, "publicised_on"),
     "registered_letter_signed": (lambda officers: officers.letter_signed, "signed_on"),
+    # a party with the right to a hearing asks for one within its 5 working days, or lets them pass
+    "hearing_request": (lambda officers: 0.4, "requested_on"),
 }
 
 

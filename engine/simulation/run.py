@@ -23,8 +23,8 @@ from engine.runtime.models import Incident, ProcessInstance
 from engine.runtime.users import add_user
 from engine.runtime.worker import run_due
 from engine.schema import upgrade
+from engine.supervision import agencies, document_files, importer, lists, signing, transfers
 from engine.supervision import calendar as cal
-from engine.supervision import importer
 from engine.supervision.campaign_models import Campaign, DrawResult
 from engine.supervision.inspection import VIOLATION_CODES
 from engine.supervision.loop_models import EnforcementCase, Hazard, Publication, RectificationOrder
@@ -52,6 +52,8 @@ def prepare_run(url: str, opts: Options, runtime) -> tuple[dict, dict]:
         for username, in s.execute(select(Inspector.username).where(Inspector.username.is_not(None))):
             add_user(s, username, f"{username}-simulated-pw", "team_leader,officer", "officers,team_leaders",
                      actor="simulator")
+        agencies.load_agency_folder(s, DEMO_DATA)  # the bureau and its stations issue the documents
+        signing.ensure_demo_keys(runtime.settings.keys_dir, [(a["code"], a["name"]) for a in agencies.list_agencies(s)])
     result, _ = train_synthetic(opts.training_entities, seed=opts.seed)
     region = generate(opts.entities, seed=opts.seed + 1, history=False)
     truth_p = region.bayes_probability(region.entities)
@@ -77,12 +79,13 @@ def simulate(opts: Options, progress: Callable[[dict], None] | None = None) -> d
     t_start = time.perf_counter()
     tmp = None
     url = opts.database_url
+    keys = tempfile.TemporaryDirectory(prefix="regflow-sim-keys-")  # the run's own demo signing keys
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="regflow-sim-")
         url = f"sqlite:///{Path(tmp.name) / 'simulation.db'}"
     try:
         upgrade(url)
-        runtime = build_runtime(load_settings(database_url=url))
+        runtime = build_runtime(load_settings(database_url=url, keys_dir=keys.name))
         rng = random.Random(opts.seed)
         report({"phase": "preparing"})
         with clock.frozen(opts.start):
@@ -114,17 +117,22 @@ def simulate(opts: Options, progress: Callable[[dict], None] | None = None) -> d
             now = now + timedelta(days=1)
             run_due(runtime, factory, now=now, background=False)
         with transaction(factory) as s:
-            summary = summarise(s, opts, campaign_iid)
+            summary = summarise(s, opts, campaign_iid, now)
+        with transaction(factory) as s:
+            summary.update(document_files.summary(s, keys.name))  # documents (per kind), documents_verified
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
         summary["simulated_days"] = days
         return summary
     finally:
         dispose_engines()
+        keys.cleanup()
         if tmp is not None:
             tmp.cleanup()
 
 
-def summarise(s, opts: Options, campaign_iid: int) -> dict:
+def summarise(s, opts: Options, campaign_iid: int, now=None) -> dict:
+    """The run's summary (the keys are fixed by the issues; ``now``: the simulated moment the run ended, against
+    which unpublished records are overdue)."""
     camp = s.scalars(select(Campaign).order_by(Campaign.id.desc())).first()
     drawn = {k: 0 for k in ("A", "B", "C", "D", "control")}
     stratum_of = {}
@@ -170,9 +178,19 @@ def summarise(s, opts: Options, campaign_iid: int) -> dict:
                            "escalated": orders.get("escalated", 0)},
         "enforcement_cases": {"opened": sum(cases.values()),
                               "closed": sum(cases.get(k, 0) for k in ("closed", "not_filed", "terminated"))},
+        "summary_procedures": s.scalar(select(func.count()).select_from(EnforcementCase)
+                                       .where(EnforcementCase.procedure == "summary")),
+        "decision_clock_pauses": sum(1 for (history,) in s.execute(select(EnforcementCase.history))
+                                     for e in history or [] if e.get("event") == "clock_paused"),
         "published": s.scalar(select(func.count()).select_from(Publication)
                               .where(Publication.published_at.is_not(None))),
         "provisional_deadlines": provisional,
+        # records published after their 20 working days, or still unpublished past them when the run ended
+        "publication_overdue": s.scalar(select(func.count()).select_from(Publication).where(
+            ((Publication.published_at.is_(None)) & (Publication.due_by < (now or clock.now())))
+            | (Publication.published_at > Publication.due_by))),
+        "lists": lists.counts(s),
+        "transfers": transfers.counts(s)["total"],
         "incidents": s.scalar(select(func.count()).select_from(Incident).where(Incident.status == "open")),
         "hit_rate": {k: round(h / n, 4) if n else None for k, (h, n) in hits.items()},
         "path_by_class": path_by_class,

@@ -79,8 +79,10 @@ def next_seq(session: Session, agency_id: int, kind: str, year: int) -> int:
 
 def issue(session: Session, agency: Agency | str, kind: str, year: int, *, instance_id: int | None,
           ref: str | None, uscc: str | None = None, issued_by: str = "system",
-          now: datetime | None = None) -> Document:
-    """Issue a document of ``kind`` under the next number of ``agency``'s register for ``year`` (see the module)."""
+          now: datetime | None = None, events: list | None = None) -> Document:
+    """Issue a document of ``kind`` under the next number of ``agency``'s register for ``year`` (see the module).
+    ``events``: the ``document_issued`` event is appended there instead of written (a running step's service
+    task hands it to its step, ``ServiceContext.events``)."""
     row = _agency(session, agency)
     kind_short(kind)
     year = int(year)
@@ -103,8 +105,12 @@ def issue(session: Session, agency: Agency | str, kind: str, year: int, *, insta
                    status="issued")
     session.add(doc)
     session.flush()
-    _record(session, doc, "document_issued", issued_by, now, agency=row.code, kind=kind, year=year, seq=seq,
-            ref=ref, uscc=uscc)
+    detail = {"agency": row.code, "kind": kind, "year": year, "seq": seq, "ref": ref, "uscc": uscc}
+    if events is not None:
+        events.append(audit.Event("document_issued", issued_by, instance_id, at=now,
+                                  detail={"document_id": doc.id, "number": doc.number, **detail}))
+    else:
+        _record(session, doc, "document_issued", issued_by, now, **detail)
     return doc
 
 
@@ -124,6 +130,13 @@ def get_document(session: Session, number: str) -> Document:
     return doc
 
 
+def get_document_by_id(session: Session, document_id: int) -> Document:
+    doc = session.get(Document, int(document_id))
+    if doc is None:
+        raise NotFound(f"no document {document_id}")
+    return doc
+
+
 def void(session: Session, number: str, *, reason: str, actor: str, now: datetime | None = None) -> Document:
     """Mark the document void with ``reason``; its number stays in the register, taken. Conflict if already void."""
     reason = (reason or "").strip() if isinstance(reason, str) else ""
@@ -140,6 +153,17 @@ def void(session: Session, number: str, *, reason: str, actor: str, now: datetim
     session.flush()
     _record(session, doc, "document_voided", actor, now, reason=reason)
     return doc
+
+
+def record(session: Session, doc: Document, event: str, actor: str, now: datetime, /, **detail) -> None:
+    """Write ``event`` about ``doc`` to its instance's chain (else the system chain), as issue and void do."""
+    _record(session, doc, event, actor, now, **detail)
+
+
+def record_event(session: Session, doc: Document, event: audit.Event) -> None:
+    """Write an event built for a step (``issue(events=…)``) directly, when no step of the instance runs."""
+    _record(session, doc, event.kind, event.actor, event.at or clock.now(),
+            **{k: v for k, v in dict(event.detail).items() if k not in ("document_id", "number")})
 
 
 def _record(session: Session, doc: Document, event: str, actor: str, now: datetime, /, **detail) -> None:

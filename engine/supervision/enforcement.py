@@ -192,7 +192,7 @@ def case_dict(session: Session, c: EnforcementCase) -> dict:
             "lead_source": c.lead_source, "filed_at": c.filed_at.isoformat() if c.filed_at else None,
             "decision_due": c.decision_due.isoformat() if c.decision_due else None,
             "decision_reminder_at": c.decision_reminder_at.isoformat() if c.decision_reminder_at else None,
-            "decision_type": c.decision_type, "fine": c.fine,
+            "decision_type": c.decision_type, "fine": c.fine, "procedure": c.procedure or "ordinary",
             "clock": case_clock.clock_state(c, c.decided_at or c.closed_at or clock.now()),
             "decided_at": c.decided_at.isoformat() if c.decided_at else None,
             "hazard_ids": case_hazard_ids(session, c.id)}

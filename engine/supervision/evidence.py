@@ -27,6 +27,8 @@ from engine.errors import InvalidInput, NotFound
 from engine.runtime import clock
 from engine.runtime.models import Evidence
 
+from .portal_models import PortalSubmission
+
 CHUNK = 64 * 1024
 #: bytes of a text file inspected to tell it from a binary one
 TEXT_SNIFF = 8192
@@ -145,12 +147,35 @@ def blob_path(upload_dir: str | Path, sha256: str) -> Path:
     return Path(upload_dir) / sha256[:2] / sha256
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+    def reference(self) -> dict:
+        return {"sha256": self.sha256, "filename": self.filename, "size": self.size,
+                "content_type": self.content_type}
+
+
 def store_upload(session: Session, *, upload_dir: str | Path, max_bytes: int, stream: BinaryIO, filename: str,
                  instance_id: int, task_id: int | None, uploaded_by: str) -> Evidence:
     """Check and store one uploaded file, add its ``Evidence`` row to ``session`` (not committed).
 
     Raises :class:`EvidenceRejected` (empty, bad name), :class:`EvidenceTooLarge` or
     :class:`EvidenceTypeRejected`; in each case no file is left under ``upload_dir``."""
+    f = store_file(upload_dir=upload_dir, max_bytes=max_bytes, stream=stream, filename=filename)
+    row = Evidence(instance_id=instance_id, task_id=task_id, filename=f.filename, content_type=f.content_type,
+                   size=f.size, sha256=f.sha256, uploaded_by=uploaded_by, uploaded_at=clock.now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def store_file(*, upload_dir: str | Path, max_bytes: int, stream: BinaryIO, filename: str) -> StoredFile:
+    """The checks and the content-addressed storing of :func:`store_upload`, without the ``Evidence`` row (a
+    business's file kept with its portal submission before any instance holds it)."""
     name = clean_filename(filename)
     if not name:
         raise EvidenceRejected("the uploaded file has no name", "name")
@@ -187,11 +212,7 @@ def store_upload(session: Session, *, upload_dir: str | Path, max_bytes: int, st
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    row = Evidence(instance_id=instance_id, task_id=task_id, filename=name, content_type=ftype.content_type,
-                   size=size, sha256=sha, uploaded_by=uploaded_by, uploaded_at=clock.now())
-    session.add(row)
-    session.flush()
-    return row
+    return StoredFile(name, ftype.content_type, size, sha)
 
 
 def attach(session: Session, runtime, *, upload_dir: str | Path, max_bytes: int, stream: BinaryIO, filename: str,
@@ -242,10 +263,12 @@ def sweep(session: Session, upload_dir: str | Path, *, older_than: timedelta, no
           dry_run: bool = False) -> dict:
     """Delete stored files that no ``evidence`` row refers to and interrupted uploads (``tmp/``), when last
     modified before ``now - older_than`` (an upload whose transaction is still running is younger than that).
-    A file is left behind when the transaction that stored it rolls back; this removes it."""
+    A file is left behind when the transaction that stored it rolls back; this removes it. Files a portal
+    submission refers to (kept for an officer, no instance holds them) are referenced too."""
     root = Path(upload_dir)
     cutoff = (now - older_than).timestamp()
     known = set(session.scalars(select(Evidence.sha256).distinct()))
+    known |= {ref.get("sha256") for refs in session.scalars(select(PortalSubmission.evidence)) for ref in refs or ()}
     removed, kept_recent, freed = [], 0, 0
     if not root.is_dir():
         return {"removed": [], "kept_recent": 0, "bytes_freed": 0, "dry_run": dry_run}

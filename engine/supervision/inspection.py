@@ -26,13 +26,14 @@ from sqlalchemy.orm import Session
 from engine import txcache
 from engine.db import chunks
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime import clock
 from engine.runtime.models import ProcessInstance
 from forms.checklist import merge_checklist
 from scoring.errors import ScoringError
 from scoring.models import Entity
 
 from . import draw as drawing
-from . import hazards, teams
+from . import hazards, lists, teams
 from .calendar import SHANGHAI
 from .campaign_models import Campaign
 from .draw import drawn_entities, joint_check_for, prefetch_joint_checks
@@ -54,6 +55,8 @@ RESULT_OUTCOMES: dict[str, str] = {
     "result_7": "close", "result_9": "close", "result_10": "close", "result_11": "close",
     "result_12": "close", "result_F": "close",
 }
+#: result code prefix of a listing reason -> the list registry's reason code (:data:`engine.supervision.lists.REASONS`)
+LISTING_REASONS = {"result_B": "info_not_publicised", "result_6": "unreachable", "result_C": "false_information"}
 #: codes whose inspection found a problem (the hit rate's numerator)
 PROBLEM_CODES = tuple(c for c, o in RESULT_OUTCOMES.items() if o == "problem")
 #: codes recording a violation of the inspected items: the problems, and the publicity violations "B"
@@ -275,12 +278,14 @@ def _prefetch_checklists(session: Session, campaign_id: int, items: list[str], e
 
 # ------------------------------------------------------------------------------------------ the result
 def record_result(session: Session, *, uscc: str, entity_id: int | None, result_code: str, findings: list | None,
-                  now: datetime) -> dict:
+                  now: datetime, actor: str = "system", instance_id: int | None = None,
+                  events: list | None = None) -> dict:
     """Classify a result code into its branch and apply its immediate registry consequence: result_C (false
     information) puts the entity on the abnormal operations list at once. result_6 (unreachable at the
     registered address) lists nobody here: its consequence is ``registered_letter`` — the process waits for
     the letter to be signed and lists the entity only if it is not (``list_abnormal``) — except for a
-    ``suspended`` entity, which has a service address: consequence ``none (suspended, service address)``."""
+    ``suspended`` entity, which has a service address: consequence ``none (suspended, service address)``.
+    Listings go through the list registry (:func:`engine.supervision.lists.enter`: reason, legal basis, audit)."""
     if result_code not in RESULT_OUTCOMES:
         raise InvalidInput(f"unknown result code {result_code!r} (expected one of {', '.join(RESULT_OUTCOMES)})")
     outcome = RESULT_OUTCOMES[result_code]
@@ -293,27 +298,35 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
     if outcome in ("abnormal_list", "registered_letter") and entity_id is not None:
         e = session.get(Entity, entity_id)
         if e is not None and outcome == "abnormal_list":
-            e.abnormal_list = True
+            lists.enter(session, list_kind="abnormal", entity_id=e.id, reason_code="false_information",
+                        reason=lists.REASONS["false_information"], legal_basis=lists.ABNORMAL_BASIS, now=now,
+                        actor=actor, instance_id=instance_id, events=events)
         elif e is not None and e.status == "suspended":
             consequence = "none (suspended, service address)"
     return {"result_code": result_code, "outcome": outcome, "consequence": consequence,
             "problem_found": outcome == "problem", "findings_count": len(findings)}
 
 
-def list_abnormal(session: Session, *, entity_id: int, reason: str) -> dict:
+def list_abnormal(session: Session, *, entity_id: int, reason: str, now: datetime | None = None,
+                  actor: str = "system", instance_id: int | None = None, events: list | None = None) -> dict:
     """Put the entity on the abnormal operations list (result B: the order to publicise was not complied
-    with in time; result 6: the registered letters to its address went unsigned). The reason is recorded by
-    the step's audit event; the entity keeps it until removed."""
-    if not reason or not reason.strip():
+    with in time; result 6: the registered letters to its address went unsigned) through the list registry
+    (:func:`engine.supervision.lists.enter`): a reason starting with the result code gets that reason's code
+    (``info_not_publicised``, ``unreachable``) and its Chinese text, the given reason in brackets; an entity
+    already listed for that reason keeps its entry (``already_listed``)."""
+    if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("listing an entity as abnormal needs a reason")
+    reason = reason.strip()
     e = session.get(Entity, entity_id)
     if e is None:
         raise NotFound(f"entity {entity_id} not found")
-    already = bool(e.abnormal_list)
-    e.abnormal_list = True
-    session.flush()
-    return {"entity_id": entity_id, "uscc": e.uscc, "abnormal_list": True, "already_listed": already,
-            "reason": reason.strip()}
+    code = next((c for prefix, c in LISTING_REASONS.items() if reason.startswith(prefix)), None)
+    text = f"{lists.REASONS[code]}（{reason}）" if code else reason
+    entry, created = lists.enter(session, list_kind="abnormal", entity_id=e.id, reason_code=code,
+                                 reason=text[:lists.MAX_REASON], legal_basis=lists.ABNORMAL_BASIS,
+                                 now=now or clock.now(), actor=actor, instance_id=instance_id, events=events)
+    return {"entity_id": entity_id, "uscc": e.uscc, "abnormal_list": True, "already_listed": not created,
+            "reason": reason, "entry_id": entry.id}
 
 
 def entity_gone(session: Session, *, uscc: str, reason: str, now: datetime) -> dict:

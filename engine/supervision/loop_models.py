@@ -154,6 +154,8 @@ class EnforcementCase(Base):
     decision_type: Mapped[Optional[str]] = mapped_column(String(30))
     penalties: Mapped[Optional[list[str]]] = mapped_column(JSON(none_as_null=True))
     fine: Mapped[Optional[float]] = mapped_column(Float)
+    #: ordinary | summary (简易程序: decided on the spot without filing, ``case_safeguards.decide_summary``)
+    procedure: Mapped[str] = mapped_column(String(10), default="ordinary", server_default="ordinary")
     status: Mapped[str] = mapped_column(String(12), default="lead")
     closed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     close_reason: Mapped[Optional[str]] = mapped_column(String(200))

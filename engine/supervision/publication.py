@@ -44,6 +44,12 @@ PUBLIC_FIELDS = {
 }
 #: Fields public only with the risk-class setting on (``REGFLOW_PUBLISH_RISK_CLASS=1``).
 RISK_CLASS_FIELDS = {"plan": ("by_stratum",), "result": ("risk_class",), "penalty": ()}
+#: What the public sees of an entry of the abnormal or serious list (:func:`engine.supervision.lists.public_entries`):
+#: never who listed it, the causing instance or internal ids other than the entry's own
+LIST_PUBLIC_FIELDS = ("id", "list", "uscc", "reason", "legal_basis", "entered_on", "status", "removal_kind",
+                      "removed_on", "removal_reason")
+#: free text of a list entry, masked on the way out
+LIST_FREE_TEXT = ("reason", "removal_reason", "legal_basis")
 
 
 def penalty_is_published(decision_type: str | None, penalties: list | None) -> bool:
@@ -100,7 +106,8 @@ def withdraw(session: Session, publication_id: int, note: str, now: datetime,
         raise InvalidInput("a withdrawal needs a note saying why")
     p = get(session, publication_id)
     if p.withdrawn_at is None:
-        p.withdraw_due = calendar.refresh(session).add_workdays(revoked_at or now, WITHDRAW_WITHIN_WORKDAYS).at
+        if revoked_at is not None or p.withdraw_due is None:  # (a revocation recorded earlier keeps its due date)
+            p.withdraw_due = calendar.refresh(session).add_workdays(revoked_at or now, WITHDRAW_WITHIN_WORKDAYS).at
         p.withdrawn_at, p.withdraw_note = now, mask_text(str(note))
         session.flush()
     return p
@@ -117,6 +124,12 @@ def public_payload(kind: str, payload: dict | None, *, risk_class: bool = False)
     :data:`RISK_CLASS_FIELDS`), in the payload's order, masked (:func:`engine.supervision.masking.mask`)."""
     allowed = set(PUBLIC_FIELDS.get(kind, ())) | (set(RISK_CLASS_FIELDS.get(kind, ())) if risk_class else set())
     return mask({k: v for k, v in (payload or {}).items() if k in allowed})
+
+
+def public_list_entry(row: dict) -> dict:
+    """A list entry as the public may see it: the fields of :data:`LIST_PUBLIC_FIELDS`, free text masked."""
+    return {k: (mask_text(row[k]) if k in LIST_FREE_TEXT and isinstance(row.get(k), str) else row.get(k))
+            for k in LIST_PUBLIC_FIELDS}
 
 
 def _public_head(p: Publication) -> dict:

@@ -19,7 +19,8 @@ PERSON, COMPANY = "92410102MA0000001X", "91410102MA0000001X"
 def decide():
     files = {name: (PROJECT_ROOT / "processes" / name).read_text(encoding="utf-8")
              for name in ("hearing_right.dmn", "enforcement.bpmn", "rectification.bpmn", "hazard_grade.dmn",
-                          "rectification_route.dmn")}
+                          "rectification_route.dmn", "legal_review.dmn", "collective_deliberation.dmn",
+                          "summary_procedure.dmn")}
     dmn = parse_sources(files).parser.dmn_parsers["hearing_right"]
     dmn.parse()
     engine = DMNEngine(dmn.decision.decisionTables[0])

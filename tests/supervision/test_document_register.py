@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import audit
@@ -223,7 +223,13 @@ def test_concurrent_issuers_get_distinct_gapless_numbers(city):
 
 
 def _unconstrained_documents(s) -> None:
-    """The document table without its constraints (what a hand edit of the database could leave)."""
+    """The document table without its constraints (what a hand edit of the database could leave); the tables that
+    refer to it (its PDFs, service records, portal codes) are dropped first, as such an edit would have to."""
+    tables = inspect(s.connection())
+    cascade = " CASCADE" if s.get_bind().dialect.name == "postgresql" else ""
+    for name in tables.get_table_names():
+        if any(fk["referred_table"] == "document" for fk in tables.get_foreign_keys(name)):
+            s.execute(text(f"DROP TABLE {name}{cascade}"))
     s.execute(text("CREATE TABLE document_copy AS SELECT * FROM document"))
     s.execute(text("DROP TABLE document"))
     s.execute(text("ALTER TABLE document_copy RENAME TO document"))

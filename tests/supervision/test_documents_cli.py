@@ -101,14 +101,15 @@ def test_void_by_role_and_jurisdiction_then_conflict(register):
 def test_verify_exits_1_naming_each_problem(register):
     env = register.env
     ok = run_cli(env, "documents", "verify")
-    assert ok.returncode == 0 and ok.stdout.strip() == "OK: 3 register(s), 5 document(s)"
+    assert ok.returncode == 0 and ok.stdout.strip() == (
+        "OK: 3 register(s), 5 document(s), 0 signed PDF(s), 5 without a PDF")  # numbered here without a PDF
     with register.tx() as s:
         s.execute(text("DELETE FROM document WHERE number = '郑市监金水所责改〔2026〕2号'"))
         s.execute(text("UPDATE document SET number = '郑市监罚〔2026〕01号' WHERE number = '郑市监罚〔2026〕1号'"))
     broken = run_cli(env, "documents", "verify")
     assert broken.returncode == 1
     assert broken.stdout.splitlines() == [
-        "BROKEN: 3 register(s), 4 document(s)",
+        "BROKEN: 3 register(s), 4 document(s), 0 signed PDF(s), 4 without a PDF",
         "  郑市监 penalty_decision 2026: number 郑市监罚〔2026〕01号 does not match its parts "
         "(expected 郑市监罚〔2026〕1号)",
         "  郑市监金水所 rectification_notice 2026: seq 2 missing (counter at 3)"]

@@ -60,6 +60,14 @@ def complete_hearing(loop, iid: int) -> None:
                                             "party_attended": True, "conclusion": "维持"}, T1 + timedelta(days=45))
 
 
+def deliberated(loop, iid: int, at: datetime, outcome: str = "agree") -> None:
+    """The bureau's heads deliberate (a suspension of business is a heavier penalty:
+    processes/collective_deliberation.dmn)."""
+    loop.complete(iid, "deliberate", "hank", {
+        "deliberated_on": at.date().isoformat(), "collective_outcome": outcome, "collective_opinion": "同意拟处罚意见",
+        "participants": [{"name": n, "position": "局领导"} for n in ("甲", "乙", "丙")]}, at)
+
+
 def test_a_case_that_held_a_hearing_is_decided_in_time_after_the_original_due_date(loop):
     """Issue 18: the hearing's time does not count, so a decision two days after the 90 days is in time."""
     iid = start_case(loop)
@@ -71,6 +79,7 @@ def test_a_case_that_held_a_hearing_is_decided_in_time_after_the_original_due_da
     (case,) = loop.cases()
     assert case.history[-1]["event"] == "clock_paused" and case.history[-1]["on"] == "2026-04-03"
     complete_hearing(loop, iid)
+    deliberated(loop, iid, T1 + timedelta(days=46))
     loop.run_due(datetime(2026, 6, 2, 9, 0, tzinfo=SH))  # past the 90 days from filing
     (case,) = loop.cases()
     assert case.escalated_at is None and loop.tasks(iid)[0].bpmn_id == "decide"
@@ -119,6 +128,7 @@ def test_penalty_with_hearing_reminder_escalation_and_publication(loop):
     assert loop.task(iid, "supervise_overdue").candidate_groups == ["supervisors"]
     decided_on = date(2026, 6, 16)
     at = datetime(2026, 6, 16, 15, 0, tzinfo=SH)
+    deliberated(loop, iid, at - timedelta(hours=2))
     loop.complete(iid, "decide", "hank", decision("penalty", decided_on, ["warning", "fine"], 20000), at)
     (case,) = loop.cases()
     assert (case.status, case.decision_type, case.fine) == ("decided", "penalty", 20000.0)
@@ -156,6 +166,8 @@ def test_hearing_not_requested_lapses_after_5_working_days_warning_not_published
     assert job.due_at == cal.current_calendar().add_workdays(at, 5).at
     assert job.due_at.astimezone(SH).date() == date(2026, 4, 9)  # 4–6 April rest
     loop.run_due(job.due_at + timedelta(seconds=1))
+    assert [t.bpmn_id for t in loop.tasks(iid)] == ["deliberate"]
+    deliberated(loop, iid, job.due_at + timedelta(hours=1))
     assert "decide" in [t.bpmn_id for t in loop.tasks(iid)]
     loop.complete(iid, "decide", "hank", decision("penalty", date(2026, 4, 13), ["warning"]), at + timedelta(days=12))
     loop.complete(iid, "serve_decision", "dave", served(at) | {"document": "penalty_decision"}, at + timedelta(days=13))

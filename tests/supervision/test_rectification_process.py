@@ -17,8 +17,8 @@ from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import HumanTask, Job, ProcessInstance
 from engine.runtime.users import add_user
 from engine.runtime.worker import run_due
+from engine.supervision import agencies, hazards, signing
 from engine.supervision import calendar as cal
-from engine.supervision import hazards
 from engine.supervision.loop_models import EnforcementCase, EntityHazardStats, Hazard, RectificationOrder
 
 UTC = timezone.utc
@@ -28,7 +28,7 @@ T0 = datetime(2026, 9, 24, 10, 0, tzinfo=SH)
 USCC = "91350100M000100Y43"
 EV = [{"sha256": "a" * 64, "filename": "photo.jpg", "size": 2048}]
 PROCESS_FILES = ["rectification.bpmn", "enforcement.bpmn", "hazard_grade.dmn", "rectification_route.dmn",
-                 "hearing_right.dmn"]
+                 "hearing_right.dmn", "legal_review.dmn", "collective_deliberation.dmn", "summary_procedure.dmn"]
 
 
 class Loop:
@@ -100,6 +100,9 @@ class Loop:
 def loop(runtime, db):
     with db.tx() as s:
         cal.seed_from_chinese_calendar(s)
+        # the bureau whose register numbers the notices of USCC (registered in Fuzhou, 350100: its chars 3-8)
+        agencies.save_agency(s, code="榕市监", name="福州市市场监督管理局", districts=["350100"])
+        signing.ensure_demo_keys(load_settings().keys_dir, [("榕市监", "福州市市场监督管理局")])
         for name, roles, groups in (("alice", "officer", "officers"), ("bob", "officer", "officers"),
                                     ("leader", "team_leader,officer", "officers,team_leaders"),
                                     ("carol", "officer", "case_handlers"), ("dave", "officer", "case_handlers"),
@@ -167,15 +170,21 @@ def filed(on: date, number: str | None = None) -> dict:
             "handlers": [{"name": "卡罗", "cert_no": "FJ-001"}, {"name": "戴夫", "cert_no": "FJ-002"}]}
 
 
-def investigated(conclusion: str) -> dict:
-    return {"investigators": [{"name": "卡罗", "cert_no": "FJ-001"}, {"name": "戴夫", "cert_no": "FJ-002"}],
-            "facts": "查明事实", "evidence": EV, "legal_review_required": False, "conclusion": conclusion}
+def investigated(conclusion: str, penalties=("fine",), fine=5000) -> dict:
+    """The investigation's report; a penalty proposes ``penalties`` (a fine of ``fine``): below the legal review
+    thresholds of processes/legal_review.dmn by default."""
+    data = {"investigators": [{"name": "卡罗", "cert_no": "FJ-001"}, {"name": "戴夫", "cert_no": "FJ-002"}],
+            "facts": "查明事实", "evidence": EV, "conclusion": conclusion}
+    if conclusion == "penalty":
+        data["proposed_penalties"] = list(penalties)
+        if "fine" in penalties:
+            data["proposed_fine"] = fine
+    return data
 
 
 def decision(kind: str, on: date, penalties=None, fine=None) -> dict:
     data = {"decision_type": kind, "legal_basis": "《食品安全法》第一百二十六条",
-            "decision_number": f"决定{on.isoformat()}", "decision_date": on.isoformat(), "collective_decision": False,
-            "reasoning": "理由"}
+            "decision_number": f"决定{on.isoformat()}", "decision_date": on.isoformat(), "reasoning": "理由"}
     if kind == "penalty":
         data["penalties"] = penalties or ["fine"]
         if "fine" in data["penalties"]:

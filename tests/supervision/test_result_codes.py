@@ -75,8 +75,11 @@ def work_off(runtime, db, iid: int, days: int = 60) -> None:
                 wf = runtime.load_workflow(s, iid)
                 wfdata = dict(next(t for t in wf.get_tasks() if str(t.id) == ht.task_guid).data)
                 form = officers.data_for(ht, inst, wfdata, now.astimezone(SH).date())
+                if ht.bpmn_id == "verify_lead":  # the ordinary procedure: no penalty proposed on the spot
+                    form = {k: v for k, v in form.items()
+                            if k not in ("facts_clear", "legal_basis", "proposed_penalties", "proposed_fine")}
                 if ht.bpmn_id == "investigate":
-                    form["conclusion"] = "penalty"
+                    form |= {"conclusion": "penalty", "proposed_penalties": ["fine"], "proposed_fine": 5000}
                 user = ht.assignee or GROUP_USER[(ht.candidate_groups or ["officers"])[0]]
                 runtime.complete_task(s, ht.id, user, form)
         with db.tx() as s:

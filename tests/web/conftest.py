@@ -43,7 +43,7 @@ def web_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("web-template") / "regflow.db"
     url = f"sqlite:///{path}"
     upgrade(url)
-    settings = load_settings(database_url=url)
+    settings = load_settings(database_url=url, keys_dir=str(path.parent / "keys"))  # the demo's signing keys
     with transaction(session_factory(url)) as s:
         seed_from_chinese_calendar(s)
     with transaction(session_factory(url)) as s:
@@ -76,7 +76,7 @@ def web_env(web_template, tmp_path) -> WebEnv:
     shutil.copyfile(web_template, db)
     url = f"sqlite:///{db}"
     settings = load_settings(database_url=url, upload_dir=str(tmp_path / "uploads"), secret_key="test-secret-key",
-                             max_upload_mb=1.0)
+                             max_upload_mb=1.0, keys_dir=str(web_template.parent / "keys"))
     yield WebEnv(url, settings, tmp_path)
     dispose_engines()
 

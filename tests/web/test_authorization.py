@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from engine.runtime import clock
 from engine.runtime.models import BackgroundJob
-from engine.supervision import evidence, publication
+from engine.supervision import agencies, document_files, evidence, publication, signing
 from scoring.models import Entity
 from tests.supervision.test_inbox_service import deploy_task_processes, start_task
+from tests.web.test_public_draws import publish_sample_draw
 
 ROLES = ["anonymous", "designer", "officer", "team_leader", "supervisor", "auditor", "admin"]
 EVERYONE = set(ROLES)
@@ -27,6 +28,9 @@ WORKERS = {"officer", "team_leader"}
 READERS = WORKERS | {"supervisor", "auditor"}
 DESIGN_READERS = {"designer", "supervisor", "auditor"}
 API_WORKERS = WORKERS | {"supervisor"}
+#: the entity portal's pages for a business signed in with its access code: every role here (no entity session)
+#: is sent to the portal's sign-in page, not refused
+ENTITY = frozenset({"entity"})
 
 #: (method, path template, roles allowed); ``{…}`` are filled from the sample objects below
 MATRIX = [
@@ -96,10 +100,31 @@ MATRIX = [
     ("POST", "/admin/users/officer2/password", {"admin"}),
     ("POST", "/admin/users/officer2/tokens", {"admin"}),
     ("POST", "/admin/tokens/999999/revoke", {"admin"}),
+    # the entity portal (businesses sign in with a code; officers list what was kept for them)
+    ("GET", "/portal/login", EVERYONE),
+    ("POST", "/portal/login", EVERYONE),
+    ("POST", "/portal/logout", EVERYONE),
+    ("GET", "/portal/", ENTITY),
+    ("GET", "/portal/submit/rectification_report", ENTITY),
+    ("POST", "/portal/submit/rectification_report", ENTITY),
+    ("GET", "/portal/receipts/P20260101-0000000", ENTITY),
+    ("GET", "/portal/officer/submissions", API_WORKERS),
+    ("POST", "/portal/officer/submissions/P20260101-0000000/handled", API_WORKERS),
     # public
     ("GET", "/public/", EVERYONE),
     ("GET", "/public/{publication}", EVERYONE),
     ("GET", "/public/feed.json", EVERYONE),
+    ("GET", "/public/draws/", EVERYONE),
+    ("GET", "/public/draws/{draw}", EVERYONE),
+    ("GET", "/public/draws/{draw}.json", EVERYONE),
+    ("GET", "/public/draws/{draw}/drawn.txt", EVERYONE),
+    # it carries each entity's credit class: auditors only while classes are not public (the default)
+    ("GET", "/public/draws/{draw}/population.csv", {"auditor"}),
+    ("GET", "/public/draws/verifier.py", EVERYONE),
+    ("GET", "/public/lists", EVERYONE),
+    ("GET", "/public/lists.json", EVERYONE),
+    # an official document's PDF: whoever may read the instance that issued it (the sample task's instance)
+    ("GET", "/documents/{document}.pdf", READERS),
     # API (machine clients; browser sessions work too)
     ("GET", "/api/v1/openapi.json", EVERYONE),
     ("GET", "/api/v1/docs", EVERYONE),
@@ -139,7 +164,15 @@ def samples(web_env):
                             params={"entities": 60, "seed": 7, "decisions": []})
         s.add(job)
         s.flush()
-        return {"simulation": job.id, "task": ht.id, "instance": ht.instance_id, "uscc": entity.uscc, "evidence": ev.id,
+        draw = publish_sample_draw(s)
+        agency = agencies.responsible_agency(s, entity.district)
+        doc, _file = document_files.issue_signed(
+            s, agency=agency, kind="inspection_record", signer=signing.load_signer(web_env.settings.keys_dir,
+                                                                                   agency.code),
+            instance_id=ht.instance_id, ref="matrix", uscc=entity.uscc, entity_name=entity.name,
+            fields={"findings": "无"}, issued_by="officer")
+        return {"draw": draw, "document": doc.id,
+                "simulation": job.id, "task": ht.id, "instance": ht.instance_id, "uscc": entity.uscc, "evidence": ev.id,
                 "publication": pub.id, "process": "entity_inspection", "bpmn_file": "entity_inspection.bpmn",
                 "dmn_file": "route_by_risk.dmn", "lang": "en", "user": "officer2"}
 
@@ -174,7 +207,9 @@ def test_matrix(role, http, samples):
                 continue  # would end or replace this session (and its CSRF token); see test_shell.py
             r = user.post(path, {})
         is_api = path.startswith("/api/")
-        if role in allowed:
+        if allowed is ENTITY:
+            ok = r.status_code == 302 and "/portal/login" in r.headers.get("Location", "")
+        elif role in allowed:
             ok = r.status_code == 200 if method == "GET" and not (path == "/" ) else r.status_code not in (401, 403)
             ok = ok and r.status_code < 500
             if path == "/":

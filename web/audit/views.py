@@ -17,7 +17,7 @@ from engine.runtime import history as history_service
 from engine.runtime import reads as read_log
 from engine.runtime.history import STATUSES, InstanceQuery
 from engine.runtime.labels import localized_xml
-from engine.supervision import dashboard
+from engine.supervision import dashboard, document_files
 from web import params
 from web.auth import current_actor, current_user, record_read, roles_required
 from web.extensions import read_session
@@ -116,6 +116,7 @@ def _render_instance(instance_id: int, upto: int | None):
     names = dashboard.entity_names(s, [h.instance.business_key])
     return render_template("audit/instance.html", h=h, entity=names.get(h.instance.business_key),
                            kind_labels=KIND_LABELS, status_labels=STATUS_LABELS, human_kinds=HUMAN_KINDS,
+                           documents=document_files.instance_documents(s, instance_id),
                            last_seq=h.instance.audit_seq, lang=current_locale(),
                            path_json=json.dumps(h.path.to_dict()).replace("<", "\\u003c"),
                            data_json=json.dumps(params.clip(h.data), ensure_ascii=False, indent=2, sort_keys=True,

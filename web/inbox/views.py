@@ -17,6 +17,7 @@ from engine.commands import tasks
 from engine.errors import Conflict, EngineError, FormValidationError
 from engine.runtime import clock
 from engine.runtime.models import HumanTask, ProcessInstance
+from engine.supervision import document_files
 from engine.supervision import dossier as dossier_service
 from engine.supervision import evidence as evidence_service
 from engine.supervision.inbox import DUE_FILTERS, SCOPES, SORTS, TaskQuery, Viewer, colleagues, list_tasks, process_ids
@@ -230,7 +231,7 @@ def _render_task(s, ht: HumanTask, task_data: dict, *, values=None, errors=None,
     mates = [m for m in mates if m[0] in receivers]
     return render_template("inbox/task.html", ht=ht, inst=inst, entity=entity, parent=parent, form_html=form_html,
                            files=files, colleagues=mates, earlier=earlier, me=me, now=clock.now(), errors=errors or {},
-                           notice=notice,
+                           notice=notice, documents=document_files.instance_documents(s, inst.id),
                            evidence_field=_evidence_field(form) if form is not None else None,
                            max_upload_mb=settings().max_upload_mb,
                            allowed=", ".join(evidence_service.ALLOWED_EXTENSIONS)), status

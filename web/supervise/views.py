@@ -13,10 +13,10 @@ from engine.commands import hazards as hazard_commands
 from engine.commands import instances as instance_commands
 from engine.errors import EngineError, InvalidInput, NotAllowed
 from engine.runtime import clock
-from engine.supervision import dashboard
+from engine.supervision import dashboard, publication_deadlines
 from engine.supervision.loop_models import HAZARD_GRADES, HAZARD_STATUSES
 from web.auth import current_actor, current_user, roles_required
-from web.extensions import read_session, runtime, write
+from web.extensions import read_session, runtime, settings, write
 from web.i18n import gettext as _
 from web.params import int_arg, page_arg
 
@@ -58,8 +58,10 @@ def index():
     districts = _districts()
     ov = dashboard.overview(s, clock.now(), districts=districts)
     plans = dashboard.plans_in_preparation(s, districts=districts)
+    deadlines = publication_deadlines.deadline_board(s, clock.now(), districts=districts,
+                                                     low_fine_yuan=settings().publicity_low_fine_yuan)
     return render_template("supervise/index.html", ov=ov, charts=_charts(ov.series), grade_labels=GRADE_LABELS,
-                           plans=plans,
+                           plans=plans, deadlines=deadlines,
                            campaign_status_labels=CAMPAIGN_STATUS_LABELS, grades=HAZARD_GRADES)
 
 

@@ -79,13 +79,16 @@ def simulate(opts: Options, progress: Callable[[dict], None] | None = None) -> d
     t_start = time.perf_counter()
     tmp = None
     url = opts.database_url
-    keys = tempfile.TemporaryDirectory(prefix="regflow-sim-keys-")  # the run's own demo signing keys
+    # the run's own demo signing keys; a kept database (--database-url) is signed with the installation's keys
+    # (REGFLOW_KEYS_DIR, demo keys created there when missing), so `regflow documents verify` checks it afterwards
+    keys = tempfile.TemporaryDirectory(prefix="regflow-sim-keys-")
+    keys_dir = keys.name if url is None else load_settings().keys_dir
     if url is None:
         tmp = tempfile.TemporaryDirectory(prefix="regflow-sim-")
         url = f"sqlite:///{Path(tmp.name) / 'simulation.db'}"
     try:
         upgrade(url)
-        runtime = build_runtime(load_settings(database_url=url, keys_dir=keys.name))
+        runtime = build_runtime(load_settings(database_url=url, keys_dir=keys_dir))
         rng = random.Random(opts.seed)
         report({"phase": "preparing"})
         with clock.frozen(opts.start):
@@ -119,7 +122,7 @@ def simulate(opts: Options, progress: Callable[[dict], None] | None = None) -> d
         with transaction(factory) as s:
             summary = summarise(s, opts, campaign_iid, now)
         with transaction(factory) as s:
-            summary.update(document_files.summary(s, keys.name))  # documents (per kind), documents_verified
+            summary.update(document_files.summary(s, keys_dir))  # documents (per kind), documents_verified
         summary["elapsed_s"] = round(time.perf_counter() - t_start, 2)
         summary["simulated_days"] = days
         return summary

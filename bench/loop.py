@@ -41,9 +41,11 @@ from engine.bootstrap import build_runtime  # noqa: E402
 from engine.config import load_settings  # noqa: E402
 from engine.db import dispose_engines, session_factory, transaction  # noqa: E402
 from engine.runtime import clock  # noqa: E402
+from engine.runtime.continuations import CONTINUE_JOB  # noqa: E402
 from engine.runtime.models import HumanTask, ProcessDefinition, ProcessInstance  # noqa: E402
 from engine.runtime.script_engine import RegflowScriptEngine  # noqa: E402
 from engine.runtime.serializer import RegflowWorkflow  # noqa: E402
+from engine.runtime.worker import run_jobs  # noqa: E402
 from engine.schema import upgrade  # noqa: E402
 from engine.simulation import DEFAULT_START, EVERY_CLASS, Options, campaign_plan, prepare_run, simulate  # noqa: E402
 from engine.supervision import draw as drawing  # noqa: E402
@@ -175,7 +177,9 @@ def measure_launch(args) -> dict:
     """Time to launch a campaign of ``--launch-entities`` entities to their first wait state, through the real
     processes and engine on a temporary SQLite file: the approver's ``complete_task`` on ``approve`` runs, in
     one transaction, campaign row -> eligible population -> draw (every class at 100 %, no control stratum) ->
-    plan publication -> ``campaign.launch_inspections`` (``Runtime.start_many``), and every child runs
+    plan publication, and stops at the launch (``async`` = ``before``: the approval's own time is
+    ``approval_request_s``); then the worker's job loop runs the queued continuation in a transaction of its own:
+    ``campaign.launch_inspections`` (``Runtime.start_many``), and every child runs
     risk.score -> route_by_risk -> joint check -> team.form until it waits at ``inspect`` (or
     ``resolve_staffing``). Set-up (registry, model, scoring, deployment) is not timed. Goal: <= 20 s for 10,000."""
 
@@ -219,6 +223,11 @@ def measure_launch(args) -> dict:
                     profiler.enable()
                 with clock.frozen(now), transaction(factory) as s:
                     runtime.complete_task(s, ht.id, "approver", approval)
+                approval_s = time.perf_counter() - t0
+                with clock.frozen(now):  # the launch the approval queued (async = before), as a worker runs it
+                    ran = run_jobs(runtime, factory, kinds=(CONTINUE_JOB,))
+                if ran.continuations_run != 1 or ran.failures:
+                    raise RuntimeError(f"the queued launch did not run as one continuation: {ran.to_dict()}")
             finally:
                 if profiler:
                     profiler.disable()
@@ -242,6 +251,7 @@ def measure_launch(args) -> dict:
     per_ms = 1000 * launch_s / max(children, 1)
     return {"entities": n, "launched": children, "waiting_at": waiting, "setup_s": round(setup_s, 1),
             "launch_s": round(launch_s, 2), "launch_cpu_s": round(launch_cpu_s, 2),
+            "approval_request_s": round(approval_s, 2),
             "second_process_cpu_s": round(second_cpu_s, 2), "split": runtime.last_split,
             "per_instance_ms": round(per_ms, 2),
             "engine_floor": floor,
@@ -345,7 +355,8 @@ def _human(name: str, doc: dict) -> str:
         return "\n".join(lines)
     if name == "launch":
         return (f"campaign launch to the first wait state, {doc['launched']:,} entity_inspection instances on SQLite "
-                f"(goal <= {doc['goal_s']:.0f} s for 10,000): {doc['launch_s']:.2f} s in one transaction "
+                f"(goal <= {doc['goal_s']:.0f} s for 10,000): {doc['launch_s']:.2f} s, the approval's request "
+                f"{doc['approval_request_s']:.2f} s then the worker's launch in one transaction "
                 f"({doc['per_instance_ms']} ms per instance, CPU {doc['launch_cpu_s']:.2f} s; "
                 f"waiting at {doc['waiting_at']}) -> goal "
                 f"{('met' if doc['goal_met'] else 'NOT met') if doc['goal_applies'] else 'not measured'}"

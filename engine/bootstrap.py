@@ -52,8 +52,10 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
                                        enforcement.note_terminated_instance])
     calendar.register_script_helpers(runtime.helpers)
     register_background(simulations.SIMULATION, simulations.job_runner(settings))  # the designer's simulations
-    # the lists' periodic work (China time): the daily 3-year escalation, the 1 July annual-report default job
+    # the lists' periodic work (China time): the daily 3-year escalation, the daily end of the serious list's 3-year
+    # term, the 1 July annual-report default job
     register_periodic("lists.escalation", list_jobs.escalation_job, schedule=daily(calendar.SHANGHAI))
+    register_periodic("lists.serious_expiry", list_jobs.expiry_job, schedule=daily(calendar.SHANGHAI))
     register_periodic("lists.annual_report_defaults", list_jobs.annual_report_job,
                       schedule=yearly(*list_jobs.JOB_DAY, calendar.SHANGHAI))
     # publication deadlines (20 working days to publish, 3 to withdraw) and the end of publicity: checked daily

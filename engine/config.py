@@ -22,6 +22,13 @@ class SettingError(InvalidInput):
     """A ``REGFLOW_`` variable whose value the setting cannot take (named, with the value)."""
 
 
+def _password_memory() -> int:
+    value = _number("PASSWORD_HASH_MEMORY_KIB", "65536")
+    if value < 64:
+        raise SettingError(f"REGFLOW_PASSWORD_HASH_MEMORY_KIB={value}: at least 64 (KiB) is needed")
+    return value
+
+
 def _number(name: str, default: str, kind: type = int):
     """A number setting, 0 or more: ``REGFLOW_<name>`` or ``default``; anything else raises :class:`SettingError`."""
     raw = _env(name, default)
@@ -104,6 +111,12 @@ class Settings:
     #: The shortest password accepted when a password is set (other rules: not a common password, not the user
     #: name; ``engine/runtime/passwords.py``).
     password_min_length: int = field(default_factory=lambda: _number("PASSWORD_MIN_LENGTH", "10"))
+    #: The argon2id cost of a new password hash: passes over memory and KiB of memory (argon2-cffi's defaults, the
+    #: RFC 9106 low-memory profile: 3 and 65536 — about a quarter of a second here). A stored hash carries its own
+    #: parameters, so changing them never locks anyone out: a sign-in re-hashes a password stored with others. The
+    #: test suite lowers them (tests/conftest.py) — never do so in production.
+    password_hash_time_cost: int = field(default_factory=lambda: int(_above_zero("PASSWORD_HASH_TIME_COST", "3")))
+    password_hash_memory_kib: int = field(default_factory=lambda: _password_memory())
     #: Failed sign-ins to one account from one address (or one known browser) before each further attempt
     #: waits (1 s, doubling); per account from anywhere and per address the allowance is larger
     #: (``engine/runtime/signin.py``).

@@ -19,9 +19,11 @@ from engine.bootstrap import form_hasher
 from engine.config import Settings
 from engine.db import transaction
 from engine.runtime import clock
+from engine.runtime.continuations import CONTINUE_JOB
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import AppUser, HumanTask, ProcessInstance
 from engine.runtime.users import add_user
+from engine.runtime.worker import run_jobs
 from engine.supervision import agencies, importer, signing
 from engine.supervision.calendar import SHANGHAI
 from engine.supervision.registry_models import Inspector
@@ -161,7 +163,8 @@ def _open_task(session: Session, instance_id: int, bpmn_id: str):
 
 def start_demo_campaigns(runtime, session_factory, settings: Settings) -> dict:
     """Give a fresh demo real work: when no ``inspection_campaign`` instance exists yet, start one small
-    campaign and drive it through its plan (as ``planner``) and approval (as ``approver``), so that its
+    campaign and drive it through its plan (as ``planner``) and approval (as ``approver``), and run the launch the
+    approval queued (the worker's job loop, :func:`engine.runtime.worker.run_jobs`), so that its
     entity_inspection instances wait at their inspection tasks (assigned to the drawn team leaders, the
     demo inspectors ``demo0xx``); one inspection is then delegated to the demo ``leader`` account and one
     to ``officer`` (audited ``task_delegated``) so that signing in as either shows an inspection. A second
@@ -188,6 +191,9 @@ def start_demo_campaigns(runtime, session_factory, settings: Settings) -> dict:
         runtime.complete_task(s, _open_task(s, ids[0], "approve").id, "approver", {
             "decision": "approve", "public_random_value": DEMO_PUBLIC_VALUE,
             "public_random_source": "福利彩票双色球 (demo)", "notice_date": today.isoformat()})
+    # the approval queued the launch for the worker (``async`` = ``before``): run it here as a worker would, so that
+    # the demo starts with its inspections launched
+    run_jobs(runtime, session_factory, kinds=(CONTINUE_JOB,))
     with transaction(session_factory) as s:
         tasks = list(s.scalars(select(HumanTask).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                                .where(ProcessInstance.parent_instance_id == ids[0], HumanTask.status == "open")

@@ -40,8 +40,8 @@ The rules:
 
 The module is cut along seams (each re-exported here; call everything as ``policy.*``): :mod:`engine.policy_base`
 (roles, :class:`Actor`, districts, instances, starting), :mod:`engine.policy_records` (official documents, the two
-lists, public draws), :mod:`engine.policy_portal` (the entity portal); tasks, evidence, delegation, users,
-definitions, stranded items and background jobs are here.
+lists, revocations of publications, public draws), :mod:`engine.policy_portal` (the entity portal); tasks,
+evidence, delegation, users, definitions, stranded items and background jobs are here.
 
 Business keys and USCCs are normalised (surrounding spaces removed, upper case) before any check or use.
 """
@@ -89,6 +89,7 @@ from engine.policy_portal import (  # noqa: F401  (re-exported: the policy is ca
     may_handle_portal,
 )
 from engine.policy_records import (  # noqa: F401  (re-exported: the policy is called as policy.*)
+    CASE_FILE_READERS,
     DOCUMENT_READERS,
     DOCUMENT_SERVERS,
     DOCUMENT_VOIDERS,
@@ -97,11 +98,14 @@ from engine.policy_records import (  # noqa: F401  (re-exported: the policy is c
     LIST_KEEPERS,
     LIST_READERS,
     POPULATION_READERS,
+    REVOCATION_RECORDERS,
+    check_export_case_file,
     check_list_entity,
     check_list_jobs,
     check_list_read,
     check_population_download,
     check_read_document,
+    check_record_revocation,
     check_serve_document,
     check_void_document,
 )

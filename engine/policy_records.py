@@ -3,10 +3,13 @@
 cases, built on :mod:`engine.policy_base`.
 
 - **Documents**: voided by supervisors and administrators; read (printed, downloaded) by whoever may read the
-  instance that issued them; their service recorded by the officers who work the cases.
+  instance that issued them; their service recorded by the officers who work the cases. A case file (案卷) is
+  exported by whoever may read the case's instance.
 - **The two lists**: read with internal fields by dossier readers; entries, removals and reviews by hand by
   supervisors in the entity's district (a reviewer is not the person who recorded the application); the lists'
   periodic jobs by hand only without a district restriction.
+- **Publications**: a revocation of a published penalty (撤销, which starts the 3 working days to withdraw it)
+  recorded by a supervisor of the entity's district; a record about no registered entity is city-wide.
 - **Public draws**: a draw's population file (it carries each entity's credit class) for everyone where classes
   are public, otherwise for auditors.
 """
@@ -69,6 +72,17 @@ def check_read_document(session: Session, actor: Actor, number: str, instance_id
                              "jurisdiction of {user}.", number=number, district=district, user=actor.username)
 
 
+#: who export a case's file (案卷: its documents, evidence and history in one signed bundle)
+CASE_FILE_READERS = DOCUMENT_READERS
+
+
+def check_export_case_file(session: Session, actor: Actor, inst: ProcessInstance) -> None:
+    """Export a case file: a dossier reader who may read the case's instance (:func:`check_read_instance`), as its
+    documents are read one by one; each instance the case started is included only if they may read it too."""
+    check_roles(actor, CASE_FILE_READERS)
+    check_read_instance(session, actor, inst)
+
+
 def check_serve_document(session: Session, actor: Actor, number: str, instance_id: int | None,
                          uscc: str | None) -> None:
     """Record a document's service: an officer, team leader or supervisor who may read the document."""
@@ -107,6 +121,24 @@ def check_list_jobs(actor: Actor) -> None:
     if actor.limited:
         raise NotAllowed.fmt("This job covers every district; {user} has a district jurisdiction.",
                              user=actor.username)
+
+
+# ------------------------------------------------------------------------------------------ publications
+#: who record that a published penalty was revoked (on reconsideration, by a court or by the bureau itself)
+REVOCATION_RECORDERS = SUPERVISORS
+
+
+def check_record_revocation(session: Session, actor: Actor, publication_id: int, uscc: str | None) -> None:
+    """Record a published penalty's revocation: a supervisor, the entity in their jurisdiction; a record about no
+    registered entity is city-wide, for those without a district restriction (as :func:`check_void_document`)."""
+    check_roles(actor, REVOCATION_RECORDERS)
+    district = district_of_uscc(session, uscc)
+    if district is None and actor.limited:
+        raise NotAllowed.fmt("Publication {id} concerns no registered entity (a city-wide matter); {user} has a "
+                             "district jurisdiction.", id=publication_id, user=actor.username)
+    if district is not None and not actor.sees_district(district):
+        raise NotAllowed.fmt("Publication {id} concerns an entity in district {district}, outside the jurisdiction "
+                             "of {user}.", id=publication_id, district=district, user=actor.username)
 
 
 # ------------------------------------------------------------------------------------------ public draws

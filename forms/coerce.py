@@ -84,6 +84,11 @@ def coerce_fields(fields: tuple[FieldDef, ...], values: Any, prefix: str | None,
                 other = next(x for x in fields if x.name == f.visible_if.field)
                 errors[p] = message("not_applicable", lang, other=other.label.get(lang))
             continue
+        if f.readonly:  # shown, never entered: the (bound) default, and nothing else
+            clean[f.name] = f.default if f.default is not None else _empty_value(f)
+            if present and not _empty(raw) and not _is_default(f, raw):
+                errors[p] = message("read_only", lang)
+            continue
         if not present and f.default is not None:
             raw = f.default
         if isinstance(raw, Ambiguous):
@@ -97,7 +102,7 @@ def coerce_fields(fields: tuple[FieldDef, ...], values: Any, prefix: str | None,
                 errors[p] = message(exc.code, lang, **exc.params)
                 continue
         if _empty(value) and f.required and not any(k == p or k.startswith(p + "[") for k in errors):
-            errors[p] = message("required", lang)
+            errors[p] = _required(f, fields, clean, lang)
         clean[f.name] = value
         if f.must_be_yes is not None and value is False and p not in errors:
             errors[p] = f.must_be_yes.get(lang)
@@ -108,6 +113,22 @@ def coerce_fields(fields: tuple[FieldDef, ...], values: Any, prefix: str | None,
                         errors[_path(prefix, name)] = message("option_requires", lang, field=f.label.get(lang),
                                                               option=f.option(option).label.get(lang))
     return clean
+
+
+def _required(f: FieldDef, fields: tuple[FieldDef, ...], clean: dict, lang: str) -> str:
+    """The message of a missing value; a field shown because one field differs from another (a reason for
+    deviating from a decision) says which choice differs from what."""
+    vi = f.visible_if
+    if vi is None or vi.differs_from is None:
+        return message("required", lang)
+    chosen, decided = (next(x for x in fields if x.name == n) for n in (vi.field, vi.differs_from))
+    return message("differs_reason", lang, field=chosen.label.get(lang),
+                   chosen=_shown(chosen, clean[chosen.name], lang), decided=_shown(decided, clean[decided.name], lang))
+
+
+def _shown(f: FieldDef, value: Any, lang: str) -> str:
+    option = f.option(value) if f.options and isinstance(value, str) else None
+    return option.label.get(lang) if option else str(value)
 
 
 def _is_default(f: FieldDef, raw: Any) -> bool:

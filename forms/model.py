@@ -58,17 +58,27 @@ class Clause:
 
 @dataclass(frozen=True)
 class VisibleIf:
-    """``{field: x, equals: v}`` or ``{field: x, in: [...]}``: compared with the other field's clean value."""
+    """``{field: x, equals: v}`` or ``{field: x, in: [...]}``: compared with the other field's clean value;
+    ``{field: x, differs_from: y}``: shown when x and y both have a value and they differ (e.g. a reason for
+    choosing another method than the decided one)."""
     field: str
     values: tuple[Any, ...]
+    differs_from: str | None = None
 
     def holds(self, clean: dict) -> bool:
         if self.field not in clean:
             return False
         value = clean[self.field]
+        if self.differs_from is not None:
+            other = clean.get(self.differs_from)
+            return not _blank(value) and not _blank(other) and not _same(value, other)
         if isinstance(value, (list, tuple)):
             return any(v in self.values for v in value)
         return any(_same(value, v) for v in self.values)
+
+
+def _blank(v: Any) -> bool:
+    return v is None or v == "" or v == [] or v == {}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -102,6 +112,11 @@ class FieldDef:
     option_requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: a yes/no field that must be answered yes (the legal requirement it states is the refusal's message)
     must_be_yes: Text | None = None
+    #: the task data key whose value (when present and valid) becomes the default at run time, e.g. the method a
+    #: decision table chose; bound by :func:`forms.validate.bind_runtime`
+    default_from: str | None = None
+    #: shown, never entered: the clean value is the (bound) default; a submitted value must equal it
+    readonly: bool = False
 
     def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)
@@ -133,4 +148,9 @@ class FormDefinition:
         if not all(isinstance(c, Clause) for c in clauses):
             raise TypeError("with_clauses takes Clause objects; use forms.schema.bind_clauses for data")
         bound = replace(f, clauses=tuple(clauses))
+        return replace(self, fields=tuple(bound if x.name == field_name else x for x in self.fields))
+
+    def with_default(self, field_name: str, default: Any) -> "FormDefinition":
+        """A copy whose field ``field_name`` has ``default`` (a clean value, e.g. bound from the task data)."""
+        bound = replace(self.field(field_name), default=default)
         return replace(self, fields=tuple(bound if x.name == field_name else x for x in self.fields))

@@ -39,6 +39,8 @@ TYPE_KEYS = {
 COUNTED = {"multiselect", "evidence", "table"}
 NOT_IN_TABLE = {"table", "checklist"}
 NOT_COMPARABLE = {"table", "checklist", "evidence", "textarea"}
+#: Keys of a field that takes a default, outside tables: its default from the task data, and read-only.
+RUNTIME_KEYS = {"default_from", "readonly"}
 
 Path = tuple
 
@@ -175,7 +177,8 @@ def parse_field(raw: Any, path: Path, ck: Checker, *, earlier: dict[str, FieldDe
         ck.err(path + ("type",), f"unknown field type {ftype!r} (allowed: {', '.join(allowed)})"
                if "type" in raw else "missing required key 'type'")
         return None
-    m = ck.mapping(raw, path, COMMON_KEYS | TYPE_KEYS[ftype], {"name", "type", "label"})
+    bound_keys = RUNTIME_KEYS if "default" in TYPE_KEYS[ftype] and not in_table else set()
+    m = ck.mapping(raw, path, COMMON_KEYS | TYPE_KEYS[ftype] | bound_keys, {"name", "type", "label"})
     n_issues = len(ck.issues)
     name = ck.identifier(m.get("name"), path + ("name",)) if "name" in m else None
     if name in RESERVED_NAMES:
@@ -190,6 +193,7 @@ def parse_field(raw: Any, path: Path, ck: Checker, *, earlier: dict[str, FieldDe
     for k in ("pattern_message", "unit"):
         if k in m:
             kw[k] = ck.text(m[k], path + (k,))
+    _runtime_keys(m, path, ck, kw)
     if "options" in m:
         kw["options"] = _options(m["options"], path + ("options",), ck)
     elif ftype in ("select", "multiselect"):
@@ -295,12 +299,23 @@ def _date(v: Any) -> dt.date | None:
     return None
 
 
+def _runtime_keys(m: dict, path: Path, ck: Checker, kw: dict) -> None:
+    """``default_from`` (a task data key: its value, when valid, is the default at run time) and ``readonly``
+    (shown, never entered: the clean value is the default)."""
+    if "default_from" in m:
+        kw["default_from"] = ck.identifier(m["default_from"], path + ("default_from",))
+    if "readonly" in m:
+        kw["readonly"] = ck.boolean(m["readonly"], path + ("readonly",))
+        if kw["readonly"] and m.get("required") is True:
+            ck.err(path + ("required",), "a read-only field cannot be required (nobody can enter it)")
+
+
 def _visible_if(value: Any, path: Path, ck: Checker, earlier: dict[str, FieldDef]) -> VisibleIf | None:
-    m = ck.mapping(value, path, {"field", "equals", "in"}, {"field"})
+    m = ck.mapping(value, path, {"field", "equals", "in", "differs_from"}, {"field"})
     if m is None:
         return None
-    if ("equals" in m) == ("in" in m):
-        ck.err(path, "needs exactly one of 'equals' or 'in'")
+    if sum(k in m for k in ("equals", "in", "differs_from")) != 1:
+        ck.err(path, "needs exactly one of 'equals', 'in' or 'differs_from'")
         return None
     target = m.get("field")
     ref = earlier.get(target) if isinstance(target, str) else None
@@ -310,6 +325,16 @@ def _visible_if(value: Any, path: Path, ck: Checker, earlier: dict[str, FieldDef
     if ref.type in NOT_COMPARABLE:
         ck.err(path + ("field",), f"cannot depend on a {ref.type} field")
         return None
+    if "differs_from" in m:
+        other = earlier.get(m["differs_from"]) if isinstance(m["differs_from"], str) else None
+        if other is None or other.name == ref.name:
+            ck.err(path + ("differs_from",), f"{m['differs_from']!r} is not another field defined before this one")
+            return None
+        if other.type != ref.type:
+            ck.err(path + ("differs_from",), f"cannot compare the {ref.type} field {ref.name!r} with the "
+                                             f"{other.type} field {other.name!r}")
+            return None
+        return VisibleIf(ref.name, (), differs_from=other.name)
     if "in" in m:
         values = m["in"]
         if not isinstance(values, list) or not values:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .coerce import Ambiguous, coerce_fields
+from .coerce import Ambiguous, coerce_default, coerce_fields
 from .errors import UnknownForm
 from .messages import message
 from .model import FormDefinition
@@ -76,10 +76,16 @@ def validate(form: FormDefinition, data: Any, *, lang: str = "zh") -> tuple[dict
 
 
 def bind_runtime(form: FormDefinition, task_data: Mapping | None) -> FormDefinition:
-    """Fill every ``clauses_from`` checklist from the task data (e.g. the merged checklist) when present."""
+    """Fill every ``clauses_from`` checklist from the task data (e.g. the merged checklist) when present, and make
+    the value of every ``default_from`` key the field's default (e.g. the method a decision table chose). A value
+    that is not valid for its field binds nothing: the field keeps its static default."""
     for f in form.fields:
         if f.type == "checklist" and f.clauses is None and task_data and task_data.get(f.clauses_from):
             form = bind_clauses(form, f.name, task_data[f.clauses_from])
+        if f.default_from and task_data and task_data.get(f.default_from) not in (None, "", [], {}):
+            default, problem = coerce_default(f, task_data[f.default_from])
+            if problem is None:
+                form = form.with_default(f.name, default)
     return form
 
 

@@ -40,9 +40,19 @@ os.environ.setdefault("REGFLOW_ENGINE_CROSS_CHECK", "1")
 # the demo accounts sign in with their password alone; the second factor (admin, supervisor by default) is
 # tested with the setting given explicitly (tests/web/test_two_factor.py)
 os.environ.setdefault("REGFLOW_TWO_FACTOR_ROLES", "")
+# passwords are hashed at the lowest argon2 cost (1 pass over 64 KiB: ~0.1 ms instead of ~0.25 s): the suite
+# creates thousands of accounts (the simulated office alone has 55). The tests about what the cost protects
+# (unknown accounts cost a real check) set the production cost back (PRODUCTION_HASH_COST below).
+os.environ.setdefault("REGFLOW_PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("REGFLOW_PASSWORD_HASH_MEMORY_KIB", "64")
+#: the production default of the two settings above, for the tests that need it
+PRODUCTION_HASH_COST = {"REGFLOW_PASSWORD_HASH_TIME_COST": "3", "REGFLOW_PASSWORD_HASH_MEMORY_KIB": "65536"}
 # the processes issue official documents signed with their agency's key: the demo agencies' keys, made once for
-# the session in a folder of its own (the document_keys fixture), never in the project's var/keys
-os.environ.setdefault("REGFLOW_KEYS_DIR", tempfile.mkdtemp(prefix="regflow-test-keys-"))
+# the session in a folder of its own (the document_keys fixture), never in the project's var/keys — and, when
+# pytest-xdist runs the suite in several processes (./test does), one folder per process: each makes its keys
+if "REGFLOW_KEYS_DIR" not in os.environ or os.environ.get("REGFLOW_TEST_OWN_KEYS_DIR") == "1":
+    os.environ["REGFLOW_KEYS_DIR"] = tempfile.mkdtemp(prefix="regflow-test-keys-")
+    os.environ["REGFLOW_TEST_OWN_KEYS_DIR"] = "1"
 
 _pg_state: dict = {}
 

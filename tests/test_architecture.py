@@ -5,6 +5,7 @@ the repository's own documents."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -144,3 +145,20 @@ def test_code_cites_the_repositorys_own_documents():
              if p.name != "test_architecture.py"
              for text in [p.read_text(encoding="utf-8")] for m in pattern.finditer(text)]
     assert not found, "cite ARCHITECTURE.md, README.md or docs/ instead:\n" + "\n".join(found)
+
+
+#: libraries that take a second or more to import and only some commands need: they load on first use, so a CLI
+#: call, a worker or a web process starts without them (every ``regflow`` call and every process the suite starts
+#: paid ~2 s for scikit-learn when one module imported the scoring service at its top)
+HEAVY_ON_FIRST_USE = ("sklearn", "scipy", "skops", "pyhanko", "fpdf", "fontTools")
+
+
+def test_starting_a_process_loads_no_heavy_library():
+    probe = ("import sys, web.cli, engine.bootstrap, engine.runtime.worker\n"
+             "from web import create_app\n"
+             "engine.bootstrap.build_runtime()\n"
+             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY_ON_FIRST_USE!r})))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "REGFLOW_DATABASE_URL": "sqlite://"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"imported at start-up: {proc.stdout.strip()}"

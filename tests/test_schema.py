@@ -18,12 +18,13 @@ VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 
 def test_one_head_and_every_revision_named():
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    assert script.get_heads() == ["0018_transfers"]
+    assert script.get_heads() == ["0019_serious_term"]
     revisions = list(script.walk_revisions())
     assert [r.revision for r in reversed(revisions)] == [
         "0001_runtime", "0002_scoring", "0003_calendar", "0004_registries", "0005_campaigns", "0006_loop", "0007_web",
         "0008_inbox", "0009_hot_path", "0010_sign_in", "0011_simulation_jobs", "0012_totp_reads", "0013_documents",
-        "0014_doc_files", "0015_portal", "0016_lists", "0017_enforcement", "0018_transfers"]
+        "0014_doc_files", "0015_portal", "0016_lists", "0017_enforcement", "0018_transfers",
+        "0019_serious_term"]
     for r in revisions:
         assert r.doc and len(r.doc) > 10, r.revision
     for f in VERSIONS.glob("*.py"):

@@ -14,7 +14,6 @@ from waitress import serve as waitress_serve
 
 from engine.cli import main as cli
 from engine.cli.support import run
-from web import create_app
 
 
 @cli.command()
@@ -24,6 +23,8 @@ from web import create_app
 @click.option("--with-worker", is_flag=True, help="also run one `regflow worker` process so timers fire")
 def serve(host: str, port: int, threads: int, with_worker: bool) -> None:
     """Start the web workbench (waitress WSGI server); Ctrl-C stops it (and its worker)."""
+    from web import create_app  # noqa: PLC0415  (Flask loads for `regflow serve` only, not for every command)
+
     app = create_app()
     worker = None
     if with_worker:

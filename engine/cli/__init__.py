@@ -5,7 +5,8 @@ With ``--json`` a command prints exactly one JSON document on stdout.
 
 An edge over the engine, by seam: :mod:`.instances` and :mod:`.tasks` (what a person does to a process),
 :mod:`.operations` (running an installation), one module per command group over the supervision services
-(:mod:`.calendar`, :mod:`.documents`, :mod:`.draw`, :mod:`.evidence`, :mod:`.hazards`, :mod:`.registries`),
+(:mod:`.calendar`, :mod:`.case_files`, :mod:`.documents`, :mod:`.draw`, :mod:`.evidence`, :mod:`.hazards`,
+:mod:`.lists`, :mod:`.publications`, :mod:`.registries`),
 :mod:`.simulate` (the loop simulator) and scoring's groups; what they share is in :mod:`.support`.
 ``web.cli`` adds ``regflow serve``.
 """
@@ -17,6 +18,7 @@ from scoring.cli import model, score
 
 from . import (
     calendar,
+    case_files,
     documents,
     draw,
     evidence,
@@ -25,6 +27,7 @@ from . import (
     lists,
     operations,
     portal,
+    publications,
     registries,
     simulate,
     tasks,
@@ -38,8 +41,10 @@ def main() -> None:
     """regflow: BPMN workflow engine for risk-based market-supervision inspections."""
 
 
-for _command in (*instances.COMMANDS, *tasks.COMMANDS, *operations.COMMANDS, calendar.calendar, documents.documents,
-                 draw.draw, evidence.evidence, hazards.hazards, lists.lists, portal.portal, simulate.simulate,
+for _command in (*instances.COMMANDS, *tasks.COMMANDS, *operations.COMMANDS, calendar.calendar, case_files.cases,
+                 documents.documents,
+                 draw.draw, evidence.evidence, hazards.hazards, lists.lists, portal.portal,
+                 publications.publications, simulate.simulate,
                  transfers.transfers_group,
                  *registries.COMMANDS,  # import, inspectors, items, team
                  model, score):

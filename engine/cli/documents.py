@@ -14,7 +14,6 @@ creates the demo root CA and a signing key per agency in ``REGFLOW_KEYS_DIR`` (i
 from __future__ import annotations
 
 import sys
-import unicodedata
 
 import click
 from sqlalchemy import select
@@ -27,25 +26,7 @@ from engine.supervision import documents as register
 from engine.supervision.document_file_models import SERVICE_METHODS
 from engine.supervision.document_models import DOCUMENT_KINDS, Agency
 
-from .support import CliState, emit, handle_errors, json_option, pass_state, tx
-
-
-def _width(text: str) -> int:
-    """Terminal columns of ``text``: a CJK character takes two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def table(rows: list[dict], columns: list[str]) -> str:
-    """:func:`engine.cli.support.table` aligned by terminal columns (numbers and agency names are Chinese)."""
-    if not rows:
-        return "(none)"
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(_width(c), *(_width(row[i]) for row in cells)) for i, c in enumerate(columns)]
-
-    def line(values):
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
-
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+from .support import CliState, emit, handle_errors, json_option, pass_state, table, tx
 
 
 def _human_doc(d: dict) -> str:

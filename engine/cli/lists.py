@@ -3,16 +3,18 @@
 ``show`` pages through the entries (every field, with the counts per list); ``enter`` and ``remove`` list or
 remove an entity by hand as ``--user`` (a supervisor of the entity's district); ``apply`` records a removal
 application brought to the office and ``applications`` / ``review`` work through them; ``escalate`` and
-``annual-report-defaults`` run the two periodic jobs now (the worker runs them daily / from 1 July);
+``annual-report-defaults`` run the two periodic jobs now (the worker runs them daily / from 1 July), ``expire`` the
+end of the serious list's 3-year term (daily);
 ``annual-report`` records a filed report. Each is a command of :mod:`engine.commands.lists`.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import click
 
 from engine.commands import lists as list_commands
+from engine.supervision.calendar import SHANGHAI
 from engine.supervision.list_models import APPLICATION_STATUSES, ENTRY_STATUSES, LIST_KINDS, REMOVAL_KINDS
 
 from .support import CliState, emit, handle_errors, json_option, parse_json_arg, pass_state
@@ -20,20 +22,28 @@ from .support import CliState, emit, handle_errors, json_option, parse_json_arg,
 _USER = click.option("--user", required=True, help="Who acts (checked by the policy; audited).")
 
 
+def _day(iso: str) -> str:
+    """The China date of an ISO timestamp (the lists' dates are China dates)."""
+    return datetime.fromisoformat(iso).astimezone(SHANGHAI).date().isoformat()
+
+
 def _entries(d: dict) -> str:
     c = d["counts"]
     lines = [" · ".join(f"{k}: {v['open']} open, {v['removed']} removed" for k, v in c.items())]
-    lines += [f"  #{e['id']:<6} {e['list']:<8} {e['status']:<7} {e['uscc']}  {e['entered_at'][:10]}  "
+    lines += [f"  #{e['id']:<6} {e['list']:<8} {e['status']:<7} {e['uscc']}  {_day(e['entered_at'])}  "
               f"{e['reason_code']}: {e['reason']}"
-              + (f"  (removed {e['removed_at'][:10]}: {e['removal_kind']})" if e["removed_at"] else "")
+              + (f"  (removed {_day(e['removed_at'])}: {e['removal_kind']})" if e["removed_at"]
+                 else f"  (until {e['expires_on']})" if e.get("expires_on") else "")
               for e in d["entries"]]
     return "\n".join(lines)
 
 
 def _entry(e: dict) -> str:
-    state = f"removed {e['removed_at'][:10]} ({e['removal_kind']})" if e["removed_at"] else "listed"
+    state = f"removed {_day(e['removed_at'])} ({e['removal_kind']})" if e["removed_at"] else "listed"
     return (f"entry #{e['id']} {e['list']} {e['uscc']} {state}: {e['reason']} [{e['legal_basis']}]"
-            + (f"; escalates on {e['escalates_on']}" if e.get("escalates_on") and not e["removed_at"] else ""))
+            + (f"; escalates on {e['escalates_on']}" if e.get("escalates_on") and not e["removed_at"] else "")
+            + (f"; listed until {e['expires_on']}, early removal on application from {e['early_removal_from']}"
+               if e.get("expires_on") and not e["removed_at"] else ""))
 
 
 def _app(a: dict) -> str:
@@ -157,6 +167,18 @@ def escalate(state: CliState, user: str, as_json: bool) -> None:
     with state.tx() as s:
         doc = list_commands.escalate(s, state.actor(s, user))
     emit(doc, as_json, lambda d: f"{d['escalated']} entr(y/ies) escalated to the serious list ({d['date']})")
+
+
+@lists.command()
+@_USER
+@json_option
+@pass_state
+@handle_errors
+def expire(state: CliState, user: str, as_json: bool) -> None:
+    """Remove serious entries whose 3-year term is over now (the worker does it daily)."""
+    with state.tx() as s:
+        doc = list_commands.expire(s, state.actor(s, user))
+    emit(doc, as_json, lambda d: f"{d['expired']} serious entr(y/ies) removed at the end of their term ({d['date']})")
 
 
 @lists.command(name="annual-report-defaults")

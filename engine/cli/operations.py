@@ -82,7 +82,7 @@ def deploy(state: CliState, paths: tuple[str, ...], user: str | None, as_json: b
 @pass_state
 @handle_errors
 def worker(state: CliState, once: bool, now_text: str | None, as_json: bool) -> None:
-    """Fire due timers and service-task retries (several workers may run at once)."""
+    """Fire due timers, service-task retries and held tasks' continuations (several workers may run at once)."""
     if now_text and not once:
         raise InvalidInput("--now only works with --once")
     now = None
@@ -94,7 +94,9 @@ def worker(state: CliState, once: bool, now_text: str | None, as_json: bool) -> 
     if once:
         report = run_due(state.runtime, state.factory, now=now)
         emit(report.to_dict(), as_json, lambda d: f"ran {d['jobs_run']} job(s): {d['timers_fired']} timer(s), "
-                                                  f"{d['retries_run']} retr(y/ies), {len(d['failures'])} failure(s)")
+                                                  f"{d['retries_run']} retr(y/ies), "
+                                                  f"{d['continuations_run']} continuation(s), "
+                                                  f"{len(d['failures'])} failure(s)")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per poll is noise

@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+import unicodedata
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Callable
@@ -161,14 +162,22 @@ def run(group: click.Group) -> None:
         sys.exit(2)
 
 
+def _width(text: str) -> int:
+    """Terminal columns: a wide (CJK) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
+    """Rows as a plain-text table aligned by terminal columns (document numbers and names are Chinese)."""
     if not rows:
         return "(none)"
     cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(out)
+    widths = [max(_width(c), *(_width(row[i]) for row in cells)) for i, c in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)])
 
 
 def instance_doc(inst, outcome_failure=None) -> dict:

@@ -11,8 +11,7 @@ import click
 from engine.supervision import transfers
 from engine.supervision.transfer_models import TRANSFER_STATUSES
 
-from .documents import table
-from .support import emit, handle_errors, json_option, tx
+from .support import emit, handle_errors, json_option, table, tx
 
 
 @click.group(name="transfers")

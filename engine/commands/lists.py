@@ -1,7 +1,7 @@
 """List commands: what a person does to the abnormal-operations and serious-violation lists by hand (see
 :mod:`engine.commands`) — read them, enter or remove an entity, record a removal application and review it,
-run the escalation or the annual-report default job now. Processes do the same through the ``list.*``
-operators; the rules and the audit events are the registry's (:mod:`engine.supervision.lists`,
+run the escalation, the serious list's end of term or the annual-report default job now. Processes do the same
+through the ``list.*`` operators; the rules and the audit events are the registry's (:mod:`engine.supervision.lists`,
 :mod:`engine.supervision.list_jobs`), who may is :mod:`engine.policy` (``check_list_*``)."""
 from __future__ import annotations
 
@@ -121,6 +121,12 @@ def escalate(session: Session, actor: Actor, now: datetime | None = None) -> dic
     """The 3-year escalation now (the worker runs it daily)."""
     policy.check_list_jobs(actor)
     return lists.escalate_due(session, now or clock.now(), actor=actor.username)
+
+
+def expire(session: Session, actor: Actor, now: datetime | None = None) -> dict:
+    """Remove the serious entries whose 3-year term is over now (the worker does it daily)."""
+    policy.check_list_jobs(actor)
+    return lists.expire_due(session, now or clock.now(), actor=actor.username)
 
 
 def annual_report_defaults(session: Session, actor: Actor, *, year: int | None = None,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import DefinitionError, InvalidInput
 
-from . import audit, clock
+from . import audit, clock, continuations
 from .models import Deployment, ProcessDefinition
 from .parser import ParsedSources, parse_sources
 from .validation import validate_expressions
@@ -83,6 +83,9 @@ def check_definitions(parsed: ParsedSources, services, form_hash: FormHasher | N
             for msg in services.check_call_site(ts.operation_name, list(ts.operation_params)):
                 issues.append({**where, "field": "serviceTaskOperator", "message": msg})
         props = (getattr(ts, "extensions", None) or {}).get("properties", {})
+        problem = continuations.property_problem(ts)
+        if problem is not None:
+            issues.append({**where, "field": f"property:{continuations.ASYNC_PROPERTY}", "message": problem})
         if ts.manual if hasattr(ts, "manual") else False:
             form_id = props.get("formId")
             if form_id and form_hash is not None:

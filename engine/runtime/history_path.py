@@ -187,7 +187,7 @@ def _walk(p: Path, ev: AuditEvent, d: Diagram, guid_scope: dict[str, str]) -> No
         return
     if ev.kind in COMPLETING:
         p.done.append(ev.bpmn_id)
-    if ev.kind in COMPLETING or ev.kind == "task_created":
+    if ev.kind in COMPLETING or ev.kind in ("task_created", "async_continuation_queued"):
         p.flows.extend(f for f in ev.flow_ids or [] if f in d.flows)
 
 
@@ -200,7 +200,8 @@ def path_of(session: Session, inst: ProcessInstance, events: Sequence[AuditEvent
     if inst.status in ("running", "suspended"):
         waiting = list(session.scalars(select(HumanTask.bpmn_id).where(
             HumanTask.instance_id == inst.id, HumanTask.status == "open")))
-        waiting += list(session.scalars(select(Job.bpmn_id).where(Job.instance_id == inst.id, Job.kind == "timer")))
+        waiting += list(session.scalars(select(Job.bpmn_id).where(Job.instance_id == inst.id,
+                                                                  Job.kind.in_(("timer", "continue")))))
         waiting += list(session.scalars(select(MessageSubscription.bpmn_id)
                                         .where(MessageSubscription.instance_id == inst.id)))
         p.current = _ordered(_place(d, [w for w in waiting if w], events, guid_scope))

@@ -1,6 +1,7 @@
 """What moves an instance besides a person's task, for the runtime (``engine.runtime.runtime``): a message
 delivered to the one instance waiting for it, an administrator's suspend / resume / terminate, the jobs a
-worker runs (timers that fall due, retries of failed service tasks), timers rescheduled when their deadline
+worker runs (timers that fall due, retries of failed service tasks, the continuations of tasks held for the
+worker, :mod:`engine.runtime.continuations`), timers rescheduled when their deadline
 is computed again, and the manual retry of an incident.
 
 Each of these is one step under the instance's lock; those that run the workflow end in the step's second
@@ -13,7 +14,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -21,8 +22,9 @@ from sqlalchemy.orm import Session
 from engine.config import Settings
 from engine.errors import Conflict, InvalidInput, NotFound
 
-from . import audit, clock
+from . import audit, clock, continuations
 from .audit import Event
+from .continuations import CONTINUE_JOB
 from .models import HumanTask, HumanTaskCandidate, Incident, Job, MessageSubscription, ProcessInstance
 from .script_engine import StepContext
 from .serializer import StateSerializer
@@ -33,6 +35,16 @@ _HT = HumanTask.__table__
 _HTC = HumanTaskCandidate.__table__
 _JOB = Job.__table__
 _SUB = MessageSubscription.__table__
+
+
+def _task_or_none(wf, guid: str | None):
+    """The workflow's task ``guid`` (a sub-workflow's too), or None when it is gone (or never was)."""
+    if not guid:
+        return None
+    try:
+        return wf.get_task_from_id(UUID(guid))
+    except (TaskNotFoundException, ValueError):
+        return None
 
 
 class LifecycleMixin:
@@ -137,7 +149,7 @@ class LifecycleMixin:
                                  updated_at=inst.updated_at, rev=inst.rev)
         return inst
 
-    # ------------------------------------------------------------------ jobs: timers and retries
+    # ------------------------------------------------------------------ jobs: timers, retries, continuations
     def run_job(self, session: Session, job: Job, actor: str = "worker") -> StepOutcome | None:
         """Run one claimed job inside the caller's transaction; the job row is consumed."""
         self._run_before_step(session)
@@ -160,9 +172,19 @@ class LifecycleMixin:
             st.events.append(Event("service_retried", actor, inst.id, job.bpmn_id, job.task_guid,
                                    detail={"attempt": job.attempts + 1}))
             wf.reset_from_task_id(task.id)
+            continuations.release(task)  # an asynchronous task's retry runs here, in the worker, at once
+        elif job.kind == CONTINUE_JOB:
+            task = _task_or_none(wf, job.task_guid)
+            if task is None or task.state != TaskState.READY:
+                return None
+            st.before.held.pop(job.task_guid, None)  # its row is gone already
+            st.events.append(Event("async_continuation_started", actor, inst.id, job.bpmn_id, job.task_guid,
+                                   detail={"queued_at": job.created_at.isoformat()}))
+            continuations.release(task)
         else:
             raise InvalidInput(f"unknown job kind {job.kind!r}")
-        return self._advance(session, inst, wf, st, actor, attempts=job.attempts + 1 if job.kind == "retry" else 0)
+        attempts = {"retry": job.attempts + 1, CONTINUE_JOB: job.attempts}.get(job.kind, 0)
+        return self._advance(session, inst, wf, st, actor, attempts=attempts)
 
     def reschedule_timers(self, session: Session, recompute: Callable[[dict], dict | None], *,
                           actor: str = SYSTEM_ACTOR, reason: str = "") -> list[dict]:
@@ -278,5 +300,9 @@ class LifecycleMixin:
         st.events.append(Event("incident_retried", user, inst.id, incident.bpmn_id, incident.task_guid,
                                detail={"incident_id": incident.id}))
         wf.reset_from_task_id(task.id)
+        if continuations.is_async_before(task.task_spec):
+            # an asynchronous task runs in the worker again, never in the retrying person's request; its continue
+            # job carries the attempts, so that failing again opens a new incident at once
+            continuations.queue_with_attempts(task, self.settings.service_retries)
         # a manual retry that fails again opens a new incident at once
         return self._advance(session, inst, wf, st, user, attempts=self.settings.service_retries)

@@ -147,12 +147,12 @@ class HumanTaskCandidate(Base):
 
 
 class Job(Base):
-    """Due work: timers (one per waiting timer task) and service-task retries."""
+    """Due work: timers (one per waiting timer task), service-task retries, held tasks' continuations."""
 
     __tablename__ = "job"
     __table_args__ = (Index("ix_job_due", "due_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    #: timer | retry
+    #: timer | retry | continue (a task held for an asynchronous continuation, engine.runtime.continuations)
     kind: Mapped[str] = mapped_column(String(20))
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_guid: Mapped[Optional[str]] = mapped_column(String(36))

@@ -18,9 +18,11 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from engine.config import load_settings
 from engine.errors import InvalidInput
 
-HASHER = PasswordHasher()
+#: threads per hash (argon2-cffi's default); the time and memory costs are settings
+PARALLELISM = 4
 #: longer passwords are refused when set and fail at sign-in without being hashed (argon2 reads every byte)
 MAX_LENGTH = 256
 MIN_DISTINCT = 5
@@ -81,14 +83,30 @@ def check(password: str, username: str, min_length: int) -> None:
                                "digits or signs added); choose another.", details=where)
 
 
+@functools.cache
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=PARALLELISM)
+
+
+def hasher() -> PasswordHasher:
+    """The argon2id hasher with the configured cost (``REGFLOW_PASSWORD_HASH_TIME_COST`` / ``_MEMORY_KIB``)."""
+    settings = load_settings()
+    return _hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+
+
 def hash_password(password: str) -> str:
-    return HASHER.hash(password)
+    return hasher().hash(password)
+
+
+def dummy_hash() -> str:
+    """An argon2 hash of a random password with today's parameters, made once per cost, for unknown accounts: it
+    costs what a real one does."""
+    return _dummy(hasher())
 
 
 @functools.cache
-def dummy_hash() -> str:
-    """An argon2 hash of a random password with today's parameters, made once, for unknown accounts."""
-    return HASHER.hash(secrets.token_urlsafe(24))
+def _dummy(with_hasher: PasswordHasher) -> str:
+    return with_hasher.hash(secrets.token_urlsafe(24))
 
 
 def verify(stored_hash: str | None, password: str) -> bool:
@@ -96,11 +114,11 @@ def verify(stored_hash: str | None, password: str) -> bool:
     if not isinstance(password, str) or len(password) > MAX_LENGTH * 4:
         return False
     try:
-        ok = HASHER.verify(stored_hash or dummy_hash(), password)
+        ok = hasher().verify(stored_hash or dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return ok and bool(stored_hash)
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    return HASHER.check_needs_rehash(stored_hash)
+    return hasher().check_needs_rehash(stored_hash)

@@ -34,6 +34,7 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 from engine.errors import EngineError
 
 from . import spiff_speedups
+from .continuations import held
 from .spiff_speedups import FAST_FILTERS, FLAT_STATES, flat_matches, iter_tasks
 from .timers import serializer_config as timer_serializer_config
 
@@ -56,7 +57,8 @@ class StateVersionError(EngineError):
 
 class RegflowWorkflow(BpmnWorkflow):
     """A BpmnWorkflow that knows which process definition its spec came from, and walks its task tree
-    with :func:`~engine.runtime.spiff_speedups.iter_tasks` (the same walk, cheaper). Making one installs
+    with :func:`~engine.runtime.spiff_speedups.iter_tasks` (the same walk, cheaper); its engine steps leave the
+    tasks held for an asynchronous continuation (:mod:`engine.runtime.continuations`) READY. Making one installs
     :mod:`~engine.runtime.spiff_speedups` if nothing has yet (idempotent; raises
     :class:`~engine.runtime.spiff_speedups.UnsupportedSpiffWorkflow` on another SpiffWorkflow release)."""
 
@@ -84,6 +86,33 @@ class RegflowWorkflow(BpmnWorkflow):
                                        super().get_tasks_iterator(first_task, **kwargs), f"get_tasks({kwargs})")
             return iter_tasks(root, subprocesses=True, **kwargs)
         return super().get_tasks_iterator(first_task, **kwargs)
+
+    def _do_engine_steps(self, will_complete_task=None, did_complete_task=None):
+        # BpmnWorkflow._do_engine_steps (3.2.0), except that a READY task held for an asynchronous continuation
+        # (engine.runtime.continuations) is left READY for its continue job instead of being run
+        def update_workflow(wf) -> int:
+            count = 0
+            for task in wf.get_tasks(state=TaskState.READY):
+                if task.task_spec.manual or held(task):
+                    continue
+                if will_complete_task is not None:
+                    will_complete_task(task)
+                task.run()
+                count += 1
+                if did_complete_task is not None:
+                    did_complete_task(task)
+            return count
+
+        active_subprocesses = self.get_active_subprocesses()
+        for subprocess in sorted(active_subprocesses, key=lambda v: v.depth, reverse=True):
+            count = None
+            while count is None or count > 0:
+                count = update_workflow(subprocess)
+            if subprocess.parent_task_id is not None:
+                task = self.get_task_from_id(subprocess.parent_task_id)
+                task.task_spec._update(task)
+        count = update_workflow(self)
+        return count > 0 or len(self.get_active_subprocesses()) > len(active_subprocesses)
 
     def update_waiting_tasks(self) -> None:
         # Workflow.update_waiting_tasks: the WAITING tasks of this tree (not of subprocesses), after every completion

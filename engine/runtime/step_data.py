@@ -63,15 +63,20 @@ INSTANCE_COLUMNS = [_PI.c[name] for name in _INSTANCE_FIELDS]
 class StepOutcome:
     instance: InstanceRow
     failure: dict | None = None
+    #: the tasks this step held for an asynchronous continuation (``engine.runtime.continuations``): each
+    #: ``{"process_id", "bpmn_id", "task_guid", "name"}``, run by a worker's ``continue`` job after the commit
+    queued: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class Snapshot:
-    """The projections a workflow implies: READY manual tasks, waiting timers, message waits."""
+    """The projections a workflow implies: READY manual tasks, waiting timers, message waits, held tasks."""
 
     ready: dict[str, Any] = field(default_factory=dict)
     timers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     subs: dict[str, tuple[str, str, str, dict]] = field(default_factory=dict)
+    #: READY tasks held for an asynchronous continuation: guid -> (bpmn_id, attempts its job carries, task)
+    held: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +86,8 @@ class StepState:
     events: list[Event] = field(default_factory=list)
     completed_human_guids: set[str] = field(default_factory=set)
     before: Snapshot = field(default_factory=Snapshot)
+    #: the tasks held by this step (:attr:`StepOutcome.queued`)
+    queued: list[dict] = field(default_factory=list)
 
 
 @dataclass

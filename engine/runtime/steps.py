@@ -3,9 +3,10 @@
 After a step has acted on the workflow (started it, completed a task, delivered a message, fired a timer),
 :meth:`StepMixin._advance` runs the engine steps, records a failure (a retry job or an incident), audits the
 completed elements, saves the state with ``rev + 1`` and rewrites the projections (human tasks, timer jobs,
-message subscriptions) by diffing the workflow's :meth:`~StepMixin._snapshot` before and after the step,
-never by re-reading them. The rows of one step, or of a whole batch of starts, gather in a :class:`Batch`
-that writes each table with one statement (``Batch.flush``).
+the continue jobs of tasks held for an asynchronous continuation, message subscriptions) by diffing the
+workflow's :meth:`~StepMixin._snapshot` before and after the step, never by re-reading them. The rows of one
+step, or of a whole batch of starts, gather in a :class:`Batch` that writes each table with one statement
+(``Batch.flush``).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from engine.errors import Conflict
 
 from . import audit, clock
 from .audit import Event
+from .continuations import CONTINUE_JOB, attempts_of, held
 from .models import NO_DUE, HumanTask, HumanTaskCandidate, Incident, Job, MessageSubscription, ProcessInstance
 from .script_engine import UnknownOperator
 from .scripting import ScriptTimeout
@@ -200,7 +202,7 @@ class StepMixin:
         if own_batch:
             batch.flush(session, self._ids)
         wf.release()  # the step is done with it (callers return the outcome, never the workflow)
-        return StepOutcome(inst, failure)
+        return StepOutcome(inst, failure, st.queued)
 
     def _incoming_flow(self, definition_id: int, task) -> list[str]:
         d = self._defs.get(definition_id)
@@ -267,6 +269,8 @@ class StepMixin:
             if task.state == TaskState.READY:
                 if spec.manual:
                     snap.ready[str(task.id)] = task
+                elif held(task):  # left for its continue job (engine.runtime.continuations)
+                    snap.held[str(task.id)] = (spec.bpmn_id, attempts_of(task), task)
                 continue
             definition = getattr(spec, "event_definition", None)
             if definition is None:
@@ -307,9 +311,24 @@ class StepMixin:
                                        "assignee": row["assignee"], "candidate_groups": row["candidate_groups"],
                                        "due_at": row["due_at"].isoformat() if row["due_at"] else None,
                                        "form_id": row["form_id"]}))
+        for guid, (bpmn_id, _attempts, task) in before.held.items():
+            if guid not in after.held:  # cancelled before its job ran (its own job pops it from ``before``)
+                batch.drop_jobs.append((inst.id, guid, CONTINUE_JOB))
+                st.events.append(Event("async_continuation_cancelled", actor, inst.id, bpmn_id, guid))
+        for guid, (bpmn_id, attempts, task) in after.held.items():
+            if guid in before.held:
+                continue
+            batch.jobs.append({"kind": CONTINUE_JOB, "instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id,
+                               "due_at": now, "attempts": attempts, "created_at": now})
+            process_id = task.workflow.spec.name
+            st.queued.append({"process_id": process_id, "bpmn_id": bpmn_id, "task_guid": guid,
+                              "name": task.task_spec.bpmn_name})
+            st.events.append(Event("async_continuation_queued", actor, inst.id, bpmn_id, guid,
+                                   flow_ids=self._incoming_flow(inst.definition_id, task),
+                                   detail={"job": CONTINUE_JOB, "process": process_id, "attempts": attempts}))
         for guid, (bpmn_id, due) in before.timers.items():
             if after.timers.get(guid, (None, None))[1] != due:
-                batch.drop_jobs.append((inst.id, guid))
+                batch.drop_jobs.append((inst.id, guid, "timer"))
         for guid, (bpmn_id, due) in after.timers.items():
             if before.timers.get(guid, (None, None))[1] != due:
                 batch.jobs.append({"kind": "timer", "instance_id": inst.id, "task_guid": guid, "bpmn_id": bpmn_id,
@@ -355,7 +374,8 @@ class Batch:
     tasks: list[dict] = field(default_factory=list)
     cancel_tasks: list[str] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
-    drop_jobs: list[tuple[int, str]] = field(default_factory=list)
+    #: (instance id, task guid, job kind)
+    drop_jobs: list[tuple[int, str, str]] = field(default_factory=list)
     subs: list[dict] = field(default_factory=list)
     drop_subs: list[tuple[int, str, str]] = field(default_factory=list)
     audit: list[dict] = field(default_factory=list)
@@ -389,9 +409,9 @@ class Batch:
             _INS_HTC.insert(session, [{"task_id": r["id"], "group_name": g, "due_key": r["due_at"] or NO_DUE,
                                        "claimed": r["assignee"] is not None}
                                       for r in self.tasks for g in r["candidate_groups"]])
-        for instance_id, guid in self.drop_jobs:
+        for instance_id, guid, kind in self.drop_jobs:
             session.execute(delete(_JOB).where(_JOB.c.instance_id == instance_id, _JOB.c.task_guid == guid,
-                                               _JOB.c.kind == "timer"))
+                                               _JOB.c.kind == kind))
         if self.jobs:
             session.execute(_INS_JOB, self.jobs)
         for instance_id, guid, name in self.drop_subs:

@@ -46,16 +46,19 @@ def _min_length(min_length: int | None) -> int:
     return load_settings().password_min_length if min_length is None else min_length
 
 
-def add_user(session: Session, username: str, password: str, roles, groups, *, actor: str = "system",
+def add_user(session: Session, username: str, password: str | None, roles, groups, *, actor: str = "system",
              display_name: str | None = None, min_length: int | None = None) -> AppUser:
-    """A new active user. ``min_length``: the policy's shortest password (default ``REGFLOW_PASSWORD_MIN_LENGTH``)."""
+    """A new active user. ``min_length``: the policy's shortest password (default ``REGFLOW_PASSWORD_MIN_LENGTH``).
+    ``password=None`` (internal callers only: the simulated office): an account nobody signs in to, with no hash —
+    a sign-in fails as for an unknown name until an administrator sets a password."""
     username = (username or "").strip()
     if not username:
         raise InvalidInput("user name is empty")
     if len(username) > NAME_MAX:
         raise InvalidInput.fmt("The user name must be at most 120 characters without spaces.",
                                details={"field": "username"})
-    passwords.check(password, username, _min_length(min_length))
+    if password is not None:
+        passwords.check(password, username, _min_length(min_length))
     role_list, group_list = _split(roles), _split(groups)
     unknown = [r for r in role_list if r not in ROLES]
     if unknown:
@@ -63,7 +66,8 @@ def add_user(session: Session, username: str, password: str, roles, groups, *, a
     if session.scalars(select(AppUser).where(AppUser.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
     user = AppUser(username=username, display_name=display_name or username, roles=role_list, active=True,
-                   password_hash=passwords.hash_password(password), created_at=clock.now())
+                   password_hash=passwords.hash_password(password) if password is not None else None,
+                   created_at=clock.now())
     session.add(user)
     session.flush()
     for g in _ensure_groups(session, group_list):

@@ -1,4 +1,5 @@
-"""The job worker: claims due jobs from the database and runs each as one step.
+"""The job worker: claims due jobs from the database (timers, retries, the continue jobs of tasks held for the
+worker: :mod:`engine.runtime.continuations`) and runs each as one step.
 
 Claiming and running happen in one transaction: on PostgreSQL the job row is taken with
 ``FOR UPDATE SKIP LOCKED`` so that concurrent workers skip it; on SQLite the transaction's
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import EngineError
 
 from . import audit, clock, reads
+from .continuations import CONTINUE_JOB
 from .models import BackgroundJob, Job, ProcessInstance
 from .periodic import run_periodic
 from .reminders import run_reminders
@@ -40,6 +42,8 @@ class WorkerReport:
     jobs_run: int = 0
     timers_fired: int = 0
     retries_run: int = 0
+    #: held tasks run (asynchronous continuations, :mod:`engine.runtime.continuations`)
+    continuations_run: int = 0
     failures: list[dict] = field(default_factory=list)
     #: human tasks reminded of their coming due date / escalated as overdue (engine.runtime.reminders)
     reminded: int = 0
@@ -54,15 +58,19 @@ class WorkerReport:
 
     def to_dict(self) -> dict:
         return {"jobs_run": self.jobs_run, "timers_fired": self.timers_fired, "retries_run": self.retries_run,
+                "continuations_run": self.continuations_run,
                 "failures": self.failures, "reminded": self.reminded, "escalated": self.escalated,
                 "background_run": self.background_run, "reads_pruned": self.reads_pruned, "periodic": self.periodic,
                 "periodic_failures": self.periodic_failures}
 
 
-def claim_due_job(session: Session, now: datetime) -> Job | None:
+def claim_due_job(session: Session, now: datetime, kinds: tuple[str, ...] | None = None) -> Job | None:
+    """The next due job of a running instance (of one of ``kinds``, if given), locked for this transaction."""
     q = (select(Job).join(ProcessInstance, ProcessInstance.id == Job.instance_id)
          .where(Job.due_at <= now, ProcessInstance.status == "running")
          .order_by(Job.due_at, Job.id).limit(1))
+    if kinds is not None:
+        q = q.where(Job.kind.in_(kinds))
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(of=Job, skip_locked=True)
     return session.scalars(q).first()
@@ -74,20 +82,7 @@ def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: 
     ``background``, the queued background jobs (:func:`run_background`)."""
     report = WorkerReport()
     with clock.frozen(now) if now is not None else _nullcontext():
-        while limit is None or report.jobs_run < limit:
-            with factory() as session, session.begin():
-                job = claim_due_job(session, clock.now())
-                if job is None:
-                    break
-                kind = job.kind
-                outcome = runtime.run_job(session, job, actor="worker")
-            report.jobs_run += 1
-            if kind == "timer":
-                report.timers_fired += 1
-            else:
-                report.retries_run += 1
-            if outcome is not None and outcome.failure:
-                report.failures.append({"instance_id": outcome.instance.id, **outcome.failure})
+        run_jobs(runtime, factory, limit=limit, report=report)
         with factory() as session, session.begin():  # reminders and escalations: one transaction of their own
             rem = run_reminders(session, now=clock.now())
         report.reminded, report.escalated = len(rem.reminded), len(rem.escalated)
@@ -99,6 +94,31 @@ def run_due(runtime, factory: sessionmaker, now: datetime | None = None, limit: 
             report.background_run = run_background(factory, stale_s=runtime.settings.background_job_stale_s)
         with factory() as session, session.begin():
             audit.write_anchor(session)
+    return report
+
+
+def run_jobs(runtime, factory: sessionmaker, *, kinds: tuple[str, ...] | None = None, limit: int | None = None,
+             report: WorkerReport | None = None) -> WorkerReport:
+    """Run the jobs due at the clock's now (timers, retries, continuations; only ``kinds`` if given), one
+    transaction per job, until none is due (or ``limit`` ran): the worker's job loop (:func:`run_due`), also
+    used by whoever drives a clock itself (the simulator runs the continuations a day's work queued)."""
+    report = report or WorkerReport()
+    while limit is None or report.jobs_run < limit:
+        with factory() as session, session.begin():
+            job = claim_due_job(session, clock.now(), kinds)
+            if job is None:
+                break
+            kind = job.kind
+            outcome = runtime.run_job(session, job, actor="worker")
+        report.jobs_run += 1
+        if kind == "timer":
+            report.timers_fired += 1
+        elif kind == CONTINUE_JOB:
+            report.continuations_run += 1
+        else:
+            report.retries_run += 1
+        if outcome is not None and outcome.failure:
+            report.failures.append({"instance_id": outcome.instance.id, **outcome.failure})
     return report
 
 

@@ -30,6 +30,9 @@ GROUP_USER = {"planners": "planner", "approvers": "approver", "supervisors": "su
 #: (legal review, collective deliberation and the right to a hearing follow by rule)
 ON_THE_SPOT_SHARE, EVIDENCE_HOLD_SHARE, HEAVY_FINE_SHARE = 0.3, 0.3, 0.3
 HEAVY_FINE, USUAL_FINE, ON_THE_SPOT_FINE = 120000, 5000, 1000
+#: the authority a transfer's letter names, by the transfer's kind (transfer_models.TRANSFER_KINDS)
+RECEIVING = {"other_department": "郑州市金水区卫生健康委员会", "police": "郑州市公安局金水分局",
+             "new_jurisdiction": "郑州市二七区市场监督管理局", "judiciary": "郑州市金水区人民检察院"}
 #: the heads of the bureau who deliberate together
 HEADS = [{"name": n, "position": p} for n, p in (("局长", "局长"), ("副局长甲", "副局长"), ("副局长乙", "副局长"))]
 
@@ -87,6 +90,8 @@ class Officers:
         #: (message, uscc) a waiting party answered, and the day each was last rolled for (``_DAILY_ANSWERS``)
         self.answered: set[tuple[str, str]] = set()
         self.answer_rolls: dict[tuple[str, str], date] = {}
+        #: transfer id -> the day its wait for the receiving authority's receipt was first seen
+        self.transfers_seen: dict[int, date] = {}
         self.letter_signed = Options.letter_signed
         self.fix_on_first: dict[str, bool] = {}
         self.mix = OutcomeMix()
@@ -114,8 +119,9 @@ class Officers:
                     "signed": True}
         if bid == "reinspect":
             fixed = inst.business_key in self.reported or self.rng.random() < 0.5
-            data = {"reinspection_date": d, "method": "on_site", "outcome": "fixed" if fixed else "not_fixed",
-                    "evidence": EV}
+            # the method the hazard grade decided (processes/hazard_grade.dmn: low → documentary re-check)
+            data = {"reinspection_date": d, "method": wfdata.get("reinspection_method") or "on_site",
+                    "outcome": "fixed" if fixed else "not_fixed", "evidence": EV}
             if not fixed:
                 data["description"] = "未按期整改"
             return data
@@ -167,9 +173,9 @@ class Officers:
                     "proposed_fine": wfdata.get("proposed_fine") or USUAL_FINE}
         if bid == "hearing":
             return {"requested": True, "request_date": d, "hearing_at": clock.now().isoformat(),
-                    "presiding_officer": "王法官", "party_attended": True, "conclusion": "维持拟处罚意见"}
+                    "presiding_officer": "王法官", "party_attended": True, "hearing_conclusion": "维持拟处罚意见"}
         if bid == "decide":
-            # (a hearing's form has a "conclusion" of its own: what was proposed says whether a penalty follows)
+            # (what was proposed says whether a penalty follows)
             penalty = bool(wfdata.get("proposed_penalties"))
             data = {"decision_type": "penalty" if penalty else "minor_no_penalty",
                     "legal_basis": "《价格法》第四十二条", "decision_number": f"决定〔{today.year}〕{ht.id}号",
@@ -185,6 +191,17 @@ class Officers:
                     "signed": True}
         if bid == "execute":
             return {"status": "paid", "amount_paid": wfdata.get("fine_amount") or USUAL_FINE, "paid_on": d}
+        if bid == "prepare_transfer":  # the transfer letter (移送函): the facts from the findings, the materials
+            return {"receiving": RECEIVING.get(wfdata.get("kind"), "其他行政部门"),
+                    "facts": wfdata.get("facts") or "检查发现的问题",
+                    "materials": [{"title": "现场检查笔录"}, {"title": "现场照片"}]}
+        if bid == "chase_receipt":  # no receipt in 10 working days: the officer fetches the paper receipt
+            return {"action": "paper_receipt", "received_on": d, "received_by": "接收机关收文人", "reference": "",
+                    "accepted": True}
+        if bid == "handle_refusal":  # a refused finding is ours to rectify; a refused notice of a move is closed
+            ours = bool(wfdata.get("findings")) and wfdata.get("team") is not None
+            return {"outcome": "handled_ourselves" if ours else "closed",
+                    "note": "转由本机关依法处理" if ours else "已告知当事人向迁入地办理"}
         if bid == "close":
             return {"close_reason": "executed" if wfdata.get("decision_type") == "penalty" else "no_penalty",
                     "closed_on": d, "rectification_verified": False, "summary": "结案报告"}
@@ -197,6 +214,7 @@ class Officers:
         outcome = RESULT_OUTCOMES[code]
         clauses = wfdata["merged_checklist"]["clauses"]
         codes = [c["code"] for c in clauses]
+        # the method route_by_risk decided (class A: documentary, no proactive on-site visit)
         data = {"inspection_date": today.isoformat(), "method": wfdata.get("method") or "on_site",
                 "credentials_shown": True, "recusal_requested": False, "party_signed": code != "result_8",
                 "result_code": code}
@@ -212,7 +230,7 @@ class Officers:
         bad = self.rng.choice(codes)
         checklist[bad] = {"result": "non_compliant", "note": "不符合要求"}
         data["checklist"] = checklist
-        if outcome == "problem":
+        if outcome in ("problem", "transfer"):
             grade = ("high" if code == "result_G" else
                      self.rng.choices(["low", "medium", "high"], weights=[4, 5, 1])[0])
             item = next(cv["item"] for c in clauses if c["code"] == bad for cv in c["covers"])
@@ -230,6 +248,35 @@ _DAILY_ANSWERS = {
 }
 
 
+#: the receiving authority answers a transfer (移送) on a day after it was sent with this daily share (most within
+#: the 10 working days the transfer waits; the rest are chased), and refuses it this often
+TRANSFER_ANSWER_SHARE, TRANSFER_REFUSAL_SHARE = 0.35, 0.1
+
+
+def answer_transfers(runtime, factory, officers: Officers, now: datetime, waiting: list[tuple[int, dict]]) -> int:
+    """The receiving authorities' receipts (message ``transfer_receipt`` correlated by ``transfer_id``): each transfer
+    waited for is answered on a later day than it was first seen waiting, with the daily share; how many were."""
+    today, did = now.astimezone(SH).date(), 0
+    for _iid, correlations in waiting:
+        transfer_id = correlations.get("transfer_id")
+        seen = officers.transfers_seen.setdefault(transfer_id, today)
+        key = ("transfer_receipt", str(transfer_id))
+        if seen == today or key in officers.answered or officers.answer_rolls.get(key) == today:
+            continue
+        officers.answer_rolls[key] = today
+        if officers.rng.random() >= TRANSFER_ANSWER_SHARE:
+            continue
+        officers.answered.add(key)
+        accepted = officers.rng.random() >= TRANSFER_REFUSAL_SHARE
+        receipt = {"received_on": today.isoformat(), "received_by": "接收机关收文人",
+                   "reference": f"受〔{today.year}〕{transfer_id}号", "accepted": accepted,
+                   "refusal_reason": None if accepted else "不属于本机关管辖"}
+        with transaction(factory) as s:
+            runtime.correlate_message(s, "transfer_receipt", receipt, {"transfer_id": transfer_id})
+        did += 1
+    return did
+
+
 def work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) -> None:
     """Complete every open task (repeatedly: completing one may open the next) and let parties report."""
     for _round in range(50):
@@ -239,7 +286,9 @@ def work_day(runtime, factory, officers: Officers, now: datetime, extra: dict) -
                                   .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
                                   .where(MessageSubscription.message_name.in_(("rectification_report",
                                                                                *_DAILY_ANSWERS)))))
-        did = 0
+            receipts = list(s.execute(select(MessageSubscription.instance_id, MessageSubscription.correlations)
+                                      .where(MessageSubscription.message_name == "transfer_receipt")))
+        did = answer_transfers(runtime, factory, officers, now, receipts)
         for ht in tasks:
             with transaction(factory) as s:
                 inst = s.get(ProcessInstance, ht.instance_id)

@@ -40,14 +40,18 @@ from .draw import drawn_entities, joint_check_for, prefetch_joint_checks
 from .loop_models import Publication
 from .registries import items_for, required_skills
 from .registry_models import CheckItem, Inspector
+from .transfer_models import TRANSFER_KINDS
 
 log = logging.getLogger(__name__)
 
-#: result code -> outcome branch of entity_inspection (the branch its process takes after the visit)
+#: result code -> outcome branch of entity_inspection (the branch its process takes after the visit; the process
+#: branches on the result's ``consequence``, which differs from the outcome for a suspended entity's result_6 and for
+#: result_12, closed for us but notified to the new jurisdiction by a transfer)
 RESULT_OUTCOMES: dict[str, str] = {
     "result_1": "no_problem",
     "result_A": "problem", "result_E": "problem", "result_3": "problem", "result_4": "problem",
-    "result_5": "problem", "result_G": "problem",
+    # a violation another authority handles: transferred (移送) with a receipt instead of our own rectification
+    "result_5": "transfer", "result_G": "transfer",
     "result_B": "order_to_publicise",   # info not publicised: order to publicise (missed -> abnormal list)
     "result_C": "abnormal_list",        # false information: abnormal list directly
     "result_6": "registered_letter",    # unreachable at the address: registered letter, unsigned -> abnormal list
@@ -57,8 +61,12 @@ RESULT_OUTCOMES: dict[str, str] = {
 }
 #: result code prefix of a listing reason -> the list registry's reason code (:data:`engine.supervision.lists.REASONS`)
 LISTING_REASONS = {"result_B": "info_not_publicised", "result_6": "unreachable", "result_C": "false_information"}
-#: codes whose inspection found a problem (the hit rate's numerator)
-PROBLEM_CODES = tuple(c for c, o in RESULT_OUTCOMES.items() if o == "problem")
+#: codes whose inspection found a problem (the hit rate's numerator): the ones we rectify, and the violations
+#: transferred to the authority whose they are (result_5: another department; result_G: the police)
+PROBLEM_CODES = tuple(c for c, o in RESULT_OUTCOMES.items() if o in ("problem", "transfer"))
+#: result code -> the transfer (移送) it leads to: its kind (:data:`transfer_models.TRANSFER_KINDS`, which names the
+#: receiving authority and the code) — result_12 (moved out) notifies the new jurisdiction
+TRANSFER_OF_RESULT: dict[str, str] = {f"result_{code}": kind for kind, (_, code) in TRANSFER_KINDS.items() if code}
 #: codes recording a violation of the inspected items: the problems, and the publicity violations "B"
 #: (information not publicised) and "C" (false information), which take their own branches
 VIOLATION_CODES = PROBLEM_CODES + ("result_B", "result_C")
@@ -290,11 +298,14 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
         raise InvalidInput(f"unknown result code {result_code!r} (expected one of {', '.join(RESULT_OUTCOMES)})")
     outcome = RESULT_OUTCOMES[result_code]
     findings = list(findings or [])
-    if outcome == "problem" and not findings:
+    if outcome in ("problem", "transfer") and not findings:
         raise InvalidInput(f"{result_code} found a problem but no findings were entered")
     consequence = {"no_problem": "none", "problem": "rectification", "order_to_publicise": "order_to_publicise",
                    "abnormal_list": "abnormal_list", "registered_letter": "registered_letter",
-                   "uncooperative": "case_lead", "close": "close"}[outcome]
+                   "uncooperative": "case_lead", "close": "close", "transfer": "transfer"}[outcome]
+    transfer = None
+    if result_code in TRANSFER_OF_RESULT:
+        consequence, transfer = "transfer", transfer_matter(result_code, findings)
     if outcome in ("abnormal_list", "registered_letter") and entity_id is not None:
         e = session.get(Entity, entity_id)
         if e is not None and outcome == "abnormal_list":
@@ -304,7 +315,25 @@ def record_result(session: Session, *, uscc: str, entity_id: int | None, result_
         elif e is not None and e.status == "suspended":
             consequence = "none (suspended, service address)"
     return {"result_code": result_code, "outcome": outcome, "consequence": consequence,
-            "problem_found": outcome == "problem", "findings_count": len(findings)}
+            "problem_found": result_code in PROBLEM_CODES, "findings_count": len(findings), "transfer": transfer}
+
+
+def transfer_matter(result_code: str, findings: list) -> dict:
+    """What the ``transfer`` call activity of a result_5 / result_G / result_12 inspection starts with: its kind,
+    the receiving authority as the result names it (the officer names the exact one in the letter), the reason
+    (at most 500 characters) and the facts the letter starts from: the inspection's findings."""
+    kind = TRANSFER_OF_RESULT[result_code]
+    receiving = TRANSFER_KINDS[kind][0]
+    lines = [f"{f.get('item_code') or ''} {f.get('clause') or ''}：{f.get('description') or ''}".strip()
+             for f in findings if isinstance(f, dict)]
+    why = {"other_department": "检查发现涉嫌属其他行政部门管辖的违法行为",
+           "police": "检查发现涉嫌犯罪",
+           "new_jurisdiction": "市场主体已迁出本辖区，通知迁入地市场监管部门"}[kind]
+    reason = f"{why}（{result_code}）" + (f"：{'；'.join(lines)}" if lines else "")
+    if len(reason) > 500:
+        reason = reason[:499] + "…"
+    facts = "\n".join(lines) if lines else why
+    return {"kind": kind, "receiving": receiving, "reason": reason, "facts": facts[:5000]}
 
 
 def list_abnormal(session: Session, *, entity_id: int, reason: str, now: datetime | None = None,

@@ -1,10 +1,13 @@
-"""Removal applications and the lists' periodic work: the 3-year escalation and the annual-report default job.
+"""Removal applications and the lists' periodic work: the 3-year escalation, the serious list's end of term and
+the annual-report default job.
 
 **Applications** (移出申请 / 信用修复): :func:`apply_for_removal` records an entity's request to leave a list — its
 statement and evidence references — for an open entry (one pending application per entry); an officer reviews
 it (``list_removal.bpmn``, or ``regflow lists review``): :func:`review_application` approves (the entry is
 removed, kind ``application``, the reviewer's note as the public removal reason) or rejects (a note is required:
-it is the applicant's notice). Both are audited.
+it is the applicant's notice). Both are audited. An application for early removal from the serious list (信用修复)
+is refused before the entry has been public for a year (:func:`engine.supervision.lists.check_early_removal`),
+and so is its approval.
 
 **Annual reports** (年度报告): due 1 January – 30 June for the previous year (《企业信息公示暂行条例》).
 :func:`annual_report_defaults` — the job run on 1 July (China time) — lists as abnormal (reason
@@ -16,8 +19,9 @@ registered long before). **Safety**: a year with no report on record at all mean
 :func:`record_annual_report` records a filed report and removes an open ``annual_report_missing`` entry as
 corrected (补报).
 
-:func:`escalation_job` and :func:`annual_report_job` are the two periodic jobs ``engine.bootstrap`` registers
-(:mod:`engine.runtime.periodic`). Functions take a ``Session`` and never commit.
+:func:`escalation_job`, :func:`expiry_job` (serious entries whose 3-year term is over are removed, ``expiry``) and
+:func:`annual_report_job` are the periodic jobs ``engine.bootstrap`` registers (:mod:`engine.runtime.periodic`).
+Functions take a ``Session`` and never commit.
 """
 from __future__ import annotations
 
@@ -70,6 +74,7 @@ def apply_for_removal(session: Session, *, entry_id: int, statement: str, eviden
     statement = _statement(statement)
     if entry.status != "listed":
         raise Conflict.fmt("List entry {id} is no longer listed; there is nothing to apply for.", id=entry.id)
+    lists.check_early_removal(entry, now)
     pending = session.scalars(select(RemovalApplication).where(RemovalApplication.entry_id == entry.id,
                                                                RemovalApplication.status == "pending")).first()
     if pending is not None:
@@ -206,6 +211,11 @@ def annual_report_defaults(session: Session, now: datetime, *, actor: str = "sys
 def escalation_job(session: Session, now: datetime) -> dict:
     """The daily 3-year escalation (``engine.bootstrap`` registers it)."""
     return lists.escalate_due(session, now)
+
+
+def expiry_job(session: Session, now: datetime) -> dict:
+    """The daily end of the serious list's 3-year term (``engine.bootstrap`` registers it)."""
+    return lists.expire_due(session, now)
 
 
 def annual_report_job(session: Session, now: datetime) -> dict:

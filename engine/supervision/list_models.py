@@ -4,7 +4,8 @@
 serious-violation list (严重违法失信名单, ``serious``): why (a reason code and its text), on what legal basis, when
 and by whom, and the process instance that caused it. An entry stays ``listed`` until it is ``removed`` — by
 correction, an approved application, the end of its term (``expiry``) or, for an abnormal entry open three years,
-its escalation to the serious list (``escalated``, ``escalated_to_id`` = the serious entry). Rows are never
+its escalation to the serious list (``escalated``, ``escalated_to_id`` = the serious entry). A serious entry's term
+ends on ``expires_on``, three years after the decision to list it (migration ``0019_serious_term``). Rows are never
 deleted: the history of an entity's listings is the rows. One open entry per (list, entity, reason code): the
 partial unique index makes a second listing for the same reason impossible even under concurrent steps.
 
@@ -48,6 +49,7 @@ class ListEntry(Base):
               sqlite_where=text("status = 'listed'"), postgresql_where=text("status = 'listed'")),
         Index("ix_list_entry_entity", "entity_id", "list_kind", "status"),
         Index("ix_list_entry_escalates", "list_kind", "status", "escalates_on"),
+        Index("ix_list_entry_expires", "list_kind", "status", "expires_on"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -68,6 +70,9 @@ class ListEntry(Base):
     removal_reason: Mapped[Optional[str]] = mapped_column(String(500))
     #: abnormal entries: the China date from which an entry still open moves to the serious list (3 years on)
     escalates_on: Mapped[Optional[date]] = mapped_column(Date)
+    #: serious entries: the China date the publication term ends (3 years after the decision to list, 列入决定):
+    #: the daily job removes an entry still open on that day (``expiry``); None for an imported entry (date unknown)
+    expires_on: Mapped[Optional[date]] = mapped_column(Date)
     #: the serious entry an escalated abnormal entry became
     escalated_to_id: Mapped[Optional[int]] = mapped_column(Integer, ForeignKey("list_entry.id", ondelete="RESTRICT"))
 

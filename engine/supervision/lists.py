@@ -7,7 +7,11 @@ its digest becomes the code (``other:…``), so the same text twice lists once a
 :func:`remove` ends an entry — on correction, an approved application, expiry of its term or escalation — and
 keeps the row. Abnormal entries carry ``escalates_on``, the China date three years after entry:
 :func:`escalate_due` moves every abnormal entry still open on that day to the serious list
-(《市场监督管理严重违法失信名单管理办法》), closing the abnormal entry as ``escalated``.
+(《市场监督管理严重违法失信名单管理办法》), closing the abnormal entry as ``escalated``. Serious entries carry
+``expires_on``, the China date three years after the decision to list (列入决定): :func:`expire_due` removes every
+serious entry still open on that day (``expiry``, 期满移出; the row and its history stay). Early removal on
+application (信用修复, ``application``) is refused before :data:`EARLY_REMOVAL_AFTER_YEARS` year of publicity
+(:func:`early_removal_from`), and removal as ``expiry`` before the term's end.
 
 The flags ``entity.abnormal_list`` / ``entity.serious_list`` are a projection: :func:`enter` and :func:`remove`
 set each to whether an open entry of its list exists (a flag set by an import, with no entry behind it, is first
@@ -41,7 +45,6 @@ from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime import audit
 from scoring.errors import ScoringError
 from scoring.models import Entity
-from scoring.service import score_entity
 
 from . import publication
 from .calendar import SHANGHAI
@@ -52,6 +55,12 @@ log = logging.getLogger(__name__)
 MAX_REASON = 500
 MAX_BASIS = 200
 ESCALATE_AFTER_YEARS = 3
+#: the serious list's publication term, and the publicity an application for early removal (credit repair) needs
+#: (《市场监督管理严重违法失信名单管理办法》, 2021: removed after 3 years; early removal after 1 year) [DOMAIN: keep
+#: revisable; the 2014 text said 5 years]
+SERIOUS_TERM_YEARS = 3
+EARLY_REMOVAL_AFTER_YEARS = 1
+EXPIRY_REASON = "列入严重违法失信名单满3年，期满移出"
 #: the legal basis of the two lists' own rules
 ABNORMAL_BASIS = "《企业信息公示暂行条例》"
 SERIOUS_BASIS = "《市场监督管理严重违法失信名单管理办法》"
@@ -157,6 +166,8 @@ def project(session: Session, entity: Entity) -> None:
     session.flush()
     txcache.invalidate(session, (Entity.__tablename__,))
     if before != (entity.abnormal_list, entity.serious_list) and entity.risk_class is not None:
+        from scoring.service import score_entity  # noqa: PLC0415  (scikit-learn loads on first use, not at start-up)
+
         try:
             score_entity(session, entity.id)
         except ScoringError as exc:
@@ -201,11 +212,14 @@ def enter(session: Session, *, list_kind: str, entity_id: int, reason: str, lega
                       legal_basis=legal_basis, entered_at=now, entered_by=str(actor)[:120], instance_id=instance_id,
                       status="listed",
                       escalates_on=years_after(local_date(now), ESCALATE_AFTER_YEARS) if list_kind == "abnormal"
+                      else None,
+                      expires_on=years_after(local_date(now), SERIOUS_TERM_YEARS) if list_kind == "serious"
                       else None)
     session.add(entry)
     session.flush()
     _audit(session, "list_entered", actor, now, entry, instance_id, events, legal_basis=legal_basis,
-           escalates_on=entry.escalates_on.isoformat() if entry.escalates_on else None)
+           escalates_on=entry.escalates_on.isoformat() if entry.escalates_on else None,
+           expires_on=entry.expires_on.isoformat() if entry.expires_on else None)
     project(session, e)
     return entry, True
 
@@ -221,6 +235,11 @@ def remove_entry(session: Session, entry: ListEntry, *, removal_kind: str, reaso
     if entry.status != "listed":
         raise Conflict.fmt("List entry {id} was already removed on {date}.", id=entry.id,
                            date=local_date(entry.removed_at).isoformat() if entry.removed_at else "?")
+    if removal_kind == "application":
+        check_early_removal(entry, now)
+    if removal_kind == "expiry" and entry.expires_on is not None and local_date(now) < entry.expires_on:
+        raise Conflict.fmt("List entry {id} is listed until {date}; it cannot be removed as expired before.",
+                           id=entry.id, date=entry.expires_on.isoformat())
     entry.status, entry.removal_kind, entry.removal_reason = "removed", removal_kind, reason
     entry.removed_at, entry.removed_by = now, str(actor)[:120]
     entry.escalated_to_id = escalated_to.id if escalated_to is not None else None
@@ -229,6 +248,23 @@ def remove_entry(session: Session, entry: ListEntry, *, removal_kind: str, reaso
            escalated_to=entry.escalated_to_id)
     project(session, session.get(Entity, entry.entity_id))
     return entry
+
+
+def early_removal_from(entry: ListEntry) -> date | None:
+    """The China date from which a serious entry may be removed on application (one year of publicity), or None
+    (an abnormal entry: no waiting period; an imported one: its date of entry is unknown, the reviewer decides)."""
+    if entry.list_kind != "serious" or entry.reason_code == "imported":
+        return None
+    return years_after(local_date(entry.entered_at), EARLY_REMOVAL_AFTER_YEARS)
+
+
+def check_early_removal(entry: ListEntry, now: datetime) -> None:
+    """:class:`Conflict` when the entry is on the serious list for less than a year at ``now`` (China date)."""
+    start = early_removal_from(entry)
+    if start is not None and local_date(now) < start:
+        raise Conflict.fmt("List entry {id} has been on the serious violation list since {entered}: early removal "
+                           "through credit repair is possible only after one year of publicity, from {date}.",
+                           id=entry.id, entered=local_date(entry.entered_at).isoformat(), date=start.isoformat())
 
 
 def remove(session: Session, *, list_kind: str, entity_id: int, reason: str, now: datetime, actor: str,
@@ -262,15 +298,31 @@ def escalate_due(session: Session, now: datetime, *, actor: str = "system", limi
     return {"date": today.isoformat(), "escalated": len(escalated), "entries": escalated[:100]}
 
 
+def expire_due(session: Session, now: datetime, *, actor: str = "system", limit: int | None = None) -> dict:
+    """Serious entries still open on their ``expires_on`` day (China time) are removed as ``expiry`` (期满移出):
+    audited on the system chain, the entity's flag and class following (:func:`project`)."""
+    today = local_date(now)
+    q = (select(ListEntry).where(ListEntry.list_kind == "serious", ListEntry.status == "listed",
+                                 ListEntry.expires_on <= today).order_by(ListEntry.expires_on, ListEntry.id))
+    expired = []
+    for entry in list(session.scalars(q.limit(limit) if limit else q)):
+        remove_entry(session, entry, removal_kind="expiry", reason=EXPIRY_REASON, now=now, actor=actor)
+        expired.append({"entry_id": entry.id, "uscc": entry.uscc, "expires_on": entry.expires_on.isoformat()})
+    return {"date": today.isoformat(), "expired": len(expired), "entries": expired[:100]}
+
+
 # ------------------------------------------------------------------------------------------ reading
 def entry_doc(e: ListEntry) -> dict:
     """Everything about an entry (for officers: the CLI, the commands)."""
+    early = early_removal_from(e)
     return {"id": e.id, "list": e.list_kind, "entity_id": e.entity_id, "uscc": e.uscc, "reason_code": e.reason_code,
             "reason": e.reason, "legal_basis": e.legal_basis, "entered_at": e.entered_at.isoformat(),
             "entered_by": e.entered_by, "instance_id": e.instance_id, "status": e.status,
             "removal_kind": e.removal_kind, "removed_at": e.removed_at.isoformat() if e.removed_at else None,
             "removed_by": e.removed_by, "removal_reason": e.removal_reason,
             "escalates_on": e.escalates_on.isoformat() if e.escalates_on else None,
+            "expires_on": e.expires_on.isoformat() if e.expires_on else None,
+            "early_removal_from": early.isoformat() if early else None,
             "escalated_to_id": e.escalated_to_id}
 
 
@@ -290,10 +342,12 @@ def find_entries(session: Session, *, list_kind: str | None = None, uscc: str | 
 def public_entries(session: Session, *, list_kind: str | None = None, uscc: str | None = None,
                    limit: int = 50, offset: int = 0) -> list[dict]:
     """The lists as the public sees them: current and past entries, newest first, with the entry's and the
-    removal's China dates, only the fields :data:`engine.supervision.publication.LIST_PUBLIC_FIELDS` allows."""
+    removal's China dates and a serious entry's end of term, only the fields
+    :data:`engine.supervision.publication.LIST_PUBLIC_FIELDS` allows."""
     return [publication.public_list_entry({
         "id": e.id, "list": e.list_kind, "uscc": e.uscc, "reason": e.reason, "legal_basis": e.legal_basis,
         "entered_on": local_date(e.entered_at).isoformat(), "status": e.status, "removal_kind": e.removal_kind,
+        "expires_on": e.expires_on.isoformat() if e.expires_on else None,
         "removed_on": local_date(e.removed_at).isoformat() if e.removed_at else None,
         "removal_reason": e.removal_reason, "entered_by": e.entered_by, "instance_id": e.instance_id})
         for e in find_entries(session, list_kind=list_kind, uscc=uscc, limit=limit, offset=offset)]

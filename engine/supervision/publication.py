@@ -46,8 +46,8 @@ PUBLIC_FIELDS = {
 RISK_CLASS_FIELDS = {"plan": ("by_stratum",), "result": ("risk_class",), "penalty": ()}
 #: What the public sees of an entry of the abnormal or serious list (:func:`engine.supervision.lists.public_entries`):
 #: never who listed it, the causing instance or internal ids other than the entry's own
-LIST_PUBLIC_FIELDS = ("id", "list", "uscc", "reason", "legal_basis", "entered_on", "status", "removal_kind",
-                      "removed_on", "removal_reason")
+LIST_PUBLIC_FIELDS = ("id", "list", "uscc", "reason", "legal_basis", "entered_on", "expires_on", "status",
+                      "removal_kind", "removed_on", "removal_reason")
 #: free text of a list entry, masked on the way out
 LIST_FREE_TEXT = ("reason", "removal_reason", "legal_basis")
 

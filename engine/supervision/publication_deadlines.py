@@ -126,6 +126,23 @@ def _late_days(due: datetime, now: datetime) -> int:
     return max(0, (local_day(now) - local_day(due)).days)
 
 
+def _flag_overdue(session: Session, events: list, kind: str, due, now: datetime, limit: int, to_group: str,
+                  *where) -> list[int]:
+    """Records not withdrawn whose ``due`` column (``due_by``, ``withdraw_due``) passed, flagged once each: an
+    event ``kind`` with the due date and the days late; their ids (at most ``limit``)."""
+    done = flagged(session, kind)
+    ids: list[int] = []
+    for p in session.scalars(select(Publication).where(Publication.withdrawn_at.is_(None), due < now, *where)
+                             .order_by(due, Publication.id).limit(limit + len(done))):
+        if p.id in done or len(ids) >= limit:
+            continue
+        at = getattr(p, due.key)
+        events.append(audit.Event(kind, SYSTEM_ACTOR, detail={
+            **_common(p), due.key: at.isoformat(), "overdue_days": _late_days(at, now), "to_group": to_group}))
+        ids.append(p.id)
+    return ids
+
+
 def monitor_deadlines(session: Session, now: datetime | None = None, *, low_fine_yuan: float = DEFAULT_LOW_FINE_YUAN,
                       supervisors_group: str = SUPERVISORS_GROUP, limit: int = 500) -> MonitorReport:
     """Flag overdue publications and withdrawals once, end expired publicity (module doc); at most ``limit`` of
@@ -136,27 +153,12 @@ def monitor_deadlines(session: Session, now: datetime | None = None, *, low_fine
         session.execute(select(AuditChain.chain).where(AuditChain.chain == audit.SYSTEM_CHAIN).with_for_update())
     events: list[audit.Event] = []
 
-    done = flagged(session, "publication_overdue")
-    for p in session.scalars(select(Publication).where(
-            Publication.published_at.is_(None), Publication.withdrawn_at.is_(None), Publication.due_by < now)
-            .order_by(Publication.due_by, Publication.id).limit(limit + len(done))):
-        if p.id in done or len(report.publication_overdue) >= limit:
-            continue
-        events.append(audit.Event("publication_overdue", SYSTEM_ACTOR, detail={
-            **_common(p), "due_by": p.due_by.isoformat(), "overdue_days": _late_days(p.due_by, now),
-            "to_group": supervisors_group}))
-        report.publication_overdue.append(p.id)
-
-    done = flagged(session, "withdrawal_overdue")
-    for p in session.scalars(select(Publication).where(
-            Publication.withdrawn_at.is_(None), Publication.withdraw_due.is_not(None), Publication.withdraw_due < now)
-            .order_by(Publication.withdraw_due, Publication.id).limit(limit + len(done))):
-        if p.id in done or len(report.withdrawal_overdue) >= limit:
-            continue
-        events.append(audit.Event("withdrawal_overdue", SYSTEM_ACTOR, detail={
-            **_common(p), "withdraw_due": p.withdraw_due.isoformat(),
-            "overdue_days": _late_days(p.withdraw_due, now), "to_group": supervisors_group}))
-        report.withdrawal_overdue.append(p.id)
+    report.publication_overdue = _flag_overdue(
+        session, events, "publication_overdue", Publication.due_by, now, limit, supervisors_group,
+        Publication.published_at.is_(None))
+    report.withdrawal_overdue = _flag_overdue(
+        session, events, "withdrawal_overdue", Publication.withdraw_due, now, limit, supervisors_group,
+        Publication.withdraw_due.is_not(None))
 
     # the shortest period is three months: only records published before that can have ended
     oldest = now - timedelta(days=28 * SHORT_PUBLICITY_MONTHS)

@@ -17,6 +17,7 @@ def test_launch_smoke():
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)["launch"]
     assert doc["launched"] == 40 and doc["waiting_at"] == {"inspect": 40}
+    assert 0 < doc["approval_request_s"] <= doc["launch_s"]  # the approval only queued the launch (the worker's)
     # the in-memory floor runs the same process to the same wait state
     assert doc["engine_floor"]["waiting_at"] == ["inspect"] and doc["engine_floor"]["instances"] == 40
     assert doc["goal_applies"] is False and doc["goal_met"] is False

@@ -242,6 +242,6 @@ def test_unknown_instance(db):
 def test_parse_diagram_reads_the_processes_library():
     root = Path(__file__).resolve().parents[2] / "processes"
     d = history.parse_diagram((root / "entity_inspection.bpmn").read_text(encoding="utf-8"), "entity_inspection")
-    assert d.calls == {"rectification": "rectification", "case": "enforcement"}
+    assert d.calls == {"rectification": "rectification", "case": "enforcement", "transfer": "transfer"}
     assert d.kind("route") == "businessRuleTask" and d.kind("needs_review") == "exclusiveGateway"
     assert "f_no_review" in d.defaults and d.flows["f_review"].condition == "review_required"

@@ -13,6 +13,7 @@ from engine.demo import DEMO_PASSWORD, DEMO_USERS
 from engine.errors import InvalidInput
 from engine.runtime import passwords, users
 from engine.runtime.models import AuditEvent
+from tests.conftest import PRODUCTION_HASH_COST
 
 
 @pytest.mark.parametrize("password, username, rule", [
@@ -88,6 +89,19 @@ def test_add_user_and_set_password_apply_the_policy(db):
         assert ("password_reset", "admin") in kinds
 
 
+def test_an_account_without_a_password_cannot_sign_in_until_one_is_set(db):
+    """The simulated office's accounts: nobody signs in to them (and no edge creates one: the commands require a
+    password: engine/commands/users.py passes anything but text as an empty one, which the policy refuses)."""
+    with db.tx() as s:
+        assert users.add_user(s, "sim-officer", None, "officer", "officers").password_hash is None
+    with db.tx() as s:
+        assert users.authenticate(s, "sim-officer", "") is None
+        assert users.authenticate(s, "sim-officer", "anything-at-all-1") is None
+        users.set_password(s, "sim-officer", "amber-valley-58", actor="admin")
+    with db.tx() as s:
+        assert users.authenticate(s, "sim-officer", "amber-valley-58") is not None
+
+
 def test_changes_that_end_sessions_bump_the_version(db):
     with db.tx() as s:
         users.add_user(s, "dave", "plum-harbor-73", "officer", "officers")
@@ -111,8 +125,11 @@ def test_changes_that_end_sessions_bump_the_version(db):
         assert users.get_user(s, "dave").session_version == before
 
 
-def test_unknown_accounts_cost_a_real_check():
+def test_unknown_accounts_cost_a_real_check(monkeypatch):
+    for name, value in PRODUCTION_HASH_COST.items():  # the suite hashes cheaply; the finding is about real cost
+        monkeypatch.setenv(name, value)
     stored = passwords.hash_password("plum-harbor-73")
+    assert "$m=65536,t=3,p=4$" in stored
     passwords.dummy_hash()  # made once, lazily
 
     def cost(h):
@@ -125,3 +142,16 @@ def test_unknown_accounts_cost_a_real_check():
     assert unknown > 0.5 * known
     assert passwords.verify(stored, "plum-harbor-73") and not passwords.verify(None, "")
     assert not passwords.verify(stored, "x" * 5000)  # never hashed
+
+
+def test_the_hash_cost_is_a_setting_and_older_hashes_still_verify(monkeypatch):
+    monkeypatch.setenv("REGFLOW_PASSWORD_HASH_TIME_COST", "2")
+    monkeypatch.setenv("REGFLOW_PASSWORD_HASH_MEMORY_KIB", "128")
+    old = passwords.hash_password("plum-harbor-73")
+    assert "$m=128,t=2,p=4$" in old and not passwords.needs_rehash(old)
+    monkeypatch.setenv("REGFLOW_PASSWORD_HASH_MEMORY_KIB", "256")
+    assert passwords.verify(old, "plum-harbor-73") and passwords.needs_rehash(old)  # re-hashed at the next sign-in
+    assert "$m=256,t=2,p=4$" in passwords.dummy_hash()  # unknown accounts cost what today's hashes cost
+    monkeypatch.setenv("REGFLOW_PASSWORD_HASH_MEMORY_KIB", "16")
+    with pytest.raises(SettingError, match="REGFLOW_PASSWORD_HASH_MEMORY_KIB=16: at least 64"):
+        passwords.hash_password("plum-harbor-73")

@@ -261,10 +261,29 @@ def test_window_already_open_launches_at_once(env):
     iid = _run_campaign_to_draw(runtime, db, "AMR-NOW",
                                 _plan("年报抽查", "amr", ("AR-01", "年度报告公示信息检查", "documentary"),
                                       district, T0.date(), date(2026, 5, 31)))
-    assert _children(db, iid)  # launched in the approver's step, no wait
+    # the approver's step launched nothing: it stopped at the launch (async = before) with one continue job due now
+    assert _children(db, iid) == {}
     with db.tx() as s:
-        assert s.scalars(select(Job.due_at).where(Job.instance_id == iid, Job.kind == "timer")).all() == [
-            T0 + timedelta(days=1)]  # only the daily progress check
+        jobs = s.execute(select(Job.kind, Job.bpmn_id, Job.due_at).where(Job.instance_id == iid)).all()
+        assert [tuple(j) for j in jobs] == [("continue", "launch", T0)]
+        events = s.execute(select(AuditEvent.kind, AuditEvent.bpmn_id, AuditEvent.actor).where(
+            AuditEvent.chain == instance_chain(iid)).order_by(AuditEvent.seq)).all()
+        assert tuple(events[-1]) == ("async_continuation_queued", "launch", "approver")
+        assert ("element_completed", "launch") not in [(k, b) for k, b, _a in events]
+    report = run_due(runtime, db.factory, now=T0)  # a worker launches them, at once
+    assert report.continuations_run == 1 and not report.failures
+    children = _children(db, iid)
+    assert children and all(_open(db, c) for c in children.values())
+    with db.tx() as s:
+        assert s.scalars(select(Job.due_at).where(Job.instance_id == iid)).all() == [
+            T0 + timedelta(days=1)]  # only the daily progress check (a timer)
+        chain = list(s.scalars(select(AuditEvent).where(AuditEvent.chain == instance_chain(iid))
+                               .order_by(AuditEvent.seq)))
+        started = next(i for i, e in enumerate(chain) if e.kind == "async_continuation_started")
+        assert chain[started].actor == "worker" and chain[started].bpmn_id == "launch"
+        assert any(e.kind == "element_completed" and e.bpmn_id == "launch" and e.actor == "worker"
+                   for e in chain[started:])
+        assert verify(s).ok
 
 
 def test_a_lead_campaign_run_outside_the_process_ends_the_wait_when_it_closes(env):

@@ -57,7 +57,8 @@ def test_a_lead_is_recommended_for_filing_only_with_the_three_filing_conditions(
 def complete_hearing(loop, iid: int) -> None:
     loop.complete(iid, "hearing", "carol", {"requested": True, "request_date": "2026-04-03",
                                             "hearing_at": "2026-04-15T09:00:00+08:00", "presiding_officer": "王法官",
-                                            "party_attended": True, "conclusion": "维持"}, T1 + timedelta(days=45))
+                                            "party_attended": True, "hearing_conclusion": "维持"},
+                  T1 + timedelta(days=45))
 
 
 def deliberated(loop, iid: int, at: datetime, outcome: str = "agree") -> None:
@@ -79,6 +80,12 @@ def test_a_case_that_held_a_hearing_is_decided_in_time_after_the_original_due_da
     (case,) = loop.cases()
     assert case.history[-1]["event"] == "clock_paused" and case.history[-1]["on"] == "2026-04-03"
     complete_hearing(loop, iid)
+    # the hearing's opinion is its own field: the investigation's conclusion (a penalty proposed) stands
+    (deliberation,) = loop.tasks(iid)
+    with loop.db.tx() as s:
+        wf = loop.runtime.load_workflow(s, iid)
+        data = next(t for t in wf.get_tasks() if str(t.id) == deliberation.task_guid).data
+    assert (data["conclusion"], data["hearing_conclusion"]) == ("penalty", "维持")
     deliberated(loop, iid, T1 + timedelta(days=46))
     loop.run_due(datetime(2026, 6, 2, 9, 0, tzinfo=SH))  # past the 90 days from filing
     (case,) = loop.cases()

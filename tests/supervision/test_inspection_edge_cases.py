@@ -2,7 +2,8 @@
 
 * the entity ceases to exist while its inspection (or the supervisor's review of it) is open: the instance
   ends, the result code for the reason is recorded and published, the team released, the entity's
-  hazards closed with the reason;
+  hazards closed with the reason; an entity that moved out (result_12) is first transferred to the new
+  jurisdiction (移送, with its receipt);
 * an entity drawn by two departments' campaigns with overlapping windows: one joint check — one
   inspection task with one merged checklist of both campaigns' items; the joining campaign's instance
   waits for the lead's published result instead of visiting again.
@@ -21,8 +22,8 @@ from engine.supervision import hazards, inspection
 from engine.supervision.loop_models import Hazard, Publication
 from engine.supervision.registry_models import TeamAssignment
 from scoring.models import Entity
-from tests.supervision.test_inspection_process import T0, entity_of_class, inspect, open_tasks, start
-from tests.supervision.test_result_codes import end_events
+from tests.supervision.test_inspection_process import T0, entity_of_class, inspect, open_tasks, start, task_data
+from tests.supervision.test_result_codes import end_events, receipt, transfer_sent
 
 AT = T0 + timedelta(days=2)
 
@@ -32,7 +33,7 @@ def deregistered(runtime, db, uscc: str, reason: str):
         return runtime.correlate_message(s, "entity_deregistered", {"reason": reason}, {"uscc": uscc})
 
 
-def assert_closed_for(runtime, db, iid: int, uscc: str, code: str) -> None:
+def assert_closed_for(runtime, db, iid: int, uscc: str, code: str, end: str = "end") -> None:
     with db.tx() as s:
         inst = s.get(ProcessInstance, iid)
         assert inst.status == "completed"
@@ -46,7 +47,7 @@ def assert_closed_for(runtime, db, iid: int, uscc: str, code: str) -> None:
         team = s.scalars(select(TeamAssignment).where(TeamAssignment.instance_id == iid)).all()
         assert team and all(a.released_at is not None for a in team)
         assert s.scalars(select(Hazard).where(Hazard.source_instance_id == iid)).all() == []
-    assert end_events(runtime, db, iid) == ["end"]
+    assert end_events(runtime, db, iid) == [end]
 
 
 def test_entity_ceases_to_exist_mid_inspection_and_mid_review(env):
@@ -62,7 +63,15 @@ def test_entity_ceases_to_exist_mid_inspection_and_mid_review(env):
     iid = start(runtime, db, e)
     assert [t.bpmn_id for t in open_tasks(db, iid)] == ["inspect"]
     deregistered(runtime, db, e.uscc, "status_moved_out")
-    assert_closed_for(runtime, db, iid, e.uscc, "result_12")
+    # moved out (result_12): the new jurisdiction is notified by a transfer, with its receipt
+    (ht,) = open_tasks(db, iid)
+    assert ht.bpmn_id == "prepare_transfer"
+    assert task_data(runtime, db, ht)["reason"] == "市场主体已迁出本辖区，通知迁入地市场监管部门（result_12）"
+    row = transfer_sent(runtime, db, iid, "郑州市二七区市场监督管理局", at=AT)
+    assert (row.kind, row.uscc) == ("new_jurisdiction", e.uscc)
+    assert row.facts == "市场主体已迁出本辖区，通知迁入地市场监管部门"
+    receipt(runtime, db, row, True, AT + timedelta(days=1))
+    assert_closed_for(runtime, db, iid, e.uscc, "result_12", end="end_transferred")
     with db.tx() as s:
         h = s.get(Hazard, old_id)
         assert (h.status, h.closed_reason) == ("closed_other", "status_moved_out")

@@ -16,7 +16,7 @@ from engine.errors import FormValidationError
 from engine.policy import load_actor
 from engine.runtime import audit, clock
 from engine.runtime.deploy import deploy, read_paths
-from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
+from engine.runtime.models import AuditEvent, HumanTask, Incident, ProcessInstance
 from engine.runtime.users import add_user
 from engine.supervision import calendar as cal
 from engine.supervision import lists
@@ -142,15 +142,36 @@ def test_a_rejected_application_keeps_the_entry_and_records_the_notice(runtime, 
     assert review_task(db, iid2).bpmn_id == "review"
 
 
-def test_a_second_pending_application_fails_to_start(runtime, db, proc):
+def test_a_second_pending_application_is_not_admissible(runtime, db, proc):
+    """The registry refuses it (one pending application per entry): the instance ends at once as not admissible,
+    the reason kept — no incident for an operator to clear."""
     entity_id, uscc, entry_id = proc
     start(runtime, db, uscc, entry_id, T0 + timedelta(days=10))
-    with clock.frozen(T0 + timedelta(days=10)), db.tx() as s:
-        out = runtime.start(s, "list_removal", business_key=uscc, actor="olga",
-                            data={"entry_id": entry_id, "statement": "再次申请", "evidence": [], "applicant": None})
-        assert out.failure is not None  # list_conflict: one pending application per entry
+    second = start(runtime, db, uscc, entry_id, T0 + timedelta(days=10))
     with db.tx() as s:
         assert len(s.scalars(select(RemovalApplication)).all()) == 1
+        inst = s.get(ProcessInstance, second)
+        assert inst.status == "completed"
+        assert not s.scalars(select(Incident).where(Incident.instance_id == second)).all()
+        refusal = runtime.load_workflow(s, second).data["refusal"]
+        assert refusal["code"] == "list_conflict" and "pending" in refusal["message"]
+        path = [e.bpmn_id for e in s.scalars(select(AuditEvent).where(AuditEvent.chain == f"instance:{second}",
+                                                                      AuditEvent.kind == "element_completed"))]
+        assert path[-2:] == ["not_admissible", "end_not_admissible"]
+
+
+def test_early_credit_repair_of_a_serious_entry_is_not_admissible(runtime, db, proc):
+    entity_id, uscc, _ = proc
+    with db.tx() as s:
+        serious, _ = lists.enter(s, list_kind="serious", entity_id=entity_id, reason="受到较重行政处罚",
+                                 legal_basis=lists.SERIOUS_BASIS, reason_code="heavy_penalty", now=T0, actor="sam")
+        serious_id = serious.id
+    iid = start(runtime, db, uscc, serious_id, T0 + timedelta(days=100))
+    with db.tx() as s:
+        assert s.get(ProcessInstance, iid).status == "completed"
+        assert "2027-09-01" in runtime.load_workflow(s, iid).data["refusal"]["message"]
+        assert s.get(ListEntry, serious_id).status == "listed"
+        assert not s.scalars(select(RemovalApplication).where(RemovalApplication.entry_id == serious_id)).all()
 
 
 def test_list_enter_from_a_process_lists_once_with_the_instance(runtime, db, proc):

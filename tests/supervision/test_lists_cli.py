@@ -74,8 +74,9 @@ def test_apply_and_review_by_two_people(sqlite_db):
     uscc, _ = setup(db)
     with db.tx() as s:
         entity_id = add_entity(s, 303).id
+        # listed in 2025: credit repair is open after a year of publicity
         entry, _ = lists.enter(s, list_kind="serious", entity_id=entity_id, reason="受到较重行政处罚",
-                               legal_basis=lists.SERIOUS_BASIS, now=T0, actor="worker")
+                               legal_basis=lists.SERIOUS_BASIS, now=T0.replace(year=2025), actor="worker")
         entry_id = entry.id
     app = cli(db.env, "lists", "apply", str(entry_id), "--statement", "已履行处罚决定", "--evidence",
                    '["EV-7"]', "--user", "olga")

@@ -132,7 +132,8 @@ def served(at: datetime, number: str = "责改〔2026〕1号") -> dict:
 
 
 def review(outcome: str, on: date, **extra) -> dict:
-    data = {"reinspection_date": on.isoformat(), "method": "on_site", "outcome": outcome, "evidence": EV}
+    """The re-inspection form; its method is left to the form's default: the one hazard_grade decided."""
+    data = {"reinspection_date": on.isoformat(), "outcome": outcome, "evidence": EV}
     if outcome != "fixed":
         data["description"] = "复查情况"
     return {**data, **extra}

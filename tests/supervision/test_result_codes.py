@@ -1,8 +1,8 @@
 """Every result code of the inspection driven through ``entity_inspection`` on the real
 engine, on SQLite and PostgreSQL: where each branch goes (end, rectification, enforcement case, a wait for the
-entity to publicise or to sign a registered letter), its registry consequence (abnormal list: result_C at once,
-result_B and result_6 when the wait runs out; never for a suspended entity's result_6) and the published
-result."""
+entity to publicise or to sign a registered letter, a transfer to another authority for result_5, result_G and
+result_12), its registry consequence (abnormal list: result_C at once, result_B and result_6 when the wait runs out;
+never for a suspended entity's result_6) and the published result."""
 from __future__ import annotations
 
 import random
@@ -11,14 +11,16 @@ from datetime import timedelta
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 
-from engine.runtime import clock
+from engine.runtime import audit, clock
 from engine.runtime.models import HumanTask, Job, MessageSubscription, ProcessInstance
 from engine.runtime.worker import run_due
 from engine.simulation import GROUP_USER, Officers
+from engine.supervision import dashboard
 from engine.supervision.calendar import legal_days
-from engine.supervision.inspection import RESULT_OUTCOMES
+from engine.supervision.inspection import PROBLEM_CODES, RESULT_OUTCOMES, TRANSFER_OF_RESULT, VIOLATION_CODES
 from engine.supervision.loop_models import EnforcementCase, Hazard, Publication
 from engine.supervision.registry_models import TeamAssignment
+from engine.supervision.transfer_models import Transfer
 from scoring.models import Entity
 from tests.supervision.test_inspection_process import T0, open_tasks, start, task_data
 
@@ -39,7 +41,7 @@ def inspection_form(code: str, data: dict) -> dict:
     form["checklist"] = {c: {"result": "compliant"} for c in clauses}
     if code != "result_1":
         form["checklist"][clauses[0]] = {"result": "non_compliant", "note": "不符合要求"}
-    if outcome == "problem":
+    if outcome in ("problem", "transfer"):
         form["findings"] = [{"item_code": data["merged_checklist"]["clauses"][0]["covers"][0]["item"],
                              "clause": clauses[0], "description": "检查发现问题", "hazard_grade": "medium"}]
     return form
@@ -53,8 +55,14 @@ def end_events(runtime, db, iid: int) -> list[str]:
                   if t.workflow is wf and type(t.task_spec).__name__ == "EndEvent")
 
 
-def inspected(runtime, db, entity: Entity, code: str) -> int:
-    iid = start(runtime, db, entity, workload_cap=60)
+def inspected(runtime, db, entity: Entity, code: str, stratum: str | None = None) -> int:
+    if stratum is None:
+        iid = start(runtime, db, entity, workload_cap=60)
+    else:  # drawn in a stratum: the result counts in the hit rates
+        data = {"uscc": entity.uscc, "entity_id": entity.id, "campaign_id": None, "items": ["AR-01", "PRICE-01"],
+                "stratum": stratum, "campaign_seed": "", "workload_cap": 60}
+        with clock.frozen(T0), db.tx() as s:
+            iid = runtime.start(s, "entity_inspection", business_key=entity.uscc, data=data).instance.id
     (ht,) = open_tasks(db, iid)
     assert ht.bpmn_id == "inspect"
     data = task_data(runtime, db, ht)
@@ -117,8 +125,14 @@ def test_every_result_code_takes_its_branch(env):
                                                                          HumanTask.status == "open"))]
             hazards = s.scalars(select(Hazard).where(Hazard.source_instance_id == iid)).all()
             cases = s.scalars(select(EnforcementCase).where(EnforcementCase.instance_id == iid)).all()
+            transfers = s.scalars(select(Transfer).where(Transfer.instance_id == iid)).all()
         assert pub.payload["outcome"] == outcome, label
-        if outcome == "problem":  # -> hazard registry and rectification (call activity)
+        if code in TRANSFER_OF_RESULT:  # -> the transfer call activity: the officer writes the letter; not ours
+            assert inst.status == "running" and tasks == ["prepare_transfer"], label
+            assert not hazards and not cases, label
+            assert [(x.kind, x.status, x.uscc) for x in transfers] == [
+                (TRANSFER_OF_RESULT[code], "preparing", inst.business_key)], label
+        elif outcome == "problem":  # -> hazard registry and rectification (call activity)
             assert inst.status == "running" and tasks == ["serve_order"], label
             assert [h.status for h in hazards] == ["open"] and not cases, label
         elif outcome == "uncooperative":  # -> an enforcement case directly, no hazard entry
@@ -151,6 +165,86 @@ def test_every_result_code_takes_its_branch(env):
         (case,) = s.scalars(select(EnforcementCase).where(EnforcementCase.instance_id == iid)).all()
         assert case.status == "closed" and case.case_number
     assert end_events(runtime, db, iid) == ["end_case"]
+
+
+def transfer_sent(runtime, db, iid: int, receiving: str, at=AT) -> Transfer:
+    """The officer writes the transfer letter (the transfer call activity's first task) and it is sent."""
+    (ht,) = open_tasks(db, iid)
+    assert ht.bpmn_id == "prepare_transfer" and ht.form_id == "transfer_prepare"
+    data = task_data(runtime, db, ht)
+    with clock.frozen(at), db.tx() as s:
+        runtime.complete_task(s, ht.id, "officer", {"receiving": receiving, "facts": data["facts"],
+                                                    "materials": [{"title": "现场检查笔录"}, {"title": "现场照片"}]})
+    with db.tx() as s:
+        row = s.scalar(select(Transfer).where(Transfer.instance_id == iid))
+        s.expunge(row)
+    assert (row.status, row.receiving, row.facts) == ("sent", receiving, data["facts"])
+    return row
+
+
+def receipt(runtime, db, row: Transfer, accepted: bool, day) -> None:
+    """The receiving authority's receipt, as its system sends it (message correlated by transfer_id)."""
+    with clock.frozen(day + timedelta(hours=2)), db.tx() as s:
+        runtime.correlate_message(s, "transfer_receipt", {
+            "received_on": day.date().isoformat(), "received_by": "王五", "reference": f"受〔2026〕{row.id}号",
+            "accepted": accepted, "refusal_reason": None if accepted else "不属于本机关管辖"},
+            {"transfer_id": row.id})
+
+
+def test_results_5_and_G_are_transferred_to_the_end_and_count_as_problems_found(env):
+    """result_5 goes to another department, result_G to the police (the transfer call activity, with the findings
+    as the matter), never to our own rectification: no hazard entry, no order. The department's receipt (message
+    transfer_receipt, correlated by transfer_id) ends the inspection at "Transferred"; the police refuse theirs, the
+    officer decides we handle it ourselves, and the findings go to our hazard registry and rectification, to its
+    end. Both stay in the hit rate's numerator (a problem was found); a result_1 beside them does not."""
+    runtime, db = env
+    with db.tx() as s:
+        e5, eg, e1 = s.scalars(select(Entity).where(
+            Entity.risk_class.in_(["A", "B"]), Entity.status == "active", Entity.abnormal_list.is_(False))
+            .order_by(Entity.id.desc()).limit(3)).all()
+    iid5 = inspected(runtime, db, e5, "result_5", stratum=e5.risk_class)
+    iidg = inspected(runtime, db, eg, "result_G", stratum=eg.risk_class)
+    iid1 = inspected(runtime, db, e1, "result_1", stratum=e1.risk_class)
+    assert end_events(runtime, db, iid1) == ["end"]
+
+    (ht,) = open_tasks(db, iid5)
+    data = task_data(runtime, db, ht)
+    # the matter as the result gave it: the kind, the receiving authority by the result, the findings as the facts
+    assert (data["kind"], data["receiving"]) == ("other_department", "其他行政部门")
+    assert data["reason"].startswith("检查发现涉嫌属其他行政部门管辖的违法行为（result_5）：")
+    assert "检查发现问题" in data["reason"]
+    assert "检查发现问题" in data["facts"]
+    assert task_data(runtime, db, open_tasks(db, iidg)[0])["receiving"] == "公安机关"
+    row5 = transfer_sent(runtime, db, iid5, "郑州市金水区卫生健康委员会")
+    rowg = transfer_sent(runtime, db, iidg, "郑州市公安局金水分局")
+    assert (row5.kind, rowg.kind) == ("other_department", "police")
+
+    receipt(runtime, db, row5, True, AT + timedelta(days=2))
+    assert end_events(runtime, db, iid5) == ["end_transferred"]
+    with db.tx() as s:
+        assert s.get(ProcessInstance, iid5).status == "completed"
+        assert s.scalars(select(Job).where(Job.instance_id == iid5)).all() == []
+        assert (s.get(Transfer, row5.id).status, s.get(Transfer, row5.id).outcome) == ("received", "accepted")
+        assert s.scalars(select(Hazard).where(Hazard.source_instance_id.in_([iid5, iidg]))).all() == []
+
+    receipt(runtime, db, rowg, False, AT + timedelta(days=3))
+    (ht,) = open_tasks(db, iidg)
+    assert ht.bpmn_id == "handle_refusal"
+    with clock.frozen(AT + timedelta(days=4)), db.tx() as s:
+        runtime.complete_task(s, ht.id, "officer", {"outcome": "handled_ourselves", "note": "转由本局依法处理"})
+    assert [t.bpmn_id for t in open_tasks(db, iidg)] == ["serve_order"]  # our own rectification now
+    with db.tx() as s:
+        assert [h.status for h in s.scalars(select(Hazard).where(Hazard.source_instance_id == iidg))] == ["open"]
+        assert (s.get(Transfer, rowg.id).status, s.get(Transfer, rowg.id).outcome) == ("closed", "handled_ourselves")
+    work_off(runtime, db, iidg)
+    assert end_events(runtime, db, iidg) == ["end_problem"]
+    with db.tx() as s:
+        assert s.get(ProcessInstance, iidg).status == "completed"
+        assert [h.status for h in s.scalars(select(Hazard).where(Hazard.source_instance_id == iidg))] == ["removed"]
+        rates = dashboard.hit_rates(s)
+        assert audit.verify(s).ok
+    assert (rates.risk_drawn.n, rates.risk_drawn.hits) == (3, 2)
+    assert {"result_5", "result_G"} <= set(PROBLEM_CODES) <= set(VIOLATION_CODES)
 
 
 def listed_when_the_deadline_passes(runtime, db, iid: int, entity_id: int, due, end: str) -> None:

@@ -21,7 +21,8 @@ from engine.config import load_settings
 from engine.db import dispose_engines, session_factory, transaction
 from engine.runtime import audit, clock
 from engine.runtime import runtime as runtime_module
-from engine.runtime.models import HumanTask, ProcessInstance
+from engine.runtime.models import HumanTask, Job, ProcessInstance
+from engine.runtime.worker import run_jobs
 from engine.schema import upgrade
 from engine.simulation import DEFAULT_START, EVERY_CLASS, Options, campaign_plan, prepare_run
 from engine.supervision import inspection, teams
@@ -32,8 +33,8 @@ SPLIT_FROM = 50
 
 
 def _launch(tmp_path, name: str, *, split_from: int, cap: int | None = None, monkeypatch=None) -> dict:
-    """Set up a registry, plan and approve a campaign that draws ``WANT`` entities (every class at 100 %), and
-    report what the approval's launch left in the database."""
+    """Set up a registry, plan and approve a campaign that draws ``WANT`` entities (every class at 100 %), let the
+    worker's job loop run the launch the approval queued, and report what the launch left in the database."""
     url = f"sqlite:///{tmp_path / name}.db"
     upgrade(url)
     runtime = build_runtime(replace(load_settings(database_url=url), parallel_start_from=split_from))
@@ -56,6 +57,13 @@ def _launch(tmp_path, name: str, *, split_from: int, cap: int | None = None, mon
                     (ht,) = s.scalars(select(HumanTask).where(HumanTask.instance_id == iid,
                                                               HumanTask.status == "open"))
                     runtime.complete_task(s, ht.id, actor, form)
+            with transaction(factory) as s:  # the approval launched nothing: it queued the launch for a worker
+                assert s.scalar(select(func.count()).select_from(ProcessInstance)
+                                .where(ProcessInstance.parent_instance_id == iid)) == 0
+                assert s.execute(select(Job.kind, Job.bpmn_id).where(Job.instance_id == iid)).all() == [
+                    ("continue", "launch")]
+            report = run_jobs(runtime, factory)  # the worker's job loop launches them
+            assert report.continuations_run == 1 and not report.failures
         with transaction(factory) as s:
             children = s.scalars(select(ProcessInstance).where(ProcessInstance.parent_instance_id == iid)).all()
             waits = dict(s.execute(select(ProcessInstance.business_key, HumanTask.bpmn_id).join(

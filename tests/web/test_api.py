@@ -306,3 +306,14 @@ def test_refusals_name_the_parameter_or_field(api, live):
     r = officer.post("/instances", {"process_id": PROCESS, "": 1, "extra": 2})
     err = _error(r, 400)
     assert err["field"] == "extra" and "'extra'" in err["message"] and "''" in err["message"]
+
+
+def test_an_undeclared_query_parameter_is_refused_naming_it(api):
+    """A misspelt filter must not silently return the unfiltered inbox (schemathesis' negative cases found the API
+    answering 200 to parameters its OpenAPI document does not declare)."""
+    officer = api("officer")
+    r = officer.get("/tasks", params={"campain": "3"})
+    err = _error(r, 400)
+    assert err["field"] == "campain" and "campain" in err["message"] and "campaign" in err["message"]
+    assert officer.get("/tasks", params={"campaign": "3", "scope": "mine"}).status_code == 200
+    assert _error(officer.get("/openapi.json", params={"x": "1"}), 400)["field"] == "x"

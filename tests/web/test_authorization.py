@@ -125,6 +125,8 @@ MATRIX = [
     ("GET", "/public/lists.json", EVERYONE),
     # an official document's PDF: whoever may read the instance that issued it (the sample task's instance)
     ("GET", "/documents/{document}.pdf", READERS),
+    # a case file (案卷) as one signed ZIP: whoever may read the instance (the sample task's)
+    ("GET", "/documents/cases/{instance}.zip", READERS),
     # API (machine clients; browser sessions work too)
     ("GET", "/api/v1/openapi.json", EVERYONE),
     ("GET", "/api/v1/docs", EVERYONE),

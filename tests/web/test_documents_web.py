@@ -2,11 +2,15 @@
 (``policy.check_read_document``), others 403, no such document 404; linked from the task and instance pages."""
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 from sqlalchemy import select
 
 from engine.runtime.deploy import deploy, read_paths
-from engine.runtime.models import HumanTask
-from engine.supervision import agencies, document_files, signing
+from engine.runtime.models import HumanTask, ReadRecord
+from engine.supervision import agencies, case_file, document_files, signing
 from scoring.models import Entity
 from tests.conftest import DATA
 
@@ -64,3 +68,27 @@ def test_a_document_outside_a_process_is_read_as_its_entitys_dossier(web_env, ht
     doc_id, _iid, pdf = _issue(web_env, with_instance=False)
     assert http("officer").get(f"/documents/{doc_id}.pdf").content == pdf
     assert http("designer").get(f"/documents/{doc_id}.pdf").status_code == 403
+
+
+def test_the_case_file_is_served_to_who_may_read_its_instance_and_recorded(web_env, http):
+    """The case file (案卷) of an instance as one signed ZIP that verifies against the keys folder; the export is
+    in the read log; a stranger 403; linked beside the documents on the task and instance pages."""
+    doc_id, iid, pdf = _issue(web_env, with_instance=True)
+    r = http("officer").get(f"/documents/cases/{iid}.zip")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/zip"
+    assert r.headers["Content-Disposition"] == f'attachment; filename="case-file-{iid}.zip"'
+    report = case_file.verify_bundle(r.content, web_env.settings.keys_dir)
+    assert report.ok, report.problems
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        (item,) = [i for i in manifest["items"] if i["kind"] == "document"]
+        assert zf.read(item["path"]) == pdf
+    with web_env.tx() as s:
+        reads = s.scalars(select(ReadRecord).where(ReadRecord.actor == "officer", ReadRecord.kind == "instance")).all()
+        assert [(x.ref, x.via) for x in reads] == [(str(iid), "web")]
+    stranger = http("officer", username="officer2")
+    assert stranger.get(f"/documents/cases/{iid}.zip").status_code == 403
+    assert http("designer").get(f"/documents/cases/{iid}.zip").status_code == 403
+    assert http("officer").get("/documents/cases/999999.zip").status_code == 404
+    page = http("auditor").get(f"/audit/instances/{iid}")
+    assert page.status_code == 200 and f'href="/documents/cases/{iid}.zip"' in page.text

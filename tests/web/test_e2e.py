@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from engine.demo import start_demo_campaigns
 from engine.runtime.models import AuditEvent, HumanTask, ProcessInstance
+from engine.runtime.worker import run_due
 from tests.web.conftest import ARTIFACTS, ROLE_USERS, sign_in
 
 LANDING = {"designer": "/designer/", "officer": "/inbox/", "team_leader": "/inbox/", "supervisor": "/supervise/",
@@ -74,7 +75,14 @@ def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
 
     # valid: no problem found, every clause of the merged checklist compliant
     page.fill("#f-inspection_date", "2026-11-20")
-    page.select_option("#f-method", "on_site")
+    # the method route_by_risk decided is shown and proposed; another one asks for a reason (the page script)
+    decided = page.locator("input[type=hidden][name=decided_method]").input_value()
+    assert page.locator("#f-method").input_value() == decided in ("on_site", "documentary")
+    assert page.locator("#f-method_deviation_reason").is_hidden()
+    page.select_option("#f-method", "documentary" if decided == "on_site" else "on_site")
+    assert page.locator("#f-method_deviation_reason").is_visible()
+    page.select_option("#f-method", decided)
+    assert page.locator("#f-method_deviation_reason").is_hidden()
     page.check("input[name='credentials_shown'][value='true']")
     page.select_option("#f-result_code", "result_1")
     for radio in page.locator("input[type=radio][value='compliant']").all():
@@ -109,7 +117,8 @@ def test_officer_inspects_then_auditor_traces_it(page, web_env, demo_campaign):
 def test_approver_approves_a_campaign_plan_from_the_inbox(page, web_env, demo_campaign):
     """Supervisors work their own tasks in the inbox: the demo's second campaign waits at ``approve``
     (candidate group ``approvers``); ``approver`` (role supervisor only) finds it, opens it, is refused
-    without the public randomness value, approves with it, and the campaign draws and launches."""
+    without the public randomness value, approves with it, and the campaign draws; the page says the launch is
+    queued, and the worker launches the inspections."""
     with web_env.tx() as s:
         ht = s.scalars(select(HumanTask).where(HumanTask.bpmn_id == "approve", HumanTask.status == "open")).one()
         task_id, campaign_instance = ht.id, ht.instance_id
@@ -134,6 +143,13 @@ def test_approver_approves_a_campaign_plan_from_the_inbox(page, web_env, demo_ca
     _submit(page)
     assert page.url.endswith("/inbox/"), page.locator("body").inner_text()[:2000]
     assert _done_by(web_env, task_id) == ("completed", "approver")
+    # the approval only queued the launch (async = before): the page says so, and a worker launches them
+    assert any("已转入后台队列" in t and "为每个抽中主体启动一个检查流程" in t
+               for t in page.locator(".flash").all_inner_texts()), page.locator("body").inner_text()[:2000]
+    with web_env.tx() as s:
+        assert s.scalar(select(func.count()).select_from(ProcessInstance)
+                        .where(ProcessInstance.parent_instance_id == campaign_instance)) == 0
+    assert run_due(web_env.runtime, web_env.factory, background=False).continuations_run == 1
     with web_env.tx() as s:
         children = s.scalar(select(func.count()).select_from(ProcessInstance)
                             .where(ProcessInstance.parent_instance_id == campaign_instance))

@@ -26,8 +26,10 @@ def listed(web_env):
         a, _ = lists.enter(s, list_kind="abnormal", entity_id=e1.id, reason_code="unreachable",
                            reason=f"通过登记的住所无法联系，负责人{RAW_NAME}电话{RAW_PHONE}未接",
                            legal_basis=lists.ABNORMAL_BASIS, now=T0, actor="officer7", instance_id=4242)
+        # listed a year before T0: removal on application (credit repair) needs a year of publicity
         b, _ = lists.enter(s, list_kind="serious", entity_id=e2.id, reason_code="heavy_penalty",
-                           reason="受到较重行政处罚", legal_basis=lists.SERIOUS_BASIS, now=T0, actor="officer7")
+                           reason="受到较重行政处罚", legal_basis=lists.SERIOUS_BASIS, now=T0.replace(year=T0.year - 1),
+                           actor="officer7")
         lists.remove_entry(s, b, removal_kind="application", reason="信用修复，经审核同意", now=T1, actor="supervisor")
         return {"abnormal": a.id, "serious": b.id, "e1": e1.uscc, "e2": e2.uscc}
 
@@ -54,11 +56,12 @@ def test_the_lists_are_public_and_masked(http, live, listed):
 def test_the_lists_as_json(live, listed):
     doc = requests.get(live + "/public/lists.json?list=abnormal").json()
     (item,) = [i for i in doc["items"] if i["id"] == listed["abnormal"]]
-    assert set(item) == {"id", "list", "uscc", "reason", "legal_basis", "entered_on", "status", "removal_kind",
-                         "removed_on", "removal_reason"}
+    assert set(item) == {"id", "list", "uscc", "reason", "legal_basis", "entered_on", "expires_on", "status",
+                         "removal_kind", "removed_on", "removal_reason"}
     assert RAW_PHONE not in item["reason"] and item["entered_on"] == "2026-05-06" and item["removed_on"] is None
     doc = requests.get(live + f"/public/lists.json?entity={listed['e2']}").json()
     assert doc["items"][0]["removed_on"] == "2026-08-20" and doc["items"][0]["removal_kind"] == "application"
+    assert doc["items"][0]["expires_on"] == "2028-05-06" and item["expires_on"] is None  # serious: a 3-year term
 
 
 @pytest.mark.parametrize("query", ["list=grey", "entity=123", "entity=" + "9" * 300, "limit=0", "limit=100000",

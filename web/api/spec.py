@@ -82,7 +82,11 @@ SCHEMAS: dict[str, dict] = {
         "rev": {"type": "integer", "description": "the instance rev read with the task"}}},
     "Completed": {"type": "object", "required": ["task_id", "instance_id", "rev"], "properties": {
         "task_id": {"type": "integer"}, "instance_id": {"type": "integer"}, "instance_status": {"type": "string"},
-        "rev": {"type": "integer"}, "failure": {"type": "object"}}},
+        "rev": {"type": "integer"}, "failure": {"type": "object"},
+        "queued": {"type": "array", "description": "elements the step queued for the worker (asynchronous "
+                   "continuations, e.g. a campaign's launch): they run after this response",
+                   "items": {"type": "object", "properties": {"bpmn_id": {"type": "string"},
+                                                              "process_id": {"type": "string"}}}}}},
     "Instance": {"type": "object", "required": ["instance_id", "process_id", "status", "rev"], "properties": {
         "instance_id": {"type": "integer"}, "process_id": {"type": "string"}, "definition_id": {"type": "integer"},
         "business_key": {"type": ["string", "null"]}, "status": {"type": "string"}, "rev": {"type": "integer"},
@@ -245,6 +249,11 @@ def _operation(endpoint: str, method: str, path_params: list[dict]) -> dict:
     else:
         op["x-roles"] = list(spec["roles"])
     return op
+
+
+def query_names(endpoint: str | None) -> frozenset[str]:
+    """The query parameters an operation declares (none for one the table does not describe)."""
+    return frozenset(q["name"] for q in OPERATIONS.get(endpoint or "", {}).get("query", []))
 
 
 def api_rules():

@@ -227,6 +227,8 @@ def complete_task(task_id: int):
                       "rev": out.instance.rev}
             if out.failure:
                 result["failure"] = out.failure
+            if out.queued:  # held for the worker (asynchronous continuations): not run in this request
+                result["queued"] = [{"bpmn_id": q["bpmn_id"], "process_id": q["process_id"]} for q in out.queued]
     except Conflict as exc:
         return _conflict(task_id, exc, body.get("rev"))
     return _ok(result)
@@ -284,6 +286,17 @@ def docs():
     """The OpenAPI document as a readable table (public)."""
     doc = spec.build()
     return render_template("api/docs.html", doc=doc, rows=spec.rows(doc))
+
+
+@bp.before_request
+def only_declared_query_parameters():
+    """An operation takes the query parameters its OpenAPI entry declares; any other is a 400 naming it, so that
+    a misspelt filter (``campain=3``) never silently returns the unfiltered list."""
+    unknown = sorted(k for k in request.args if k not in spec.query_names(request.endpoint))
+    if unknown:
+        allowed = ", ".join(sorted(spec.query_names(request.endpoint))) or _("none")
+        raise InvalidInput(_("Unknown query parameter(s) {names}; this operation takes: {allowed}.",
+                             names=", ".join(n[:40] for n in unknown[:5]), allowed=allowed), field=unknown[0][:40])
 
 
 @bp.errorhandler(EngineError)

@@ -41,6 +41,8 @@ KIND_LABELS = {
     "step_failed": "Step failed", "service_retried": "Service call retried", "incident_opened": "Incident opened",
     "incident_retried": "Incident retried", "evidence_attached": "Evidence attached",
     "document_issued": "Document issued", "document_voided": "Document voided",
+    "async_continuation_queued": "Queued for the worker", "async_continuation_started": "Run by the worker",
+    "async_continuation_cancelled": "Queued step cancelled",
 }
 STATUS_LABELS = {"running": "Running", "suspended": "Suspended", "completed": "Completed",
                  "terminated": "Terminated"}

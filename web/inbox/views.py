@@ -31,6 +31,7 @@ from web.errors import error_response, wants_json
 from web.extensions import form_registry, read_session, runtime, settings, write
 from web.i18n import current_locale
 from web.i18n import gettext as _
+from web.labels import element_label
 from web.security import csrf_token
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -268,8 +269,8 @@ def complete(task_id: int):
     raw.pop("csrf_token", None)
     try:
         with write() as w:
-            tasks.complete(runtime(), w, current_actor(), task_id, raw, rev=request.args.get("rev", ""),
-                           lang=current_locale())
+            outcome = tasks.complete(runtime(), w, current_actor(), task_id, raw, rev=request.args.get("rev", ""),
+                                     lang=current_locale())
     except FormValidationError as exc:
         s = read_session()
         s.rollback()
@@ -279,6 +280,10 @@ def complete(task_id: int):
     except Conflict as exc:
         return _closed_or_stale(task_id, exc)
     flash(_("Task {id} is completed.", id=task_id), "success")
+    if outcome.queued:  # held for the worker (an asynchronous continuation, e.g. a campaign's launch)
+        flash(_("Queued to run in the background, not in this request: {steps}. The worker runs it shortly; its "
+                "results appear when it is done.", steps="、".join(
+                    element_label(q["process_id"], q["bpmn_id"], q["name"]) for q in outcome.queued)), "info")
     return redirect(url_for("inbox.index"))
 
 

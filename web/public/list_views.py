@@ -8,7 +8,7 @@ Filters: ``list`` (abnormal | serious) and ``entity`` (a USCC); bad filters are 
 """
 from __future__ import annotations
 
-from flask import jsonify, render_template, request
+from flask import render_template
 
 from engine.errors import InvalidInput
 from engine.supervision import lists
@@ -16,26 +16,13 @@ from engine.supervision.dashboard import entity_names
 from engine.supervision.list_models import LIST_KINDS
 from web import params
 from web.extensions import read_session
-from web.i18n import gettext as _
+from web.public import filters
 from web.public.views import bp
 
 PAGE_SIZE = 30
-FEED_MAX = 200
 LIST_LABELS = {"abnormal": "Abnormal operations list", "serious": "Serious violation list"}
 REMOVAL_LABELS = {"correction": "corrected", "application": "on application", "expiry": "term ended",
                   "escalated": "moved to the serious violation list"}
-
-
-def _filters() -> tuple[str | None, str | None]:
-    kind = (request.args.get("list") or "").strip() or None
-    if kind and kind not in LIST_KINDS:
-        raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="list",
-                             values=", ".join(LIST_KINDS), value=kind[:40]))
-    uscc = (request.args.get("entity") or "").strip().upper() or None
-    if uscc and (len(uscc) != 18 or not uscc.isalnum()):
-        raise InvalidInput(_("The entity filter takes an 18-character unified social credit code (USCC), not "
-                             "“{value}”.", value=uscc[:40]))
-    return kind, uscc
 
 
 def _rows(kind, uscc, limit: int, offset: int) -> tuple[list[dict], bool]:
@@ -45,7 +32,7 @@ def _rows(kind, uscc, limit: int, offset: int) -> tuple[list[dict], bool]:
 
 @bp.route("/lists")
 def list_index():
-    kind, uscc = _filters()
+    kind, uscc = filters.kind_and_entity("list", LIST_KINDS)
     page_no = params.page_arg(PAGE_SIZE)
     rows, has_next = _rows(kind, uscc, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
     args = {k: v for k, v in {"list": kind, "entity": uscc}.items() if v}
@@ -59,13 +46,10 @@ def list_index():
 def list_json():
     """The entries as JSON: ``list``, ``entity``, ``limit`` (≤ 200), ``offset``; errors are JSON too."""
     try:
-        kind, uscc = _filters()
-        limit = params.int_arg("limit", 50, minimum=1, maximum=FEED_MAX)
-        offset = params.int_arg("offset", 0, minimum=0)
+        kind, uscc = filters.kind_and_entity("list", LIST_KINDS)
+        limit, offset = filters.window()
     except InvalidInput as exc:
-        return jsonify({"error": {"status": 400, "message": str(exc)}}), 400
+        return filters.json_error(exc)
     rows, has_next = _rows(kind, uscc, limit, offset)
-    resp = jsonify({"items": rows, "list": kind, "entity": uscc, "limit": limit, "offset": offset,
-                    "next_offset": offset + limit if has_next else None})
-    resp.headers["Cache-Control"] = "public, max-age=60"
-    return resp
+    return filters.json_page({"items": rows, "list": kind, "entity": uscc, "limit": limit, "offset": offset,
+                              "next_offset": offset + limit if has_next else None})

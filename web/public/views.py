@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, jsonify, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 
 from engine.errors import InvalidInput
 from engine.supervision import publication
@@ -20,11 +20,11 @@ from engine.supervision.loop_models import PUBLICATION_KINDS
 from web import params
 from web.extensions import read_session, settings
 from web.i18n import gettext as _
+from web.public import filters
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 
 PAGE_SIZE = 30
-FEED_MAX = 200
 KIND_LABELS = {"plan": "Inspection plan", "result": "Inspection result", "penalty": "Administrative penalty"}
 #: labels of the public payload fields (engine.supervision.publication.PUBLIC_FIELDS; others by their key)
 FIELD_LABELS = {
@@ -40,18 +40,6 @@ FIELD_LABELS = {
 }
 
 
-def _filters() -> tuple[str | None, str | None]:
-    kind = (request.args.get("kind") or "").strip() or None
-    if kind and kind not in PUBLICATION_KINDS:
-        raise InvalidInput(_("The filter “{name}” must be one of {values}, not “{value}”.", name="kind",
-                             values=", ".join(PUBLICATION_KINDS), value=kind))
-    uscc = (request.args.get("entity") or request.args.get("uscc") or "").strip().upper() or None
-    if uscc and (len(uscc) != 18 or not uscc.isalnum()):
-        raise InvalidInput(_("The entity filter takes an 18-character unified social credit code (USCC), not "
-                             "“{value}”.", value=uscc))
-    return kind, uscc
-
-
 def _feed(kind, uscc, limit: int, offset: int) -> tuple[list[dict], bool]:
     """Public fields only, masked again on the way out (:func:`engine.supervision.publication.public_feed`)."""
     rows = publication.public_feed(read_session(), kind=kind, uscc=uscc, limit=limit + 1, offset=offset,
@@ -65,7 +53,7 @@ def _names(rows) -> dict:
 
 @bp.route("/")
 def index():
-    kind, uscc = _filters()
+    kind, uscc = filters.kind_and_entity("kind", PUBLICATION_KINDS)
     page_no = params.page_arg(PAGE_SIZE)
     rows, has_next = _feed(kind, uscc, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
     args = {k: v for k, v in {"kind": kind, "entity": uscc}.items() if v}
@@ -78,19 +66,15 @@ def index():
 def feed_json():
     """The feed as JSON: ``kind``, ``entity`` (USCC), ``limit`` (≤ 200) and ``offset``; errors are JSON too."""
     try:
-        kind, uscc = _filters()
-        limit = params.int_arg("limit", 50, minimum=1, maximum=FEED_MAX)
-        offset = params.int_arg("offset", 0, minimum=0)
+        kind, uscc = filters.kind_and_entity("kind", PUBLICATION_KINDS)
+        limit, offset = filters.window()
     except InvalidInput as exc:
-        return jsonify({"error": {"status": 400, "message": str(exc)}}), 400
+        return filters.json_error(exc)
     rows, has_next = _feed(kind, uscc, limit, offset)
     for r in rows:
         r["url"] = url_for("public.detail", publication_id=r["id"], _external=True)
-    body = {"items": rows, "kind": kind, "entity": uscc, "limit": limit, "offset": offset,
-            "next_offset": offset + limit if has_next else None}
-    resp = jsonify(body)
-    resp.headers["Cache-Control"] = "public, max-age=60"
-    return resp
+    return filters.json_page({"items": rows, "kind": kind, "entity": uscc, "limit": limit, "offset": offset,
+                              "next_offset": offset + limit if has_next else None})
 
 
 @bp.route("/<int:publication_id>")

@@ -68,9 +68,17 @@ function currentValues(form, field) {
 
 function applyVisibility(form) {
   form.querySelectorAll("[data-visible-if-field]").forEach((el) => {
-    let wanted;
-    try { wanted = JSON.parse(el.dataset.visibleIfValues).map((v) => String(v)); } catch (e) { return; }
-    const shown = currentValues(form, el.dataset.visibleIfField).some((v) => wanted.includes(v));
+    let shown;
+    if (el.dataset.visibleIfDiffersFrom !== undefined) {
+      // shown when both fields have a value and they differ (a reason for leaving the decided method)
+      const a = currentValues(form, el.dataset.visibleIfField).filter((v) => v !== "");
+      const b = currentValues(form, el.dataset.visibleIfDiffersFrom).filter((v) => v !== "");
+      shown = a.length > 0 && b.length > 0 && a[0] !== b[0];
+    } else {
+      let wanted;
+      try { wanted = JSON.parse(el.dataset.visibleIfValues).map((v) => String(v)); } catch (e) { return; }
+      shown = currentValues(form, el.dataset.visibleIfField).some((v) => wanted.includes(v));
+    }
     el.classList.toggle("rf-hidden", !shown);
     // a hidden field is not submitted (the server refuses values for fields that do not apply)
     el.querySelectorAll("input, select, textarea").forEach((input) => { input.disabled = !shown; });

@@ -86,6 +86,24 @@ def team_replace_member(ctx: ServiceContext, team_id: int, inspector: str, reaso
 
 
 @registry.register(
+    "team.replace_members",
+    params=[Param("team_id", "int", description="the team (team.form's team_id)"),
+            Param("inspectors", "str",
+                  description="the members who leave: codes or user names, separated by commas (a list also)"),
+            Param("reason", "str", description="leave, recusal, certificate lapse …")],
+    description="Replace several members one after another (a granted recusal request), each logged; the team after.",
+    errors={NotFound: "team_member_not_found", InvalidInput: "invalid_team_request"},
+)
+def team_replace_members(ctx: ServiceContext, team_id: int, inspectors: str | list, reason: str) -> dict:
+    try:
+        result = teams.replace_inspectors(ctx.session, team_id, inspectors, reason, now=ctx.now,
+                                          instance_id=ctx.instance_id, task_key=ctx.task_guid)
+    except teams.NoQualifiedInspector as exc:
+        raise _bpmn_error(exc) from exc
+    return result.to_dict()
+
+
+@registry.register(
     "team.release",
     params=[Param("team_id", "int"), Param("reason", "str", required=False, description="default: completed")],
     description="Close a team's open assignments once the inspection is done (frees the officers' workload).",

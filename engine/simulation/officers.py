@@ -33,6 +33,9 @@ HEAVY_FINE, USUAL_FINE, ON_THE_SPOT_FINE = 120000, 5000, 1000
 #: the authority a transfer's letter names, by the transfer's kind (transfer_models.TRANSFER_KINDS)
 RECEIVING = {"other_department": "郑州市金水区卫生健康委员会", "police": "郑州市公安局金水分局",
              "new_jurisdiction": "郑州市二七区市场监督管理局", "judiciary": "郑州市金水区人民检察院"}
+#: a visit at which the party asks that a member withdraw (回避), and the head's decision granting it; each rolled
+#: per entity from its USCC (the visit's other draws are unchanged)
+RECUSAL_SHARE, RECUSAL_GRANTED = 0.05, 0.8
 #: the heads of the bureau who deliberate together
 HEADS = [{"name": n, "position": p} for n, p in (("局长", "局长"), ("副局长甲", "副局长"), ("副局长乙", "副局长"))]
 
@@ -109,6 +112,14 @@ class Officers:
             return {}
         if bid == "inspect":
             return self.inspection(wfdata, today)
+        if bid == "decide_recusal":
+            granted = random.Random(f"{inst.business_key}|recusal decision").random() < RECUSAL_GRANTED
+            data = {"recusal_decision": "grant" if granted else "reject", "recusal_decided_on": d,
+                    "recusal_decision_reason": "当事人所述情形属实，可能影响公正执法" if granted
+                    else "当事人所述情形不属于应当回避的情形"}
+            if granted:  # mostly the inspection made before stands; otherwise the new team inspects again
+                data["recusal_prior_acts_valid"] = random.Random(f"{inst.business_key}|prior acts").random() < 0.7
+            return data
         if bid == "review":
             problem = bool(wfdata.get("findings"))
             return {"decision": "approve", "hazard_grade_confirmed": "medium" if problem else "none",
@@ -139,8 +150,8 @@ class Officers:
                 data |= {"facts_clear": True, "legal_basis": "《价格法》第四十二条", "proposed_penalties": ["fine"],
                          "proposed_fine": ON_THE_SPOT_FINE}
             return data
-        if bid == "summary_decision":
-            return {"summary_decision_number": f"当场〔{today.year}〕{ht.id}号", "served_at": clock.now().isoformat(),
+        if bid == "summary_decision":  # no pre-printed form: the system numbers and issues the decision
+            return {"served_at": clock.now().isoformat(),
                     "summary_officers": [{"name": "卡罗", "cert_no": "ZF-001"}, {"name": "戴夫", "cert_no": "ZF-002"}],
                     "signed": True}
         if bid == "filing":
@@ -218,6 +229,12 @@ class Officers:
         data = {"inspection_date": today.isoformat(), "method": wfdata.get("method") or "on_site",
                 "credentials_shown": True, "recusal_requested": False, "party_signed": code != "result_8",
                 "result_code": code}
+        members = [m for m in (wfdata.get("team") or {}).get("members", []) if m["role"] != "leader"]
+        if (members and wfdata.get("recusal_decision") is None
+                and random.Random(f"{uscc}|recusal").random() < RECUSAL_SHARE):  # once per visit: the head decides
+            # the inspection goes on (决定作出之前，不停止调查): the request is recorded with the result
+            data |= {"recusal_requested": True, "recusal_against": members[0]["code"],
+                     "recusal_reason": "当事人称该执法人员与其有亲属关系"}
         if code in ("result_6", "result_8"):
             data["contact_attempts"] = ("两次实地核查未找到，电话无人接听" if code == "result_6"
                                         else "当事人拒绝提供账簿并阻挠检查，经劝说无效")

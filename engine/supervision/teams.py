@@ -51,7 +51,7 @@ from .registry_models import Skill, TeamAssignment, TeamDraw
 from .teams_cache import LAST_TEAMS, WORKLOAD_TABLES, SharedWorkload, inspectors_by_id, open_workload, prefetch
 from .teams_pool import Pool, build_pool, pool_text, raise_missing
 from .teams_records import ROLE_ORDER, TeamResult, leader_of, member_doc, result_of, team_doc, team_members, verify_draw
-from .teams_replace import release_for_instance, release_team, replace_inspector, replace_member
+from .teams_replace import release_for_instance, release_team, replace_inspector, replace_inspectors, replace_member
 from .teams_selection import (
     ALGORITHM,
     Candidate,
@@ -66,8 +66,8 @@ from .teams_selection import (
 __all__ = [
     "ALGORITHM", "Candidate", "InspectorRow", "NoQualifiedInspector", "Pool", "SharedWorkload", "TeamPolicy",
     "TeamResult", "build_pool", "draw_seed", "form_team", "inspector_key", "prefetch", "release_for_instance",
-    "release_team", "replace_inspector", "replace_member", "select_team", "team_doc", "team_members",
-    "verify_draw",
+    "release_team", "replace_inspector", "replace_inspectors", "replace_member", "select_team", "team_doc",
+    "team_members", "verify_draw",
 ]
 
 _DRAW = TeamDraw.__table__

@@ -4,6 +4,7 @@ is terminated."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict
 from datetime import date, datetime
 
@@ -117,6 +118,48 @@ def replace_inspector(session: Session, team_id: int, inspector_code: str, reaso
     if a is None:
         raise NotFound(f"inspector {inspector_code!r} is not on team {team_id}")
     return replace_member(session, a, reason, now=now, instance_id=instance_id, task_key=task_key)
+
+
+def replace_inspectors(session: Session, team_id: int, inspectors: str | list, reason: str, *, now: datetime,
+                       instance_id: int | None = None, task_key: str | None = None) -> TeamResult:
+    """Replace several members of ``team_id`` one after another (a granted recusal request naming two officers),
+    each by :func:`replace_member` and logged as its own draw; returns the team after the last.
+
+    ``inspectors``: codes or user names of open members, a list or one string separated by commas (``,``, ``，``,
+    ``、``). Every name must be an open member before anything changes (:class:`NotFound` names the ones that are
+    not). Idempotent per (``instance_id``, ``task_key``): the n-th replacement is keyed ``<task_key>#<n>``.
+    """
+    names = _names(inspectors)
+    if not names:
+        raise InvalidInput("name at least one team member to replace")
+    if instance_id is not None and task_key is not None:
+        keys = [f"{task_key}#{n}" for n in range(len(names))]
+        done = {d.task_key: d for d in session.scalars(select(TeamDraw).where(
+            TeamDraw.instance_id == instance_id, TeamDraw.task_key.in_(keys)))}
+        if len(done) == len(keys):  # a retried task: what it did the first time
+            return result_of(done[keys[-1]])
+    missing = [n for n in names if _open_assignment(session, team_id, n) is None]
+    if missing:
+        raise NotFound(f"not on team {team_id}: {', '.join(missing)}")
+    result = None
+    for n, name in enumerate(names):  # found again each time: a replaced leader's heir has a new assignment
+        key = f"{task_key}#{n}" if task_key is not None else None
+        result = replace_member(session, _open_assignment(session, team_id, name), reason, now=now,
+                                instance_id=instance_id, task_key=key)
+    return result
+
+
+def _open_assignment(session: Session, team_id: int, name: str) -> TeamAssignment | None:
+    return next((a for a, i in team_members(session, team_id) if name in (i.code, i.username)), None)
+
+
+def _names(inspectors: str | list) -> list[str]:
+    raw = inspectors if isinstance(inspectors, list) else re.split(r"[,，、\s]+", str(inspectors or ""))
+    out: list[str] = []
+    for name in (str(x).strip() for x in raw):
+        if name and name not in out:
+            out.append(name)
+    return out
 
 
 def release_team(session: Session, team_id: int, *, now: datetime, reason: str = "completed") -> int:

@@ -14,7 +14,7 @@ EXPECTED = {"campaign_plan", "plan_approval", "inspection_result", "result_revie
             "extension_request", "lead_verification", "case_filing", "investigation", "pre_penalty_notice",
             "hearing", "penalty_decision", "document_service", "execution", "case_close", "legal_review",
             "collective_deliberation", "evidence_hold_decision", "summary_decision", "list_removal_review",
-            "transfer_prepare", "transfer_chase", "transfer_refused"}
+            "transfer_prepare", "transfer_chase", "transfer_refused", "recusal_decision"}
 
 
 def test_all_expected_forms_ship(shipped):
@@ -124,6 +124,8 @@ SUBMISSIONS = {
                        "reference": "禅卫受〔2025〕12号", "accepted": False, "refusal_reason": "不属本机关管辖",
                        "chase_note": ""},
     "transfer_refused": {"outcome": "handled_ourselves", "note": "由本局立案调查。"},
+    "recusal_decision": {"recusal_decision": "grant", "recusal_decision_reason": "当事人所述亲属关系属实。",
+                         "recusal_decided_on": "2025-04-11", "recusal_prior_acts_valid": True},
 }
 
 
@@ -145,3 +147,17 @@ def test_penalty_decision_needs_the_fine_only_when_fining(shipped):
 def test_case_filing_needs_two_handlers(shipped):
     data = {**SUBMISSIONS["case_filing"], "handlers": [{"name": "张三", "cert_no": "44060001"}]}
     assert validate(shipped.get("case_filing"), data)[1] == {"handlers": "至少选择或填写 2 项。"}
+
+
+def test_inspection_result_recusal_request_goes_with_the_result(shipped):
+    """A recusal request names the members and the party's reason; the inspection does not stop for it (Administrative
+    Penalty Law art. 43): the result is still required."""
+    form = shipped.get("inspection_result")
+    base = {**SUBMISSIONS["inspection_result"], "recusal_requested": True}
+    assert set(validate(form, base, lang="en")[1]) == {"recusal_against", "recusal_reason"}
+    clean, errors = validate(form, {**base, "recusal_against": "D001，demo002", "recusal_reason": "系当事人亲属"})
+    assert errors == {} and clean["result_code"] == "result_A" and clean["recusal_against"] == "D001，demo002"
+    no_result = {k: v for k, v in base.items() if k != "result_code"}
+    assert "result_code" in validate(form, {**no_result, "recusal_against": "D001", "recusal_reason": "亲属"})[1]
+    named = {**base, "recusal_against": "张三", "recusal_reason": "亲属"}  # codes or user names, not names
+    assert validate(form, named)[1].keys() == {"recusal_against"}

@@ -221,6 +221,9 @@ def test_the_summary_procedure_decides_on_the_spot_without_filing(office, uscc, 
     assert case.filed_at is None and case.decision_due is None and case.case_number is None
     assert [e["event"] for e in case.history] == ["lead_opened", "decided"]
     assert case.history[-1]["procedure"] == "summary" and case.history[-1]["decision_number"] == "当场〔2026〕3号"
+    with office.db.tx() as s:  # a pre-printed paper form: the system issues no second decision
+        assert not s.scalars(select(Document).where(Document.instance_id == iid,
+                                                    Document.kind == "penalty_decision")).all()
     assert open_tasks(office, iid) == ["execute"]
     office.complete(iid, "execute", "carol", {"status": "paid", "amount_paid": fine, "paid_on": "2026-03-05"},
                     T1 + timedelta(days=3))
@@ -228,6 +231,26 @@ def test_the_summary_procedure_decides_on_the_spot_without_filing(office, uscc, 
     assert office.status(iid) == "completed"
     (case,) = office.cases(uscc)
     assert case.status == "closed" and case.procedure == "summary"
+    office.audit_ok()
+
+
+def test_without_a_pre_printed_form_the_summary_decision_is_issued_and_numbered(office):
+    """Issue 18: the on-the-spot decision was a number the officer typed (duplicates possible); left empty, the
+    register numbers it and the decision is a signed document whose number the case keeps."""
+    iid = office.start("enforcement", {"uscc": USCC, "entity_id": None, "lead_source": "complaint",
+                                       "case_hazard_ids": []}, T1, key=USCC)
+    office.complete(iid, "verify_lead", "carol", on_the_spot(["warning", "fine"], 1500), T1)
+    spot = {k: v for k, v in SPOT.items() if k != "summary_decision_number"}
+    office.complete(iid, "summary_decision", "carol", spot, T1 + timedelta(hours=1))
+    (case,) = office.cases(USCC)
+    with office.db.tx() as s:
+        (doc,) = s.scalars(select(Document).where(Document.instance_id == iid,
+                                                  Document.kind == "penalty_decision")).all()
+        fields = s.get(DocumentFile, doc.id).fields
+    assert case.status == "decided" and case.history[-1]["decision_number"] == doc.number
+    assert doc.number.endswith("罚〔2026〕1号") and doc.ref == f"summary:{case.id}"
+    assert "当场作出（简易程序）" in fields["penalty"] and fields["fine_text"] == "人民币1,500.00元"
+    assert open_tasks(office, iid) == ["execute"]
     office.audit_ok()
 
 

@@ -10,14 +10,15 @@ from sqlalchemy import select
 
 from engine.bootstrap import form_hasher
 from engine.config import PROJECT_ROOT, load_settings
+from engine.demo import DEMO_DATA
 from engine.errors import Conflict, InvalidInput
 from engine.runtime import audit, clock
 from engine.runtime.deploy import deploy, read_paths
 from engine.runtime.models import HumanTask, ProcessInstance
 from engine.runtime.users import add_user
 from engine.runtime.worker import run_due
+from engine.supervision import agencies, document_files, documents, transfers
 from engine.supervision import calendar as cal
-from engine.supervision import transfers
 from engine.supervision.transfer_models import Transfer
 from tests.conftest import cli_json, run_cli
 
@@ -32,6 +33,7 @@ def env(runtime, db):
     with db.tx() as s:
         cal.seed_from_chinese_calendar(s)
         add_user(s, "alice", "alice-password", "officer", "officers")
+        agencies.load_agency_folder(s, DEMO_DATA)  # the bureau issues the transfer letter (移送函)
     with db.tx() as s:
         deploy(runtime, s, read_paths([PROJECT_ROOT / "processes" / "transfer.bpmn"]), "designer",
                form_hash=form_hasher(load_settings()))
@@ -87,6 +89,14 @@ def test_sent_then_accepted_by_message(env):
     _prepare(runtime, db, iid)
     row = _row(db, iid)
     assert row.status == "sent" and row.materials == ["现场检查笔录", "现场照片 12 张"] and "诊疗" in row.facts
+    # the 移送函 is an official document: numbered by the bureau, signed, its number kept by the transfer
+    with db.tx() as s:
+        letter = documents.get_document(s, row.letter_number)
+        assert (letter.kind, letter.instance_id, letter.ref) == ("transfer_letter", iid, f"transfer:{row.id}")
+        assert row.letter_number == "郑市监移〔2026〕1号"
+        snapshot = document_files.document_file(s, letter).fields
+        assert snapshot["receiving_department"] == "郑州市金水区卫生健康委员会"
+        assert "现场照片 12 张" in snapshot["materials"] and "无证行医" in snapshot["reason"]
     with pytest.raises(Exception, match="no instance waits"):  # another transfer's id matches nothing
         with clock.frozen(T0 + timedelta(days=1)), db.tx() as s:
             runtime.correlate_message(s, "transfer_receipt", {}, {"transfer_id": row.id + 1})

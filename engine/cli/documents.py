@@ -119,8 +119,8 @@ def verify(as_json: bool) -> None:
 @handle_errors
 def pdf(state: CliState, number: str, output: str, user: str) -> None:
     """Write the signed PDF of a document to a file."""
-    with state.tx() as s:
-        _name, data = document_commands.document_pdf(s, state.actor(s, user), number)
+    with state.tx() as s:  # the read is recorded (read log, via cli) with the transaction, before the file is written
+        _doc, _name, data = document_commands.document_pdf(s, state.actor(s, user), number, record_via="cli")
     if output == "-":
         sys.stdout.buffer.write(data)
         return

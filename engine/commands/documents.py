@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from engine import policy
 from engine.errors import InvalidInput
 from engine.policy import Actor
+from engine.runtime import reads
 from engine.supervision import document_files, documents
 from engine.supervision.calendar import SHANGHAI
-from engine.supervision.document_models import Agency
+from engine.supervision.document_models import Agency, Document
 
 
 def void_document(session: Session, actor: Actor, number: str, reason: Any, now: datetime | None = None) -> dict:
@@ -30,13 +31,19 @@ def void_document(session: Session, actor: Actor, number: str, reason: Any, now:
     return documents.document_doc(doc, session.get(Agency, doc.agency_id))
 
 
-def document_pdf(session: Session, actor: Actor, number: str | int) -> tuple[str, bytes]:
-    """The signed PDF of document ``number`` (or its id, as the pages link it) and its file name. 404 (no such
-    document, or no PDF), 403."""
+def document_pdf(session: Session, actor: Actor, number: str | int, *,
+                 record_via: str | None = None) -> tuple[Document, str, bytes]:
+    """The document ``number`` (or its id, as the pages link it), its PDF's file name and its signed PDF. 404 (no
+    such document, or no PDF), 403. The PDF names the party, so its read goes to the read log (kind ``document``,
+    by number): with ``record_via`` in the caller's transaction (the CLI), else by the edge before serving it (the
+    web writes it in a transaction of its own)."""
     doc = documents.get_document_by_id(session, number) if isinstance(number, int) else \
         documents.get_document(session, number)
     policy.check_read_document(session, actor, doc.number, doc.instance_id, doc.uscc)
-    return document_files.file_name(doc), document_files.document_file(session, doc).pdf
+    data = document_files.document_file(session, doc).pdf
+    if record_via is not None:
+        reads.record(session, actor.username, "document", doc.number, via=record_via)
+    return doc, document_files.file_name(doc), data
 
 
 def parse_served_at(value: Any) -> datetime | None:

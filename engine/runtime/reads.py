@@ -1,4 +1,5 @@
-"""The read log: who opened which dossier, evidence file or ID-bearing record, when, how and from where.
+"""The read log: who opened which dossier, evidence file, official document or instance history, when, how and
+from where.
 
 Reads are many (every dossier page, every download), so they are not put on the audit hash chains (which are
 kept for ever and verified link by link) but in the append-only table ``read_record``: one row per read, written
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session
 from . import clock
 from .models import ReadRecord
 
-#: what can be read: an entity's dossier (by USCC), an evidence file (by id), a process instance's history
-KINDS = ("dossier", "evidence", "instance")
+#: what can be read: an entity's dossier (by USCC), an evidence file (by id), a process instance's history (by id),
+#: an official document's PDF (by its number: it names the party)
+KINDS = ("dossier", "evidence", "instance", "document")
 #: how it was read
 VIAS = ("web", "api", "cli")
 

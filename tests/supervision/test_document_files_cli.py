@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 
 from engine.demo import DEMO_DATA
+from engine.runtime.models import ReadRecord
 from engine.runtime.users import add_user, set_jurisdiction
 from engine.supervision import agencies, document_files, documents, signing
 from engine.supervision.document_file_models import DocumentFile
@@ -57,6 +58,9 @@ def test_pdf_serve_and_verify(sqlite_db, tmp_path):
         assert out.read_bytes() == document_files.pdf_bytes(s, NUMBER)[1]
     assert run_cli(env, "documents", "pdf", NUMBER, "-o", str(out), "--user", "lim").returncode == 5  # 410102
     assert run_cli(env, "documents", "pdf", "郑市监责改〔2026〕9号", "-o", str(out), "--user", "alice").returncode == 3
+    with db.tx() as s:  # the download is in the read log, the refused one is not
+        assert [(r.actor, r.kind, r.ref, r.via) for r in s.scalars(select(ReadRecord))] == [
+            ("alice", "document", NUMBER, "cli")]
 
     served = cli_json(env, "documents", "serve", NUMBER, "--method", "in_person", "--to", "王经理",
                       "--at", "2026-12-07T10:00", "--user", "alice")

@@ -51,6 +51,12 @@ def test_the_pdf_is_served_to_who_may_read_its_instance(web_env, http):
     assert officer.get("/documents/999999.pdf").status_code == 404
     assert officer.get("/documents/99999999999999999999999.pdf").status_code == 404
     assert officer.get("/documents/abc.pdf").status_code == 404
+    # the PDF names the party: each download is in the read log (by number), a refused one is not
+    with web_env.tx() as s:
+        number = document_files.documents.get_document_by_id(s, doc_id).number
+        reads = [(r.actor, r.ref, r.via) for r in s.scalars(select(ReadRecord).where(ReadRecord.kind == "document")
+                                                             .order_by(ReadRecord.id))]
+    assert reads == [("officer", number, "web"), ("auditor", number, "web")]
 
 
 def test_task_and_instance_pages_link_the_document(web_env, http):

@@ -203,7 +203,8 @@ def compact_json(value) -> str:
 
 
 # ------------------------------------------------------------------------------------------- read log
-READ_KIND_LABELS = {"dossier": "Dossier", "evidence": "Evidence file", "instance": "Instance history"}
+READ_KIND_LABELS = {"dossier": "Dossier", "evidence": "Evidence file", "instance": "Instance history",
+                    "document": "Official document"}
 
 
 @bp.route("/reads")

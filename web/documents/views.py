@@ -16,7 +16,8 @@ bp = Blueprint("documents", __name__, url_prefix="/documents")
 @bp.route("/<int:document_id>.pdf")
 @roles_required(*policy.DOCUMENT_READERS)
 def pdf(document_id: int):
-    name, data = document_commands.document_pdf(read_session(), current_actor(), document_id)
+    doc, name, data = document_commands.document_pdf(read_session(), current_actor(), document_id)
+    record_read("document", doc.number)  # the PDF names the party: its download is in the read log
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f"inline; filename=\"document-{document_id}.pdf\"; filename*=UTF-8''{quote(name)}",
         "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})

@@ -84,6 +84,7 @@ from engine.policy_base import (  # noqa: F401  (re-exported: the policy is call
     took_part,
 )
 from engine.policy_portal import (  # noqa: F401  (re-exported: the policy is called as policy.*)
+    PORTAL_OFFICERS,
     check_portal_entity,
     check_portal_officer,
     may_handle_portal,

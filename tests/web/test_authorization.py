@@ -57,6 +57,8 @@ MATRIX = [
     ("POST", "/inbox/tasks/{task}/evidence", WORKERS),
     ("GET", "/inbox/evidence/{evidence}", READERS),
     ("GET", "/inbox/entities/{uscc}", READERS),
+    ("POST", "/inbox/entities/{uscc}/portal-codes", WORKERS | {"supervisor"}),
+    ("POST", "/inbox/entities/{uscc}/portal-codes/999999/revoke", WORKERS | {"supervisor"}),
     # designer
     ("GET", "/designer/", DESIGN_READERS),
     ("GET", "/designer/process/{process}/v1", DESIGN_READERS),

@@ -13,8 +13,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine import policy
 from engine.commands import evidence as evidence_commands
+from engine.commands import portal as portal_commands
 from engine.commands import tasks
-from engine.errors import Conflict, EngineError, FormValidationError
+from engine.errors import Conflict, EngineError, FormValidationError, NotAllowed
 from engine.runtime import clock
 from engine.runtime.models import HumanTask, ProcessInstance
 from engine.supervision import document_files
@@ -359,4 +360,13 @@ def entity(uscc: str):
     policy.check_entity(current_actor(), d.entity.uscc, d.district)
     record_read("dossier", d.entity.uscc)
     return render_template("inbox/entity.html", d=d, e=d.entity, lang=current_locale(),
-                           read_only=not current_user().has(*policy.TASK_WORKERS))
+                           read_only=not current_user().has(*policy.TASK_WORKERS), portal_codes=_portal_codes(uscc))
+
+
+def _portal_codes(uscc: str) -> list[dict] | None:
+    """The entity's portal access codes for its dossier page (:mod:`web.inbox.portal_codes`), or None when the
+    signed-in user may not handle them."""
+    try:
+        return portal_commands.codes(read_session(), current_actor(), uscc)
+    except NotAllowed:
+        return None

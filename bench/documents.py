@@ -32,7 +32,7 @@ def fields(entity_name: str) -> dict:
     return prepare_fields("rectification_notice", {"findings": ["[1101 1] 未按规定明码标价", "[1102 2] 未公示营业执照"],
                                                    "legal_basis": "《价格法》第十三条", "deadline_days": 10},
                           number="郑市监金水所责改〔2026〕1号", agency_name="郑州市市场监督管理局金水市场监管所",
-                          entity_name=entity_name, uscc="91410105MA44XXXX1A", issued_at=ISSUED)
+                          entity_name=entity_name, uscc="91410105MA46R2KX1B", issued_at=ISSUED)
 
 
 def timed(fn, rounds: int) -> tuple[float, float, object]:
